@@ -1,0 +1,268 @@
+/* op: metadata mutations as values.
+ *
+ * Every change to the metadata is a struct wfs_meta_op: built by whoever
+ * wants the change (the master, on a client's request), encoded to a compact
+ * msgpack form, appended to the replicated log, decoded on every voter and
+ * applied there by wfs_meta_apply() (metadata/meta.h).  Apply is
+ * deterministic: everything it needs that could differ between voters (the
+ * time, the caller's uid/gid) travels inside the op.  Ids are allocated by
+ * apply itself from counters kept in the database, so every voter allocates
+ * the same ones.
+ *
+ * This header is the contract between the metadata store and the log; the
+ * wire form is documented byte by byte in op.c.
+ */
+#ifndef WFS_METADATA_OP_H
+#define WFS_METADATA_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WFS_META_NAME_MAX 255		/* bytes in one directory entry name */
+#define WFS_META_SYMLINK_MAX 4095	/* bytes in a symlink target */
+#define WFS_META_XATTR_NAME_MAX 255
+#define WFS_META_XATTR_VALUE_MAX 65536
+#define WFS_META_ID_MAX 64		/* bytes in a node or disk id string */
+#define WFS_META_CHUNKS_MAX 32		/* chunks in one stripe (k + m) */
+#define WFS_META_GC_MAX 1024		/* entries in one GC_DONE op */
+
+#define WFS_META_ROOT_INO 1
+
+enum wfs_meta_op_type {
+	WFS_META_OP_FORMAT = 1,	/* new file system: root inode, default policy */
+	WFS_META_OP_MKNOD,	/* regular file, fifo, socket or device node */
+	WFS_META_OP_MKDIR,
+	WFS_META_OP_SYMLINK,
+	WFS_META_OP_LINK,
+	WFS_META_OP_UNLINK,	/* non-directory; at nlink 0 it becomes an orphan */
+	WFS_META_OP_RMDIR,
+	WFS_META_OP_RENAME,
+	WFS_META_OP_SETATTR,
+	WFS_META_OP_SETXATTR,
+	WFS_META_OP_REMOVEXATTR,
+	WFS_META_OP_PURGE,	/* drop an orphan (nlink 0, no longer open) */
+	WFS_META_OP_RESERVE_IDS, /* hand out a range of stripe ids */
+	WFS_META_OP_STRIPE_COMMIT, /* a stripe's new version and its chunks */
+	WFS_META_OP_CHUNK_SET,	/* repair moved or lost one chunk of a stripe */
+	WFS_META_OP_GC_DONE,	/* old chunks deleted from their disks */
+	WFS_META_OP_POLICY_SET,	/* define or change a named policy */
+	WFS_META_OP_DIR_POLICY,	/* attach a policy to a directory (0: inherit) */
+	WFS_META_OP_NODE_SET,	/* add or update a node */
+	WFS_META_OP_NODE_REMOVE,
+	WFS_META_OP_DISK_SET,	/* add or update a disk */
+	WFS_META_OP_TYPE_COUNT	/* not an op: one past the last */
+};
+
+/* Which attributes a SETATTR changes. */
+enum wfs_meta_setattr_flags {
+	WFS_META_SET_MODE = 1 << 0,	/* permission bits only; type is fixed */
+	WFS_META_SET_UID = 1 << 1,
+	WFS_META_SET_GID = 1 << 2,
+	WFS_META_SET_SIZE = 1 << 3,	/* truncate or extend */
+	WFS_META_SET_ATIME = 1 << 4,
+	WFS_META_SET_MTIME = 1 << 5,
+	WFS_META_SET_CTIME = 1 << 6,	/* explicit ctime; otherwise ctime = op time */
+};
+
+/* RENAME flags: the values of Linux's RENAME_NOREPLACE and RENAME_EXCHANGE,
+ * so FUSE's flags pass through unchanged. */
+enum wfs_meta_rename_flags {
+	WFS_META_RENAME_NOREPLACE = 1 << 0,
+	WFS_META_RENAME_EXCHANGE = 1 << 1,
+};
+
+/* SETXATTR flags: the values of XATTR_CREATE and XATTR_REPLACE. */
+enum wfs_meta_xattr_flags {
+	WFS_META_XATTR_CREATE = 1 << 0,
+	WFS_META_XATTR_REPLACE = 1 << 1,
+};
+
+/* How a stripe's data is kept (DESIGN.md, "small files and tails"). */
+enum wfs_meta_stripe_kind {
+	WFS_META_STRIPE_EC = 1,		/* k data + m parity chunks */
+	WFS_META_STRIPE_REPLICA = 2,	/* m + 1 full copies of the data */
+};
+
+/* Health of one chunk as the metadata knows it. */
+enum wfs_meta_chunk_state {
+	WFS_META_CHUNK_OK = 0,
+	WFS_META_CHUNK_MISSING = 1,	/* not written or lost: to be repaired */
+};
+
+/* A byte string borrowed from elsewhere (a decoded buffer, a caller's
+ * variable).  Names are byte strings, not C strings: they may hold any byte
+ * but '/' and NUL. */
+struct wfs_meta_bytes {
+	const void *data;	/* NULL only when len is 0 */
+	size_t len;
+};
+
+/* Where one chunk of a stripe lives. */
+struct wfs_meta_chunk_loc {
+	uint32_t index;		/* 0..k+m-1 (EC) or 0..m (replica) */
+	uint32_t state;		/* enum wfs_meta_chunk_state */
+	struct wfs_meta_bytes node;	/* node id, at most WFS_META_ID_MAX */
+	struct wfs_meta_bytes disk;	/* disk id, at most WFS_META_ID_MAX */
+};
+
+/* One old chunk that garbage collection has removed. */
+struct wfs_meta_gc_entry {
+	uint64_t stripe_id;
+	uint32_t index;
+};
+
+/* One metadata mutation.  The op borrows every byte string it points to:
+ * from the caller's variables when built, from the encoded buffer when
+ * decoded (so that buffer must outlive the op).  Fields not used by @type
+ * are ignored by encode and zeroed by decode. */
+struct wfs_meta_op {
+	uint32_t type;		/* enum wfs_meta_op_type */
+	int64_t time_ns;	/* wall clock at the proposer; apply's only clock */
+	uint32_t uid, gid;	/* the caller: owner of what is created */
+
+	union {
+		/* FORMAT */
+		struct {
+			uint32_t root_mode;	/* permission bits of / */
+			uint32_t k, m, chunk_size; /* default policy (id 1) */
+			struct wfs_meta_bytes cluster_id;
+		} format;
+
+		/* MKNOD, MKDIR, SYMLINK: @mode includes the S_IF type bits
+		 * for MKNOD (S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK)
+		 * and is the permission bits only for MKDIR and SYMLINK. */
+		struct {
+			uint64_t parent;
+			struct wfs_meta_bytes name;
+			uint32_t mode;
+			uint64_t rdev;
+			struct wfs_meta_bytes target;	/* SYMLINK only */
+		} create;
+
+		/* LINK: a new name @parent/@name for @ino. */
+		struct {
+			uint64_t ino;
+			uint64_t parent;
+			struct wfs_meta_bytes name;
+		} link;
+
+		/* UNLINK, RMDIR */
+		struct {
+			uint64_t parent;
+			struct wfs_meta_bytes name;
+		} remove;
+
+		struct {
+			uint64_t parent, new_parent;
+			struct wfs_meta_bytes name, new_name;
+			uint32_t flags;		/* enum wfs_meta_rename_flags */
+		} rename;
+
+		struct {
+			uint64_t ino;
+			uint32_t flags;		/* enum wfs_meta_setattr_flags */
+			uint32_t mode, uid, gid;
+			uint64_t size;
+			int64_t atime_ns, mtime_ns, ctime_ns;
+		} setattr;
+
+		/* SETXATTR, REMOVEXATTR (value unused) */
+		struct {
+			uint64_t ino;
+			struct wfs_meta_bytes name, value;
+			uint32_t flags;		/* enum wfs_meta_xattr_flags */
+		} xattr;
+
+		/* PURGE */
+		struct {
+			uint64_t ino;
+		} purge;
+
+		/* RESERVE_IDS: result.value is the first of @count new ids */
+		struct {
+			uint32_t count;
+		} reserve;
+
+		/* STRIPE_COMMIT: stripe @sidx of file @ino (covering bytes
+		 * [sidx * stripe span, ...)) is now @stripe_id, holding
+		 * @length bytes of file data, kept as @kind with @k/@m and
+		 * chunks of @chunk_size bytes at @chunks.  It applies only
+		 * if the slot's current version is @expected_version (0: no
+		 * stripe yet), else -ESTALE; the new version is
+		 * expected_version + 1 (result.value).  The file grows to
+		 * @file_size if that is larger; mtime = ctime = op time.
+		 * The chunks of the version it replaces go to garbage. */
+		struct {
+			uint64_t ino;
+			uint64_t sidx;
+			uint64_t stripe_id;
+			uint64_t expected_version;
+			uint32_t kind;		/* enum wfs_meta_stripe_kind */
+			uint32_t k, m, chunk_size;
+			uint32_t length;
+			uint64_t file_size;
+			uint32_t nchunks;
+			const struct wfs_meta_chunk_loc *chunks;
+		} stripe;
+
+		/* CHUNK_SET: chunk @loc.index of @stripe_id now lives at
+		 * @loc (or is marked missing).  The old location, if it
+		 * differs, goes to garbage. */
+		struct {
+			uint64_t stripe_id;
+			struct wfs_meta_chunk_loc loc;
+		} chunk;
+
+		struct {
+			uint32_t nentries;
+			const struct wfs_meta_gc_entry *entries;
+		} gc;
+
+		/* POLICY_SET: @id 0 allocates a new id (result.value) */
+		struct {
+			uint32_t id;
+			struct wfs_meta_bytes name;
+			uint32_t k, m, chunk_size;
+		} policy;
+
+		/* DIR_POLICY: policy @policy_id (0: inherit) on dir @ino */
+		struct {
+			uint64_t ino;
+			uint32_t policy_id;
+		} dir_policy;
+
+		/* NODE_SET, NODE_REMOVE (only @id used) */
+		struct {
+			struct wfs_meta_bytes id, name, addr;
+			uint32_t role, state;
+		} node;
+
+		struct {
+			struct wfs_meta_bytes id, node_id, path;
+			uint64_t capacity, free;
+			uint32_t state;
+		} disk;
+	} u;
+};
+
+/* Encode @op into a new buffer.  On success *out is the buffer (release with
+ * wfs_free) and *len its size.  Returns 0, -EINVAL if @op breaks a limit
+ * above (unknown type, name too long, too many chunks), or -ENOMEM.
+ * Any thread. */
+int wfs_meta_op_encode(const struct wfs_meta_op *op, void **out, size_t *len);
+
+/* Decode @len bytes at @buf into *op.  Strings in *op point into @buf, which
+ * must outlive it; arrays (stripe chunks, gc entries) are allocated and must
+ * be released with wfs_meta_op_release().  Never trusts the input: returns 0,
+ * -EPROTO for anything malformed (wrong types, trailing bytes, a limit
+ * broken, an unknown op or format version), or -ENOMEM.  On failure *op
+ * holds nothing to release.  Any thread. */
+int wfs_meta_op_decode(const void *buf, size_t len, struct wfs_meta_op *op);
+
+/* Release what wfs_meta_op_decode allocated; a zeroed op is a no-op. */
+void wfs_meta_op_release(struct wfs_meta_op *op);
+
+/* The op type's name ("mknod", "stripe_commit"), or "unknown". */
+const char *wfs_meta_op_name(uint32_t type);
+
+#endif
