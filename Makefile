@@ -21,6 +21,12 @@ PKGS := libisal sqlite3 libsodium msgpack libprotobuf-c grpc cunit libuv raft \
 	libmicrohttpd yaml-0.1 jansson fuse3
 
 CC := gcc
+# V=1 shows every command; by default only the file being built.
+ifeq ($(V),1)
+Q :=
+else
+Q = @echo "  $(if $(filter %.o,$@),CC,LD)	$@";
+endif
 SAN ?=
 B := build$(if $(SAN),-san)
 
@@ -53,7 +59,7 @@ UNITS := $(foreach m,$(MODULES),$(if $($(m)_TESTS),$(B)/unit/$(m)))
 define unit_rule
 $(B)/unit/$(1): $(call objs,tests/unit_main.c $($(1)_TESTS) $(call srcs_of,$(1) $($(1)_DEPS)))
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach m,$(MODULES),$(if $($(m)_TESTS),$(eval $(call unit_rule,$(m)))))
 
@@ -62,7 +68,7 @@ $(foreach m,$(MODULES),$(if $($(m)_TESTS),$(eval $(call unit_rule,$(m)))))
 define prog_rule
 $(B)/bin/$(1): $(call objs,$($(1)_MAIN) $(call srcs_of,$($(1)_USES)))
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROGRAMS) $(BENCHES),$(eval $(call prog_rule,$(p))))
 
@@ -74,7 +80,7 @@ all: $(BINS) $(UNITS) $(BENCH_BINS) headers
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # Every public header compiles on its own (STYLE.md).
 HEADERS := $(filter-out %_internal.h tests/%,$(wildcard */*.h))
