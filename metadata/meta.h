@@ -3,17 +3,44 @@
  * It holds inodes, directory entries, xattrs, stripes and chunk locations,
  * policies, nodes and disks, and the index of the last log entry applied.
  * Mutations come only through wfs_meta_apply() with an op from
- * metadata/op.h; reads are the getattr, lookup and iteration calls below.  Every
- * iteration is keyset-paginated: no call loads a whole directory or the whole
- * file table.
+ * metadata/op.h; reads are the getattr, lookup and iteration calls below.
+ * Every iteration is keyset-paginated: no call loads a whole directory or
+ * the whole file table.
  *
  * Durability: apply writes the op's effects and the applied index in one
  * transaction, so after a crash the store is exactly at some applied index
  * and the log replays what follows it.  The store is not the durability
  * point of a write; the replicated log is.
  *
+ * Semantics of apply, beyond what op.h says (errno values are those a local
+ * file system gives):
+ *  - Every op but FORMAT fails with -ENODEV until FORMAT has been applied;
+ *    FORMAT on a formatted store fails with -EEXIST.
+ *  - Names: empty, ".", "..", or holding '/' or NUL: -EINVAL; longer than
+ *    WFS_META_NAME_MAX: -ENAMETOOLONG.
+ *  - An inode whose last link goes (UNLINK, RMDIR, RENAME over it) becomes
+ *    an orphan: nlink 0, still readable by ino (getattr, stripes, xattrs),
+ *    listed by wfs_meta_orphans(), until PURGE drops it and sends its
+ *    chunks to garbage.  PURGE of a linked inode is -EBUSY.  Directories
+ *    are handled the same way, so an open directory outlives its RMDIR.
+ *    Nothing can be created in a removed directory (-ENOENT).
+ *  - LINK allows at most WFS_META_LINK_MAX links (-EMLINK).
+ *  - RENAME gives the name a new readdir cookie in its new place (a
+ *    listing in progress may see it twice or not at all, as POSIX allows);
+ *    an entry it replaces keeps its cookie.
+ *  - SETXATTR keeps one inode's name list within 64 KiB (-ENOSPC), so
+ *    listxattr can always return it.
+ *  - STRIPE_COMMIT takes only stripe ids RESERVE_IDS handed out (-EINVAL)
+ *    and never used before (-EEXIST); CHUNK_SET needs the stripe (-ENOENT).
+ *  - A stripe covers the file bytes [sidx * k * chunk_size, + length): its
+ *    span is k * chunk_size of the stripe itself, for either kind.
+ *    Truncation drops whole stripes at or past the new size and shortens the
+ *    one straddling it, so data written past it before reads back as zeros.
+ *  - A failed op changes nothing, yet its index counts as applied.
+ *
  * Threads: one struct wfs_meta may be called from any thread; calls are
- * serialized by a mutex inside.
+ * serialized by a mutex inside.  Iteration callbacks run with that mutex
+ * held: they must not call into the same store.
  */
 #ifndef WFS_METADATA_META_H
 #define WFS_METADATA_META_H
@@ -24,6 +51,13 @@
 #include "metadata/op.h"
 
 #define WFS_META_SCHEMA_VERSION 1
+
+/* Hard links one inode may have (ext4's limit). */
+#define WFS_META_LINK_MAX 65000
+
+/* The id of the policy FORMAT creates, which every directory inherits
+ * unless one up its path says otherwise. */
+#define WFS_META_DEFAULT_POLICY 1
 
 struct wfs_meta;
 
@@ -45,10 +79,18 @@ struct wfs_meta_attr {
 /* What an applied op produced. */
 struct wfs_meta_result {
 	int status;		/* 0, or the op's own error as a negative errno
-				 * (-EEXIST, -ENOTEMPTY, -ESTALE, ...) */
-	struct wfs_meta_attr attr; /* the inode created or changed, if any */
+				 * (-EEXIST, -ENOTEMPTY, -ESTALE, ...);
+				 * -EALREADY: the entry had been applied before */
+	struct wfs_meta_attr attr; /* the inode created or changed: MKNOD,
+				 * MKDIR, SYMLINK, LINK, SETATTR, SETXATTR,
+				 * REMOVEXATTR, STRIPE_COMMIT, DIR_POLICY,
+				 * FORMAT (the root); UNLINK, RMDIR: the inode
+				 * removed; RENAME: the inode moved; PURGE: the
+				 * inode as it was.  Zero when the op failed */
 	uint64_t value;		/* RESERVE_IDS: first id; STRIPE_COMMIT: new
-				 * version; POLICY_SET: the policy id */
+				 * version; POLICY_SET: the policy id;
+				 * UNLINK, RMDIR, RENAME: the inode that lost
+				 * its last link (an orphan now), else 0 */
 };
 
 /* One directory entry, as iteration returns it. */
@@ -56,7 +98,8 @@ struct wfs_meta_dirent {
 	uint64_t ino;
 	uint32_t mode;		/* type bits and permissions of the inode */
 	uint64_t cookie;	/* resume readdir after this entry with it;
-				 * stable while entries come and go */
+				 * stable while entries come and go.  Cookies
+				 * are >= 3: 1 and 2 are free for "." and ".." */
 	struct wfs_meta_bytes name; /* valid during the callback only */
 };
 
@@ -74,38 +117,69 @@ struct wfs_meta_policy {
 	char name[WFS_META_NAME_MAX + 1];
 };
 
+/* A node as NODE_SET left it; strings valid during the callback only. */
+struct wfs_meta_node {
+	struct wfs_meta_bytes id, name, addr;
+	uint32_t role, state;
+};
+
+/* A disk as DISK_SET left it; strings valid during the callback only. */
+struct wfs_meta_disk {
+	struct wfs_meta_bytes id, node_id, path;
+	uint64_t capacity, free;
+	uint32_t state;
+};
+
 /* Open (creating if absent) the store at @path and apply pending schema
  * migrations.  A store whose schema is newer than WFS_META_SCHEMA_VERSION is
  * refused with -EPROTONOSUPPORT; a file that is not a WormFS store with
- * -EBADMSG.  On success *out is a new store; close with wfs_meta_close(). */
+ * -EBADMSG.  On success *out is a new store; close with wfs_meta_close().
+ * Returns 0, those, -ENOMEM, or the error opening the file (-ENOENT when its
+ * folder is missing, -EACCES, -EIO).  Any thread. */
 int wfs_meta_open(const char *path, struct wfs_meta **out);
 
-/* Close the store; NULL is a no-op. */
+/* Close the store, rolling back a batch left open; NULL is a no-op.  No
+ * other call may be running or follow. */
 void wfs_meta_close(struct wfs_meta *m);
 
 /* Apply @op as log entry @index.  Entries at or below the applied index are
- * skipped (result->status = -EALREADY) so a replay after a crash is safe.
+ * skipped (result->status = -EALREADY) so a replay after a crash is safe;
+ * indexes may have gaps (log entries that are not ops).
  * Returns 0 when the entry was applied or skipped (the op's own outcome is in
- * @result), or a negative errno when the store itself failed (-EIO, -ENOSPC):
- * then nothing of the op was applied and the voter must stop applying. */
+ * @result), or a negative errno when the store itself failed (-EIO, -ENOSPC,
+ * -ENOMEM), or -EINVAL for an op type apply does not know: then nothing of
+ * the op was applied, the applied index did not move, and the voter must not
+ * apply later entries until this one succeeds (the earlier entries of an
+ * open batch stay and batch_end commits them, unless SQLite had to give up
+ * the whole transaction: then later applies of the batch and batch_end
+ * fail too, and the whole batch is to be applied again).  @result must not
+ * be NULL; after a negative return it means nothing. */
 int wfs_meta_apply(struct wfs_meta *m, uint64_t index,
 		   const struct wfs_meta_op *op, struct wfs_meta_result *result);
 
 /* Group the applies between begin and end into one transaction (the log hands
  * over entries in batches; one commit per batch is what makes metadata fast).
  * Nested begins are an error (-EBUSY).  end commits; on failure the batch is
- * rolled back and the applied index is where it was before begin. */
+ * rolled back and the applied index is where it was before begin.  end
+ * without begin is -EINVAL.  Reads between begin and end see the batch's
+ * entries, which the log has committed already. */
 int wfs_meta_batch_begin(struct wfs_meta *m);
 int wfs_meta_batch_end(struct wfs_meta *m);
 
 /* The index of the last applied entry (0 for a new store). */
 uint64_t wfs_meta_applied_index(struct wfs_meta *m);
 
-/* Attributes of @ino.  Returns 0, -ENOENT. */
+/* The cluster id FORMAT recorded, into @buf.  Returns its length, -ENODEV
+ * before FORMAT, -ERANGE if @cap is too small. */
+int wfs_meta_cluster_id(struct wfs_meta *m, void *buf, size_t cap);
+
+/* Attributes of @ino (orphans included).  Returns 0, -ENOENT. */
 int wfs_meta_getattr(struct wfs_meta *m, uint64_t ino,
 		     struct wfs_meta_attr *attr);
 
-/* Look up @name in directory @parent.  Returns 0, -ENOENT, -ENOTDIR. */
+/* Look up @name in directory @parent; "." is @parent itself and ".." its
+ * parent (the root's is the root).  Returns 0, -ENOENT, -ENOTDIR,
+ * -ENAMETOOLONG, -EINVAL (a '/' or NUL in @name, or an empty one). */
 int wfs_meta_lookup(struct wfs_meta *m, uint64_t parent,
 		    struct wfs_meta_bytes name, struct wfs_meta_attr *attr);
 
@@ -115,17 +189,23 @@ typedef int (*wfs_meta_dirent_cb)(const struct wfs_meta_dirent *ent,
 				  void *arg);
 
 /* Up to @limit entries of directory @dir with cookie > @after, in cookie
- * order.  Returns the number delivered (>= 0), -ENOENT, -ENOTDIR, or the
- * callback's error. */
+ * order ("." and ".." are not entries).  Returns the number delivered
+ * (>= 0), -ENOENT, -ENOTDIR, or the callback's error. */
 int wfs_meta_readdir(struct wfs_meta *m, uint64_t dir, uint64_t after,
 		     unsigned limit, wfs_meta_dirent_cb cb, void *arg);
 
 typedef int (*wfs_meta_attr_cb)(const struct wfs_meta_attr *attr, void *arg);
 
-/* Up to @limit inodes with ino > @after, in ino order (all files, for scrub
- * and listings).  Returns the number delivered, or an error. */
+/* Up to @limit inodes with ino > @after, in ino order (all files, orphans
+ * included, for scrub and listings).  Returns the number delivered, or an
+ * error. */
 int wfs_meta_inodes(struct wfs_meta *m, uint64_t after, unsigned limit,
 		    wfs_meta_attr_cb cb, void *arg);
+
+/* Up to @limit orphans (nlink 0, waiting for PURGE) with ino > @after, in
+ * ino order.  Returns the number delivered, or an error. */
+int wfs_meta_orphans(struct wfs_meta *m, uint64_t after, unsigned limit,
+		     wfs_meta_attr_cb cb, void *arg);
 
 /* The target of symlink @ino into @buf (NUL-terminated).  Returns its length,
  * -ENOENT, -EINVAL if not a symlink, -ERANGE if @cap is too small. */
@@ -137,8 +217,8 @@ int wfs_meta_getxattr(struct wfs_meta *m, uint64_t ino,
 		      struct wfs_meta_bytes name, void *buf, size_t cap);
 
 /* The NUL-separated list of @ino's xattr names into @buf, as listxattr(2)
- * returns it.  Returns its length (with @cap 0: only the length), -ERANGE,
- * -ENOENT. */
+ * returns it (SETXATTR keeps it within 64 KiB).  Returns its length (with
+ * @cap 0: only the length), -ERANGE, -ENOENT. */
 int wfs_meta_listxattr(struct wfs_meta *m, uint64_t ino, char *buf, size_t cap);
 
 typedef int (*wfs_meta_stripe_cb)(const struct wfs_meta_stripe *s, void *arg);
@@ -148,13 +228,25 @@ typedef int (*wfs_meta_stripe_cb)(const struct wfs_meta_stripe *s, void *arg);
 int wfs_meta_stripes(struct wfs_meta *m, uint64_t ino, uint64_t from,
 		     unsigned limit, wfs_meta_stripe_cb cb, void *arg);
 
-/* Stripe by id (for repair and scrub).  Returns 0, -ENOENT. */
+/* Stripe by id (for repair and scrub).  Returns 0, -ENOENT, or the
+ * callback's error. */
 int wfs_meta_stripe_get(struct wfs_meta *m, uint64_t stripe_id,
 			wfs_meta_stripe_cb cb, void *arg);
 
-/* Up to @limit garbage chunks (old versions, purged files) with stripe id >
- * @after_stripe, in stripe order; each comes as a one-chunk stripe record.
+/* Up to @limit stripes with a chunk on disk @disk and a stripe id >
+ * @after_stripe, in stripe order (what rebuilding a lost disk reads).
  * Returns the number delivered or an error. */
+int wfs_meta_disk_stripes(struct wfs_meta *m, struct wfs_meta_bytes disk,
+			  uint64_t after_stripe, unsigned limit,
+			  wfs_meta_stripe_cb cb, void *arg);
+
+/* Garbage chunks (old versions, truncated or purged files, moved chunks) of
+ * up to @limit stripes with stripe id > @after_stripe, in stripe order.
+ * Each stripe comes as one record holding its garbage chunks (ino, sidx,
+ * version, kind and geometry zero); a page never ends inside a stripe, so
+ * resuming after the last stripe id delivered skips nothing.  A stripe with
+ * more than WFS_META_CHUNKS_MAX garbage chunks comes as several records
+ * with the same id.  Returns the number of stripes delivered or an error. */
 int wfs_meta_garbage(struct wfs_meta *m, uint64_t after_stripe, unsigned limit,
 		     wfs_meta_stripe_cb cb, void *arg);
 
@@ -167,7 +259,35 @@ int wfs_meta_policy_for(struct wfs_meta *m, uint64_t dir,
 int wfs_meta_policy_get(struct wfs_meta *m, uint32_t id,
 			struct wfs_meta_policy *out);
 
-/* Counts for statfs: inodes in use and file data bytes. */
+typedef int (*wfs_meta_policy_cb)(const struct wfs_meta_policy *p, void *arg);
+typedef int (*wfs_meta_node_cb)(const struct wfs_meta_node *n, void *arg);
+typedef int (*wfs_meta_disk_cb)(const struct wfs_meta_disk *d, void *arg);
+
+/* Every policy, node or disk, in id order (these tables hold one row per
+ * policy, machine or disk, never per file).  Return the number delivered or
+ * an error. */
+int wfs_meta_policies(struct wfs_meta *m, wfs_meta_policy_cb cb, void *arg);
+int wfs_meta_nodes(struct wfs_meta *m, wfs_meta_node_cb cb, void *arg);
+int wfs_meta_disks(struct wfs_meta *m, wfs_meta_disk_cb cb, void *arg);
+
+/* Counts for statfs: inodes in use (orphans included) and file data bytes
+ * held in stripes.  Kept as counters: no scan. */
 int wfs_meta_usage(struct wfs_meta *m, uint64_t *inodes, uint64_t *bytes);
+
+/* Write a consistent copy of the whole store to @dest (replaced if it
+ * exists) for a snapshot, and set *index to the applied index it holds.
+ * The copy is one self-contained file (no -wal beside it), synced, and a
+ * store wfs_meta_open() accepts.  It blocks applies while it runs.  Returns
+ * 0, -EBUSY inside a batch, or a negative errno. */
+int wfs_meta_backup(struct wfs_meta *m, const char *dest, uint64_t *index);
+
+/* Move the write-ahead log into the database file and truncate it.
+ * Returns 0, -EBUSY inside a batch, or a negative errno. */
+int wfs_meta_checkpoint(struct wfs_meta *m);
+
+/* Run SQLite's integrity and foreign key checks over the whole store (slow:
+ * it reads everything).  Returns 0, -EBADMSG if damage was found, -EBUSY
+ * inside a batch, or a negative errno. */
+int wfs_meta_check(struct wfs_meta *m);
 
 #endif

@@ -22,7 +22,9 @@
 #define WFS_META_SYMLINK_MAX 4095	/* bytes in a symlink target */
 #define WFS_META_XATTR_NAME_MAX 255
 #define WFS_META_XATTR_VALUE_MAX 65536
-#define WFS_META_ID_MAX 64		/* bytes in a node or disk id string */
+#define WFS_META_ID_MAX 64		/* bytes in a node, disk or cluster id */
+#define WFS_META_ADDR_MAX 1024		/* bytes in a node address (host:port) */
+#define WFS_META_PATH_MAX 4095		/* bytes in a disk's path on its node */
 #define WFS_META_CHUNKS_MAX 32		/* chunks in one stripe (k + m) */
 #define WFS_META_GC_MAX 1024		/* entries in one GC_DONE op */
 
@@ -125,7 +127,7 @@ struct wfs_meta_op {
 		struct {
 			uint32_t root_mode;	/* permission bits of / */
 			uint32_t k, m, chunk_size; /* default policy (id 1) */
-			struct wfs_meta_bytes cluster_id;
+			struct wfs_meta_bytes cluster_id; /* at most ID_MAX */
 		} format;
 
 		/* MKNOD, MKDIR, SYMLINK: @mode includes the S_IF type bits
@@ -221,7 +223,7 @@ struct wfs_meta_op {
 		/* POLICY_SET: @id 0 allocates a new id (result.value) */
 		struct {
 			uint32_t id;
-			struct wfs_meta_bytes name;
+			struct wfs_meta_bytes name;	/* at most NAME_MAX */
 			uint32_t k, m, chunk_size;
 		} policy;
 
@@ -233,10 +235,14 @@ struct wfs_meta_op {
 
 		/* NODE_SET, NODE_REMOVE (only @id used) */
 		struct {
-			struct wfs_meta_bytes id, name, addr;
+			struct wfs_meta_bytes id;	/* at most ID_MAX */
+			struct wfs_meta_bytes name;	/* at most NAME_MAX */
+			struct wfs_meta_bytes addr;	/* at most ADDR_MAX */
 			uint32_t role, state;
 		} node;
 
+		/* DISK_SET: @id and @node_id at most ID_MAX, @path at most
+		 * PATH_MAX */
 		struct {
 			struct wfs_meta_bytes id, node_id, path;
 			uint64_t capacity, free;
@@ -247,19 +253,25 @@ struct wfs_meta_op {
 
 /* Encode @op into a new buffer.  On success *out is the buffer (release with
  * wfs_free) and *len its size.  Returns 0, -EINVAL if @op breaks a limit
- * above (unknown type, name too long, too many chunks), or -ENOMEM.
- * Any thread. */
+ * above (unknown type, a byte string too long or with NULL data and a
+ * non-zero length, too many chunks or gc entries, NULL chunks or entries
+ * with a non-zero count), or -ENOMEM.  Only structure and sizes are checked:
+ * what a name or value may contain is apply's business.  Whatever encode
+ * accepts, decode accepts.  Any thread. */
 int wfs_meta_op_encode(const struct wfs_meta_op *op, void **out, size_t *len);
 
-/* Decode @len bytes at @buf into *op.  Strings in *op point into @buf, which
- * must outlive it; arrays (stripe chunks, gc entries) are allocated and must
- * be released with wfs_meta_op_release().  Never trusts the input: returns 0,
- * -EPROTO for anything malformed (wrong types, trailing bytes, a limit
- * broken, an unknown op or format version), or -ENOMEM.  On failure *op
- * holds nothing to release.  Any thread. */
+/* Decode @len bytes at @buf into *op.  Byte strings in *op point into @buf
+ * itself (nothing is copied), so @buf must outlive the op; a decoded empty
+ * string has a non-NULL data pointer.  Arrays (stripe chunks, gc entries,
+ * when there is at least one) are allocated and must be released with
+ * wfs_meta_op_release(); no other allocation is made.  Never trusts the
+ * input: returns 0, -EPROTO for anything malformed (wrong types, trailing
+ * bytes, a limit broken, an unknown op or format version), or -ENOMEM.  On
+ * failure *op is zeroed and holds nothing to release.  Any thread. */
 int wfs_meta_op_decode(const void *buf, size_t len, struct wfs_meta_op *op);
 
-/* Release what wfs_meta_op_decode allocated; a zeroed op is a no-op. */
+/* Release what wfs_meta_op_decode allocated and zero *op; a zeroed op is a
+ * no-op.  Only for decoded ops: an op built by a caller owns nothing. */
 void wfs_meta_op_release(struct wfs_meta_op *op);
 
 /* The op type's name ("mknod", "stripe_commit"), or "unknown". */

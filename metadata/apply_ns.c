@@ -1,0 +1,561 @@
+/* apply_ns: the namespace ops: creating, linking, unlinking, removing and
+ * renaming names, and purging orphans.
+ *
+ * Each handler checks in the order Linux does, so the errno matches what a
+ * local file system returns for the same call, then writes.  Handlers may
+ * write before they find the op fails (create inserts the dirent and
+ * learns from it that the name exists): the savepoint around every op in
+ * meta.c undoes that.  Nothing here reads a clock or allocates: inode
+ * numbers and cookies come from the counters in m->st, times from the op.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "metadata/meta_internal.h"
+
+int wfs_meta_name_check(struct wfs_meta_bytes name)
+{
+	const char *p = name.data;
+
+	if (name.len > WFS_META_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (name.len == 0 || !p)
+		return -EINVAL;
+	if ((name.len == 1 && p[0] == '.') ||
+	    (name.len == 2 && p[0] == '.' && p[1] == '.'))
+		return -EINVAL;
+	if (memchr(p, '/', name.len) || memchr(p, '\0', name.len))
+		return -EINVAL;
+	return 0;
+}
+
+/* Load directory @ino for adding or removing names in it: -ENOENT if it
+ * does not exist or was removed, -ENOTDIR if not a directory. */
+static int dir_load(struct wfs_meta *m, uint64_t ino, struct meta_inode *dir)
+{
+	int rc = wfs_meta_inode_load(m, ino, dir);
+
+	if (rc < 0)
+		return rc;
+	if (!S_ISDIR(dir->a.mode))
+		return -ENOTDIR;
+	return dir->a.nlink == 0 ? -ENOENT : 0;
+}
+
+/* The inode @name in @parent points at.  Returns 0, -ENOENT. */
+static int dirent_get(struct wfs_meta *m, uint64_t parent,
+		      struct wfs_meta_bytes name, uint64_t *ino)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_DIRENT_GET);
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, parent);
+	wfs_meta_bind_blob(st, 2, name);
+	rc = wfs_meta_step(m, st);
+	if (rc == 1)
+		*ino = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
+}
+
+/* Add @parent/@name -> @ino with the next cookie.  Returns 0, -EEXIST. */
+static int dirent_insert(struct wfs_meta *m, uint64_t parent,
+			 struct wfs_meta_bytes name, uint64_t ino)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_DIRENT_INSERT);
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, parent);
+	wfs_meta_bind_blob(st, 2, name);
+	wfs_meta_bind_u64(st, 3, ino);
+	wfs_meta_bind_u64(st, 4, m->st.next_cookie++);
+	rc = wfs_meta_exec(m, st);
+	if (rc == 0 && sqlite3_changes(m->db) == 0)
+		rc = -EEXIST;
+	return rc;
+}
+
+static int dirent_delete(struct wfs_meta *m, uint64_t parent,
+			 struct wfs_meta_bytes name)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_DIRENT_DELETE);
+
+	wfs_meta_bind_u64(st, 1, parent);
+	wfs_meta_bind_blob(st, 2, name);
+	return wfs_meta_exec(m, st);
+}
+
+/* Point the existing entry @parent/@name at @ino, keeping its cookie. */
+static int dirent_set_ino(struct wfs_meta *m, uint64_t parent,
+			  struct wfs_meta_bytes name, uint64_t ino)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_DIRENT_SET_INO);
+
+	wfs_meta_bind_u64(st, 1, parent);
+	wfs_meta_bind_blob(st, 2, name);
+	wfs_meta_bind_u64(st, 3, ino);
+	return wfs_meta_exec(m, st);
+}
+
+/* Returns 1 if directory @ino has entries, 0 if not, or a store error. */
+static int dir_has_entries(struct wfs_meta *m, uint64_t ino)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_DIRENT_ANY);
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, ino);
+	rc = wfs_meta_step(m, st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* A directory gained or lost an entry at @t; @dlink is the change in its
+ * link count (a subdirectory's ".."). */
+static int dir_touch(struct wfs_meta *m, struct meta_inode *dir, int64_t t,
+		     int dlink)
+{
+	dir->a.mtime_ns = t;
+	dir->a.ctime_ns = t;
+	dir->a.nlink = (uint32_t)((int64_t)dir->a.nlink + dlink);
+	return wfs_meta_inode_store(m, dir);
+}
+
+/* @in lost a name at @t (a directory loses its only one).  At nlink 0 it
+ * becomes an orphan, and *orphan is set to its number. */
+static int drop_link(struct wfs_meta *m, struct meta_inode *in, int64_t t,
+		     uint64_t *orphan)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	in->a.nlink = S_ISDIR(in->a.mode) || in->a.nlink == 0 ?
+			      0 : in->a.nlink - 1;
+	in->a.ctime_ns = t;
+	rc = wfs_meta_inode_store(m, in);
+	if (rc < 0 || in->a.nlink > 0)
+		return rc;
+	st = wfs_meta_stmt(m, ST_ORPHAN_ADD);
+	wfs_meta_bind_u64(st, 1, in->a.ino);
+	*orphan = in->a.ino;
+	return wfs_meta_exec(m, st);
+}
+
+/* -EINVAL when directory @dir is @ino or lies below it (moving @ino into
+ * @dir would cut it off from the root); 0 when not. */
+static int check_not_within(struct wfs_meta *m, uint64_t ino, uint64_t dir)
+{
+	struct meta_inode d;
+	int rc;
+
+	for (int depth = 0; depth < META_DEPTH_MAX; depth++) {
+		if (dir == ino)
+			return -EINVAL;
+		if (dir == WFS_META_ROOT_INO)
+			return 0;
+		rc = wfs_meta_inode_load(m, dir, &d);
+		if (rc < 0)
+			return rc;
+		dir = d.parent;
+	}
+	return -ELOOP;
+}
+
+/* The full mode and the symlink target of the inode a create op makes. */
+static int create_mode(const struct wfs_meta_op *op, uint32_t *mode,
+		       struct wfs_meta_bytes *target)
+{
+	uint32_t perm = op->u.create.mode & 07777;
+
+	*target = (struct wfs_meta_bytes){ NULL, 0 };
+	switch (op->type) {
+	case WFS_META_OP_MKDIR:
+		*mode = S_IFDIR | perm;
+		return 0;
+	case WFS_META_OP_SYMLINK:
+		*target = op->u.create.target;
+		if (target->len > WFS_META_SYMLINK_MAX)
+			return -ENAMETOOLONG;
+		if (target->len == 0 || !target->data)
+			return -ENOENT;
+		*mode = S_IFLNK | 0777;
+		return 0;
+	default:
+		*mode = op->u.create.mode;
+		if ((*mode & S_IFMT) == 0)
+			*mode |= S_IFREG;	/* as mknod(2) has it */
+		switch (*mode & S_IFMT) {
+		case S_IFREG:
+		case S_IFIFO:
+		case S_IFSOCK:
+		case S_IFCHR:
+		case S_IFBLK:
+			*mode &= S_IFMT | 07777;
+			return 0;
+		}
+		return -EINVAL;
+	}
+}
+
+/* The inode a create op makes in @dir (all but its policy). */
+static void create_inode(const struct meta_apply *ap, uint32_t mode,
+			 uint64_t dir, struct meta_inode *in)
+{
+	const struct wfs_meta_op *op = ap->op;
+	int64_t t = op->time_ns;
+
+	memset(in, 0, sizeof(*in));
+	in->a.ino = ap->m->st.next_ino++;
+	in->a.mode = mode;
+	in->a.nlink = S_ISDIR(mode) ? 2 : 1;
+	in->a.uid = op->uid;
+	in->a.gid = op->gid;
+	if (S_ISLNK(mode))
+		in->a.size = op->u.create.target.len;
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		in->a.rdev = op->u.create.rdev;
+	in->a.atime_ns = in->a.mtime_ns = in->a.ctime_ns = in->a.btime_ns = t;
+	in->a.generation = ap->index;
+	in->parent = S_ISDIR(mode) ? dir : 0;
+}
+
+/* MKNOD, MKDIR, SYMLINK. */
+int wfs_meta_apply_create(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	struct wfs_meta *m = ap->m;
+	struct wfs_meta_bytes target;
+	struct meta_inode dir, in;
+	uint32_t mode;
+	int rc;
+
+	rc = create_mode(op, &mode, &target);
+	if (rc == 0)
+		rc = wfs_meta_name_check(op->u.create.name);
+	if (rc == 0)
+		rc = dir_load(m, op->u.create.parent, &dir);
+	if (rc < 0)
+		return rc;
+	create_inode(ap, mode, dir.a.ino, &in);
+	if (S_ISREG(mode))
+		rc = wfs_meta_policy_resolve(m, &dir, &in.a.policy_id);
+	if (rc == 0)
+		rc = dirent_insert(m, dir.a.ino, op->u.create.name, in.a.ino);
+	if (rc == 0)
+		rc = wfs_meta_inode_insert(m, &in, target);
+	if (rc == 0)
+		rc = dir_touch(m, &dir, op->time_ns, S_ISDIR(mode) ? 1 : 0);
+	if (rc < 0)
+		return rc;
+	m->st.inodes++;
+	ap->res->attr = in.a;
+	return 0;
+}
+
+int wfs_meta_apply_link(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	struct wfs_meta *m = ap->m;
+	struct meta_inode dir, in;
+	int rc;
+
+	rc = wfs_meta_inode_load(m, op->u.link.ino, &in);
+	if (rc == 0 && in.a.nlink == 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = wfs_meta_name_check(op->u.link.name);
+	if (rc == 0)
+		rc = dir_load(m, op->u.link.parent, &dir);
+	if (rc == 0)
+		rc = dirent_insert(m, dir.a.ino, op->u.link.name, in.a.ino);
+	if (rc == 0 && S_ISDIR(in.a.mode))
+		rc = -EPERM;
+	if (rc == 0 && in.a.nlink >= WFS_META_LINK_MAX)
+		rc = -EMLINK;
+	if (rc < 0)
+		return rc;
+	in.a.nlink++;
+	in.a.ctime_ns = op->time_ns;
+	rc = wfs_meta_inode_store(m, &in);
+	if (rc == 0)
+		rc = dir_touch(m, &dir, op->time_ns, 0);
+	if (rc == 0)
+		ap->res->attr = in.a;
+	return rc;
+}
+
+/* Find @parent/@name for removal: the directory and the inode named. */
+static int remove_lookup(struct wfs_meta *m, uint64_t parent,
+			 struct wfs_meta_bytes name, struct meta_inode *dir,
+			 struct meta_inode *in)
+{
+	uint64_t ino;
+	int rc;
+
+	rc = wfs_meta_name_check(name);
+	if (rc == 0)
+		rc = dir_load(m, parent, dir);
+	if (rc == 0)
+		rc = dirent_get(m, parent, name, &ino);
+	if (rc == 0)
+		rc = wfs_meta_inode_load(m, ino, in);
+	return rc;
+}
+
+int wfs_meta_apply_unlink(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	struct wfs_meta *m = ap->m;
+	struct meta_inode dir, in;
+	int rc;
+
+	rc = remove_lookup(m, op->u.remove.parent, op->u.remove.name, &dir,
+			   &in);
+	if (rc == 0 && S_ISDIR(in.a.mode))
+		rc = -EISDIR;
+	if (rc == 0)
+		rc = dirent_delete(m, dir.a.ino, op->u.remove.name);
+	if (rc == 0)
+		rc = drop_link(m, &in, op->time_ns, &ap->res->value);
+	if (rc == 0)
+		rc = dir_touch(m, &dir, op->time_ns, 0);
+	if (rc == 0)
+		ap->res->attr = in.a;
+	return rc;
+}
+
+int wfs_meta_apply_rmdir(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	struct wfs_meta *m = ap->m;
+	struct meta_inode dir, in;
+	int rc;
+
+	rc = remove_lookup(m, op->u.remove.parent, op->u.remove.name, &dir,
+			   &in);
+	if (rc == 0 && !S_ISDIR(in.a.mode))
+		rc = -ENOTDIR;
+	if (rc == 0 && in.a.ino == WFS_META_ROOT_INO)
+		rc = -EBUSY;
+	if (rc == 0) {
+		rc = dir_has_entries(m, in.a.ino);
+		rc = rc == 1 ? -ENOTEMPTY : rc;
+	}
+	if (rc == 0)
+		rc = dirent_delete(m, dir.a.ino, op->u.remove.name);
+	if (rc == 0)
+		rc = drop_link(m, &in, op->time_ns, &ap->res->value);
+	if (rc == 0)
+		rc = dir_touch(m, &dir, op->time_ns, -1);
+	if (rc == 0)
+		ap->res->attr = in.a;
+	return rc;
+}
+
+/* ---- rename ---- */
+
+/* One side of a rename: a directory and a name in it, and what the name
+ * points at, if anything. */
+struct side {
+	struct meta_inode *dir;	/* may be the other side's */
+	struct wfs_meta_bytes name;
+	bool exists;
+	struct meta_inode in;
+};
+
+/* Load both directories (one when they are the same) and both names. */
+static int rename_load(struct wfs_meta *m, const struct wfs_meta_op *op,
+		       struct meta_inode dirs[2], struct side *src,
+		       struct side *dst)
+{
+	uint64_t ino;
+	int rc;
+
+	src->name = op->u.rename.name;
+	dst->name = op->u.rename.new_name;
+	src->dir = &dirs[0];
+	dst->dir = op->u.rename.new_parent == op->u.rename.parent ? &dirs[0] :
+								     &dirs[1];
+	rc = wfs_meta_name_check(src->name);
+	if (rc == 0)
+		rc = wfs_meta_name_check(dst->name);
+	if (rc == 0)
+		rc = dir_load(m, op->u.rename.parent, src->dir);
+	if (rc == 0 && dst->dir != src->dir)
+		rc = dir_load(m, op->u.rename.new_parent, dst->dir);
+	if (rc == 0)
+		rc = dirent_get(m, src->dir->a.ino, src->name, &ino);
+	if (rc == 0)
+		rc = wfs_meta_inode_load(m, ino, &src->in);
+	if (rc < 0)
+		return rc;
+	src->exists = true;
+	rc = dirent_get(m, dst->dir->a.ino, dst->name, &ino);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == 0)
+		rc = wfs_meta_inode_load(m, ino, &dst->in);
+	dst->exists = rc == 0;
+	return rc;
+}
+
+/* Directory @s->in moves from @s->dir to @to->dir: its ".." goes along. */
+static void move_dir(struct side *s, struct side *to)
+{
+	if (!S_ISDIR(s->in.a.mode) || s->dir == to->dir)
+		return;
+	s->in.parent = to->dir->a.ino;
+	s->dir->a.nlink--;
+	to->dir->a.nlink++;
+}
+
+/* Store both inodes named and both directories, touched at @t. */
+static int rename_store(struct wfs_meta *m, struct side *src, struct side *dst,
+			int64_t t)
+{
+	int rc;
+
+	src->in.a.ctime_ns = t;
+	rc = wfs_meta_inode_store(m, &src->in);
+	if (rc == 0)
+		rc = dir_touch(m, src->dir, t, 0);
+	if (rc == 0 && dst->dir != src->dir)
+		rc = dir_touch(m, dst->dir, t, 0);
+	return rc;
+}
+
+static int rename_exchange(struct wfs_meta *m, const struct wfs_meta_op *op,
+			   struct side *src, struct side *dst)
+{
+	int64_t t = op->time_ns;
+	int rc = 0;
+
+	if (!dst->exists)
+		return -ENOENT;
+	if (src->in.a.ino == dst->in.a.ino)
+		return 0;
+	if (src->dir != dst->dir && S_ISDIR(src->in.a.mode))
+		rc = check_not_within(m, src->in.a.ino, dst->dir->a.ino);
+	if (rc == 0 && src->dir != dst->dir && S_ISDIR(dst->in.a.mode))
+		rc = check_not_within(m, dst->in.a.ino, src->dir->a.ino);
+	if (rc == 0)
+		rc = dirent_set_ino(m, src->dir->a.ino, src->name,
+				    dst->in.a.ino);
+	if (rc == 0)
+		rc = dirent_set_ino(m, dst->dir->a.ino, dst->name,
+				    src->in.a.ino);
+	if (rc < 0)
+		return rc;
+	move_dir(src, dst);
+	move_dir(dst, src);
+	dst->in.a.ctime_ns = t;
+	rc = wfs_meta_inode_store(m, &dst->in);
+	return rc < 0 ? rc : rename_store(m, src, dst, t);
+}
+
+/* What replacing @dst with @src would break, in Linux's order. */
+static int replace_check(struct wfs_meta *m, struct side *src,
+			 struct side *dst)
+{
+	bool src_dir = S_ISDIR(src->in.a.mode);
+	bool dst_dir = S_ISDIR(dst->in.a.mode);
+	int rc;
+
+	if (src_dir && !dst_dir)
+		return -ENOTDIR;
+	if (!src_dir && dst_dir)
+		return -EISDIR;
+	if (!dst_dir)
+		return 0;
+	rc = dir_has_entries(m, dst->in.a.ino);
+	return rc == 1 ? -ENOTEMPTY : rc;
+}
+
+/* The name @dst goes: its inode loses a link (a directory its only one,
+ * and its parent the "..").  *orphan is set if it was the last. */
+static int replace_target(struct wfs_meta *m, struct side *src,
+			  struct side *dst, int64_t t, uint64_t *orphan)
+{
+	int rc;
+
+	rc = dirent_set_ino(m, dst->dir->a.ino, dst->name, src->in.a.ino);
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(dst->in.a.mode))
+		dst->dir->a.nlink--;
+	return drop_link(m, &dst->in, t, orphan);
+}
+
+int wfs_meta_apply_rename(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	uint32_t flags = op->u.rename.flags;
+	struct wfs_meta *m = ap->m;
+	struct meta_inode dirs[2];
+	struct side src = { 0 }, dst = { 0 };
+	int rc;
+
+	if ((flags & ~(uint32_t)(WFS_META_RENAME_NOREPLACE |
+				 WFS_META_RENAME_EXCHANGE)) ||
+	    ((flags & WFS_META_RENAME_NOREPLACE) &&
+	     (flags & WFS_META_RENAME_EXCHANGE)))
+		return -EINVAL;
+	rc = rename_load(m, op, dirs, &src, &dst);
+	if (rc < 0)
+		return rc;
+	if (flags & WFS_META_RENAME_EXCHANGE) {
+		rc = rename_exchange(m, op, &src, &dst);
+		goto out;
+	}
+	if (dst.exists && (flags & WFS_META_RENAME_NOREPLACE))
+		return -EEXIST;
+	if (dst.exists && dst.in.a.ino == src.in.a.ino)
+		goto out;	/* two names of one inode: POSIX says no-op */
+	if (S_ISDIR(src.in.a.mode) && src.dir != dst.dir)
+		rc = check_not_within(m, src.in.a.ino, dst.dir->a.ino);
+	if (rc == 0 && dst.exists)
+		rc = replace_check(m, &src, &dst);
+	if (rc == 0 && dst.exists)
+		rc = replace_target(m, &src, &dst, op->time_ns,
+				    &ap->res->value);
+	else if (rc == 0)
+		rc = dirent_insert(m, dst.dir->a.ino, dst.name, src.in.a.ino);
+	if (rc == 0)
+		rc = dirent_delete(m, src.dir->a.ino, src.name);
+	if (rc < 0)
+		return rc;
+	move_dir(&src, &dst);
+	rc = rename_store(m, &src, &dst, op->time_ns);
+out:
+	if (rc == 0)
+		ap->res->attr = src.in.a;
+	return rc;
+}
+
+int wfs_meta_apply_purge(struct meta_apply *ap)
+{
+	struct wfs_meta *m = ap->m;
+	struct meta_inode in;
+	sqlite3_stmt *st;
+	uint64_t freed;
+	int rc;
+
+	rc = wfs_meta_inode_load(m, ap->op->u.purge.ino, &in);
+	if (rc < 0)
+		return rc;
+	if (in.a.nlink > 0 || in.a.ino == WFS_META_ROOT_INO)
+		return -EBUSY;
+	rc = wfs_meta_truncate_stripes(m, in.a.ino, 0, &freed);
+	if (rc < 0)
+		return rc;
+	/* The xattrs and the orphan mark go with it: ON DELETE CASCADE. */
+	st = wfs_meta_stmt(m, ST_INODE_DELETE);
+	wfs_meta_bind_u64(st, 1, in.a.ino);
+	rc = wfs_meta_exec(m, st);
+	if (rc < 0)
+		return rc;
+	m->st.inodes--;
+	m->st.bytes -= in.a.bytes;
+	ap->res->attr = in.a;
+	return 0;
+}

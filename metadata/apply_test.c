@@ -1,0 +1,1450 @@
+/* Unit tests for apply: every op type, its success and each of its errors
+ * with the errno a local file system gives, against a fresh store each. */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include "metadata/meta_test_internal.h"
+
+#define ROOT WFS_META_ROOT_INO
+
+static struct fx f;
+
+/* Every test gets a fresh formatted store. */
+static void fresh(void)
+{
+	fx_close(&f);
+	CU_ASSERT_FATAL(fx_setup(&f) == 0);
+}
+
+static int teardown(void)
+{
+	fx_close(&f);
+	return 0;
+}
+
+/* Run @sql on the closed store's file, then reopen it (to put the store in
+ * states apply would need thousands of ops to reach). */
+static void poke_sql(const char *sql)
+{
+	sqlite3 *db;
+
+	fx_close(&f);
+	CU_ASSERT_FATAL(sqlite3_open(f.path, &db) == SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CU_ASSERT_FATAL(wfs_meta_open(f.path, &f.m) == 0);
+}
+
+/* ---- FORMAT ---- */
+
+static void test_format(void)
+{
+	struct wfs_meta_policy p;
+	struct wfs_meta_attr a;
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	char id[64];
+
+	fx_close(&f);
+	CU_ASSERT_FATAL(fx_open(&f) == 0);
+	CU_ASSERT_EQUAL(wfs_meta_cluster_id(f.m, id, sizeof(id)), -ENODEV);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "x"), NULL), -ENODEV);
+	CU_ASSERT_EQUAL(wfs_meta_applied_index(f.m), 1);
+
+	op = op_format();
+	op.u.format.root_mode = S_IFDIR | 0755;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_format();
+	op.u.format.k = 0;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_format();
+	op.u.format.chunk_size = 1000;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_format();
+	op.u.format.cluster_id = B("");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_getattr(f.m, ROOT, &a), -ENOENT);
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op_format(), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.ino, ROOT);
+	a = fx_attr(&f, ROOT);
+	CU_ASSERT_EQUAL(a.mode, S_IFDIR | 0755);
+	CU_ASSERT_EQUAL(a.nlink, 2);
+	CU_ASSERT_EQUAL(a.uid, T_UID);
+	CU_ASSERT_EQUAL(a.gid, T_GID);
+	CU_ASSERT_EQUAL(a.generation, f.index);
+	CU_ASSERT_EQUAL(a.mtime_ns, T_TIME);
+	CU_ASSERT_EQUAL(a.btime_ns, T_TIME);
+	CU_ASSERT_EQUAL(wfs_meta_policy_get(f.m, 1, &p), 0);
+	CU_ASSERT_STRING_EQUAL(p.name, "default");
+	CU_ASSERT_EQUAL(p.k, 4);
+	CU_ASSERT_EQUAL(p.m, 2);
+	CU_ASSERT_EQUAL(p.chunk_size, 1 << 20);
+	CU_ASSERT_EQUAL(wfs_meta_cluster_id(f.m, id, sizeof(id)), 12);
+	CU_ASSERT_EQUAL(memcmp(id, "test-cluster", 12), 0);
+	CU_ASSERT_EQUAL(wfs_meta_cluster_id(f.m, id, 4), -ERANGE);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_format(), NULL), -EEXIST);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* ---- MKNOD, MKDIR, SYMLINK ---- */
+
+static void test_create(void)
+{
+	struct wfs_meta_attr a, root;
+	struct wfs_meta_result r;
+	uint64_t ino, dir;
+
+	fresh();
+	f.now = T_TIME + 5;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "file"), &r), 0);
+	ino = r.attr.ino;
+	CU_ASSERT_EQUAL(ino, 2);
+	a = fx_attr(&f, ino);
+	CU_ASSERT_EQUAL(a.mode, S_IFREG | 0644);
+	CU_ASSERT_EQUAL(a.nlink, 1);
+	CU_ASSERT_EQUAL(a.uid, T_UID);
+	CU_ASSERT_EQUAL(a.size, 0);
+	CU_ASSERT_EQUAL(a.generation, f.index);
+	CU_ASSERT_EQUAL(a.atime_ns, T_TIME + 5);
+	CU_ASSERT_EQUAL(a.ctime_ns, T_TIME + 5);
+	CU_ASSERT_EQUAL(a.btime_ns, T_TIME + 5);
+	CU_ASSERT_EQUAL(a.policy_id, 1);
+	CU_ASSERT(attr_eq(&a, &r.attr));
+	root = fx_attr(&f, ROOT);
+	CU_ASSERT_EQUAL(root.mtime_ns, T_TIME + 5);
+	CU_ASSERT_EQUAL(root.ctime_ns, T_TIME + 5);
+	CU_ASSERT_EQUAL(root.nlink, 2);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "file"), ino);
+
+	dir = fx_mkdir(&f, ROOT, "dir");
+	CU_ASSERT_EQUAL(dir, 3);
+	a = fx_attr(&f, dir);
+	CU_ASSERT_EQUAL(a.mode, S_IFDIR | 0755);
+	CU_ASSERT_EQUAL(a.nlink, 2);
+	CU_ASSERT_EQUAL(a.policy_id, 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 3);
+	CU_ASSERT_EQUAL(wfs_meta_lookup(f.m, dir, B(".."), &a), 0);
+	CU_ASSERT_EQUAL(a.ino, ROOT);
+	CU_ASSERT_EQUAL(wfs_meta_lookup(f.m, dir, B("."), &a), 0);
+	CU_ASSERT_EQUAL(a.ino, dir);
+	CU_ASSERT_EQUAL(wfs_meta_lookup(f.m, ROOT, B(".."), &a), 0);
+	CU_ASSERT_EQUAL(a.ino, ROOT);
+
+	/* fifo, device: rdev only for devices */
+	struct wfs_meta_op op = op_create(WFS_META_OP_MKNOD, dir, "fifo",
+					  S_IFIFO | 0600);
+	op.u.create.rdev = 77;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.mode, S_IFIFO | 0600);
+	CU_ASSERT_EQUAL(r.attr.rdev, 0);
+	CU_ASSERT_EQUAL(r.attr.policy_id, 0);
+	op = op_create(WFS_META_OP_MKNOD, dir, "dev", S_IFCHR | 0600);
+	op.u.create.rdev = 0x0103;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.rdev, 0x0103);
+	/* setuid bits kept, junk above the type dropped */
+	op = op_create(WFS_META_OP_MKNOD, dir, "suid", S_IFREG | 04755);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.mode, S_IFREG | 04755);
+	/* no type is a regular file, as mknod(2) has it */
+	op = op_create(WFS_META_OP_MKNOD, dir, "plain", 0640);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.mode, S_IFREG | 0640);
+}
+
+static void test_create_errors(void)
+{
+	char longname[WFS_META_NAME_MAX + 2];
+	struct wfs_meta_op op;
+	uint64_t file;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(99, "x"), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(file, "x"), NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mkdir(file, "x"), NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "file"), NULL), -EEXIST);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mkdir(ROOT, "file"), NULL), -EEXIST);
+	memset(longname, 'n', sizeof(longname));
+	longname[WFS_META_NAME_MAX + 1] = '\0';
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, longname), NULL),
+			-ENAMETOOLONG);
+	longname[WFS_META_NAME_MAX] = '\0';
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, longname), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, ""), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "."), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mkdir(ROOT, ".."), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "a/b"), NULL), -EINVAL);
+	op = op_mknod(ROOT, "a");
+	op.u.create.name.len = 3;	/* "a\0" and one more byte */
+	op.u.create.name.data = "a\0b";
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	/* names are bytes: anything else goes */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "\xff\x01 ..."), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "..."), NULL), 0);
+
+	op = op_create(WFS_META_OP_MKNOD, ROOT, "d", S_IFDIR | 0755);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_create(WFS_META_OP_MKNOD, ROOT, "d", 0170644);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_create(WFS_META_OP_MKNOD, ROOT, "d", S_IFLNK | 0777);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+
+	op = op_create(WFS_META_OP_SYMLINK, ROOT, "l", 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENOENT);
+	op.u.create.target.len = WFS_META_SYMLINK_MAX + 1;
+	op.u.create.target.data = calloc(1, op.u.create.target.len);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENAMETOOLONG);
+	free((void *)op.u.create.target.data);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "d"), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "l"), 0);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_symlink(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	char buf[64];
+
+	fresh();
+	op = op_create(WFS_META_OP_SYMLINK, ROOT, "link", 0);
+	op.u.create.target = B("../some/where");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.mode, S_IFLNK | 0777);
+	CU_ASSERT_EQUAL(r.attr.size, 13);
+	CU_ASSERT_EQUAL(r.attr.nlink, 1);
+	CU_ASSERT_EQUAL(wfs_meta_readlink(f.m, r.attr.ino, buf, sizeof(buf)),
+			13);
+	CU_ASSERT_STRING_EQUAL(buf, "../some/where");
+	CU_ASSERT_EQUAL(wfs_meta_readlink(f.m, r.attr.ino, buf, 13), -ERANGE);
+	CU_ASSERT_EQUAL(wfs_meta_readlink(f.m, ROOT, buf, sizeof(buf)),
+			-EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_readlink(f.m, 999, buf, sizeof(buf)),
+			-ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EEXIST);
+}
+
+/* ---- LINK, UNLINK, RMDIR, PURGE ---- */
+
+static struct wfs_meta_op op_link(uint64_t ino, uint64_t parent,
+				  const char *name)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_LINK);
+
+	op.u.link.ino = ino;
+	op.u.link.parent = parent;
+	op.u.link.name = B(name);
+	return op;
+}
+
+static void test_link(void)
+{
+	struct wfs_meta_result r;
+	uint64_t file, dir, other;
+	char sql[96];
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	dir = fx_mkdir(&f, ROOT, "dir");
+	f.now = T_TIME + 9;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, dir, "again"), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.nlink, 2);
+	CU_ASSERT_EQUAL(r.attr.ctime_ns, T_TIME + 9);
+	CU_ASSERT_EQUAL(fx_ino(&f, dir, "again"), file);
+	CU_ASSERT_EQUAL(fx_attr(&f, dir).mtime_ns, T_TIME + 9);
+	CU_ASSERT_EQUAL(fx_attr(&f, dir).nlink, 2);
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, dir, "again"), NULL),
+			-EEXIST);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(dir, ROOT, "dir2"), NULL), -EPERM);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "dir2"), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(999, ROOT, "x"), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, 999, "x"), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, file, "x"), NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, ROOT, "a/b"), NULL),
+			-EINVAL);
+
+	/* The link count limit, with the count set directly. */
+	other = fx_mknod(&f, ROOT, "many");
+	snprintf(sql, sizeof(sql), "UPDATE inodes SET nlink = %d WHERE "
+		 "ino = %llu", WFS_META_LINK_MAX - 1,
+		 (unsigned long long)other);
+	poke_sql(sql);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(other, ROOT, "l1"), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.nlink, WFS_META_LINK_MAX);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(other, ROOT, "l2"), NULL),
+			-EMLINK);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "l2"), 0);
+}
+
+static int count_orphan(const struct wfs_meta_attr *a, void *arg)
+{
+	uint64_t *found = arg;
+
+	found[0]++;
+	found[1] = a->ino;
+	return 0;
+}
+
+static void test_unlink_purge(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_attr a;
+	struct wfs_meta_op op;
+	uint64_t file, dir, found[2] = { 0, 0 }, inodes, bytes;
+
+	fresh();
+	dir = fx_mkdir(&f, ROOT, "dir");
+	file = fx_mknod(&f, dir, "file");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, ROOT, "hard"), NULL), 0);
+	f.now = T_TIME + 3;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, dir,
+					       "file"), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.nlink, 1);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, dir, "file"), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, dir).mtime_ns, T_TIME + 3);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).ctime_ns, T_TIME + 3);
+
+	op = op_new(WFS_META_OP_PURGE);
+	op.u.purge.ino = file;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EBUSY);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, ROOT,
+					       "hard"), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.nlink, 0);
+	CU_ASSERT_EQUAL(r.value, file);
+	/* an orphan: still there by number, listed as one */
+	CU_ASSERT_EQUAL(wfs_meta_getattr(f.m, file, &a), 0);
+	CU_ASSERT_EQUAL(a.nlink, 0);
+	CU_ASSERT_EQUAL(wfs_meta_orphans(f.m, 0, 10, count_orphan, found), 1);
+	CU_ASSERT_EQUAL(found[1], file);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, ROOT, "back"), NULL),
+			-ENOENT);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 3);
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.ino, file);
+	CU_ASSERT_EQUAL(wfs_meta_getattr(f.m, file, &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_orphans(f.m, 0, 10, count_orphan, found), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENOENT);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 2);
+	op.u.purge.ino = dir;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EBUSY);
+	op.u.purge.ino = ROOT;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EBUSY);
+
+	/* errors */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, ROOT,
+					       "dir"), NULL), -EISDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, ROOT,
+					       "none"), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, 999,
+					       "x"), NULL), -ENOENT);
+	file = fx_mknod(&f, ROOT, "f2");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, file,
+					       "x"), NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, ROOT,
+					       "."), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_rmdir(void)
+{
+	struct wfs_meta_result r;
+	uint64_t dir, sub;
+
+	fresh();
+	dir = fx_mkdir(&f, ROOT, "dir");
+	sub = fx_mkdir(&f, dir, "sub");
+	fx_mknod(&f, ROOT, "file");
+	CU_ASSERT_EQUAL(fx_attr(&f, dir).nlink, 3);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, ROOT, "dir"),
+				 NULL), -ENOTEMPTY);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, ROOT,
+					       "file"), NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, ROOT,
+					       "none"), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, ROOT, "."),
+				 NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, dir, ".."),
+				 NULL), -EINVAL);
+	f.now = T_TIME + 7;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, dir, "sub"),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.value, sub);
+	CU_ASSERT_EQUAL(r.attr.nlink, 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, dir).nlink, 2);
+	CU_ASSERT_EQUAL(fx_attr(&f, dir).mtime_ns, T_TIME + 7);
+	CU_ASSERT_EQUAL(fx_attr(&f, sub).nlink, 0);
+	/* nothing is created in a removed directory */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(sub, "x"), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, ROOT, "dir"),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 2);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* ---- RENAME ---- */
+
+static void test_rename_basic(void)
+{
+	struct wfs_meta_result r;
+	uint64_t a, b, file, sub;
+
+	fresh();
+	a = fx_mkdir(&f, ROOT, "a");
+	b = fx_mkdir(&f, ROOT, "b");
+	file = fx_mknod(&f, a, "file");
+	sub = fx_mkdir(&f, a, "sub");
+	f.now = T_TIME + 11;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(a, "file", a, "renamed", 0),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.attr.ino, file);
+	CU_ASSERT_EQUAL(r.attr.ctime_ns, T_TIME + 11);
+	CU_ASSERT_EQUAL(fx_ino(&f, a, "file"), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, a, "renamed"), file);
+	CU_ASSERT_EQUAL(fx_attr(&f, a).mtime_ns, T_TIME + 11);
+
+	/* a directory moves: link counts and ".." follow */
+	CU_ASSERT_EQUAL(fx_attr(&f, a).nlink, 3);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(a, "sub", b, "moved", 0), NULL),
+			0);
+	CU_ASSERT_EQUAL(fx_attr(&f, a).nlink, 2);
+	CU_ASSERT_EQUAL(fx_attr(&f, b).nlink, 3);
+	CU_ASSERT_EQUAL(fx_attr(&f, b).mtime_ns, T_TIME + 11);
+	CU_ASSERT_EQUAL(fx_ino(&f, sub, ".."), b);
+	CU_ASSERT_EQUAL(fx_ino(&f, b, "moved"), sub);
+
+	/* a file moves across directories: no link count change */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(a, "renamed", ROOT, "top", 0),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).nlink, 1);
+	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 4);
+
+	/* errors */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(a, "none", b, "x", 0), NULL),
+			-ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(999, "x", b, "x", 0), NULL),
+			-ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "top", 999, "x", 0),
+				 NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "top", file, "x", 0),
+				 NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "top", ROOT, "", 0),
+				 NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "top", ROOT, "x", 4),
+				 NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "top", ROOT, "x",
+					       WFS_META_RENAME_NOREPLACE |
+					       WFS_META_RENAME_EXCHANGE),
+				 NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "top"), file);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_rename_replace(void)
+{
+	struct wfs_meta_result r;
+	uint64_t f1, f2, d1, d2, d3, full;
+
+	fresh();
+	f1 = fx_mknod(&f, ROOT, "f1");
+	f2 = fx_mknod(&f, ROOT, "f2");
+	d1 = fx_mkdir(&f, ROOT, "d1");
+	d2 = fx_mkdir(&f, ROOT, "d2");
+	d3 = fx_mkdir(&f, d2, "d3");
+	full = fx_mkdir(&f, ROOT, "full");
+	fx_mknod(&f, full, "content");
+	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 5);
+
+	/* file over file: the old target is an orphan */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "f1", ROOT, "f2", 0), &r),
+			0);
+	CU_ASSERT_EQUAL(r.value, f2);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "f2"), f1);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "f1"), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, f2).nlink, 0);
+
+	/* kinds that do not replace each other */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "d1", ROOT, "f2", 0),
+				 NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "f2", ROOT, "d1", 0),
+				 NULL), -EISDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "d1", ROOT, "full", 0),
+				 NULL), -ENOTEMPTY);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "f2", ROOT, "d1",
+					       WFS_META_RENAME_NOREPLACE),
+				 NULL), -EEXIST);
+
+	/* directory over an empty directory, across parents */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "d1", d2, "d3", 0), &r),
+			0);
+	CU_ASSERT_EQUAL(r.value, d3);
+	CU_ASSERT_EQUAL(fx_attr(&f, d3).nlink, 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, d2).nlink, 3);
+	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 4);
+	CU_ASSERT_EQUAL(fx_ino(&f, d2, "d3"), d1);
+	CU_ASSERT_EQUAL(fx_ino(&f, d1, ".."), d2);
+
+	/* NOREPLACE onto a free name works */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "f2", ROOT, "f3",
+					       WFS_META_RENAME_NOREPLACE),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_rename_subtree(void)
+{
+	uint64_t a, b, c;
+
+	fresh();
+	a = fx_mkdir(&f, ROOT, "a");
+	b = fx_mkdir(&f, a, "b");
+	c = fx_mkdir(&f, b, "c");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "a", c, "a", 0), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "a", a, "x", 0), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(a, "b", c, "x", 0), NULL),
+			-EINVAL);
+	/* onto an ancestor: that target is not empty */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(b, "c", ROOT, "a", 0), NULL),
+			-ENOTEMPTY);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "a", c, "x",
+					       WFS_META_RENAME_EXCHANGE),
+				 NULL), -ENOENT);
+	fx_mknod(&f, c, "x");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "a", c, "x",
+					       WFS_META_RENAME_EXCHANGE),
+				 NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(b, "c", a, "b",
+					       WFS_META_RENAME_EXCHANGE),
+				 NULL), -EINVAL);
+	/* moving up is fine */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(b, "c", ROOT, "c", 0), NULL), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, c, ".."), ROOT);
+	CU_ASSERT_EQUAL(fx_attr(&f, b).nlink, 2);
+	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 4);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_rename_exchange(void)
+{
+	struct wfs_meta_result r;
+	uint64_t d, file, sub;
+
+	fresh();
+	d = fx_mkdir(&f, ROOT, "d");
+	file = fx_mknod(&f, ROOT, "file");
+	sub = fx_mkdir(&f, d, "sub");
+	f.now = T_TIME + 13;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "file", d, "sub",
+					       WFS_META_RENAME_EXCHANGE), &r),
+			0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "file"), sub);
+	CU_ASSERT_EQUAL(fx_ino(&f, d, "sub"), file);
+	CU_ASSERT_EQUAL(fx_ino(&f, sub, ".."), ROOT);
+	CU_ASSERT_EQUAL(fx_attr(&f, d).nlink, 2);
+	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 4);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).ctime_ns, T_TIME + 13);
+	CU_ASSERT_EQUAL(fx_attr(&f, sub).ctime_ns, T_TIME + 13);
+	CU_ASSERT_EQUAL(fx_attr(&f, d).mtime_ns, T_TIME + 13);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).nlink, 1);
+	/* same directory, two files */
+	fx_mknod(&f, ROOT, "other");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "other", d, "sub",
+					       WFS_META_RENAME_EXCHANGE), NULL),
+			0);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "other"), file);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "other", ROOT, "nope",
+					       WFS_META_RENAME_EXCHANGE), NULL),
+			-ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_rename_hardlink(void)
+{
+	struct wfs_meta_result r;
+	uint64_t file;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "one");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, ROOT, "two"), NULL), 0);
+	f.now = T_TIME + 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "one", ROOT, "two", 0),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "one"), file);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "two"), file);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).nlink, 2);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).ctime_ns, T_TIME);
+	/* onto itself */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "one", ROOT, "one", 0),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(ROOT, "one", ROOT, "two",
+					       WFS_META_RENAME_NOREPLACE),
+				 NULL), -EEXIST);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* ---- SETATTR ---- */
+
+static struct wfs_meta_op op_setattr(uint64_t ino, uint32_t flags)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_SETATTR);
+
+	op.u.setattr.ino = ino;
+	op.u.setattr.flags = flags;
+	return op;
+}
+
+static void test_setattr(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	uint64_t file, dir, link;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	dir = fx_mkdir(&f, ROOT, "dir");
+	op = op_create(WFS_META_OP_SYMLINK, ROOT, "link", 0);
+	op.u.create.target = B("file");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	link = r.attr.ino;
+
+	f.now = T_TIME + 20;
+	op = op_setattr(file, WFS_META_SET_MODE | WFS_META_SET_UID |
+				      WFS_META_SET_GID);
+	op.u.setattr.mode = S_IFDIR | 02700;
+	op.u.setattr.uid = 7;
+	op.u.setattr.gid = 8;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.mode, S_IFREG | 02700);
+	CU_ASSERT_EQUAL(r.attr.uid, 7);
+	CU_ASSERT_EQUAL(r.attr.gid, 8);
+	CU_ASSERT_EQUAL(r.attr.ctime_ns, T_TIME + 20);
+	CU_ASSERT_EQUAL(r.attr.mtime_ns, T_TIME);
+
+	op = op_setattr(file, WFS_META_SET_ATIME | WFS_META_SET_MTIME |
+				      WFS_META_SET_CTIME);
+	op.u.setattr.atime_ns = 1;
+	op.u.setattr.mtime_ns = -2;
+	op.u.setattr.ctime_ns = 3;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).atime_ns, 1);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).mtime_ns, -2);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).ctime_ns, 3);
+
+	op = op_setattr(file, WFS_META_SET_SIZE);
+	op.u.setattr.size = 12345;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.size, 12345);
+	CU_ASSERT_EQUAL(r.attr.mtime_ns, T_TIME + 20);
+	op.u.setattr.ino = dir;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EISDIR);
+	op.u.setattr.ino = link;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op.u.setattr.ino = file;
+	op.u.setattr.size = (uint64_t)INT64_MAX + 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EFBIG);
+	op.u.setattr.ino = 999;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENOENT);
+	op = op_setattr(file, 1u << 20);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).size, 12345);
+}
+
+/* ---- XATTRS ---- */
+
+static struct wfs_meta_op op_xattr(uint32_t type, uint64_t ino,
+				   const char *name, const char *value,
+				   uint32_t flags)
+{
+	struct wfs_meta_op op = op_new(type);
+
+	op.u.xattr.ino = ino;
+	op.u.xattr.name = B(name);
+	op.u.xattr.value = B(value ? value : "");
+	op.u.xattr.flags = flags;
+	return op;
+}
+
+static void test_xattr(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	char buf[128], name[WFS_META_XATTR_NAME_MAX + 2];
+	uint64_t file;
+	int n;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	f.now = T_TIME + 30;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      "user.a", "one", 0), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.ctime_ns, T_TIME + 30);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      "user.b", "", 0), NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.a"), NULL, 0), 3);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.a"), buf,
+					  sizeof(buf)), 3);
+	CU_ASSERT_EQUAL(memcmp(buf, "one", 3), 0);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.a"), buf, 2),
+			-ERANGE);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.b"), buf,
+					  sizeof(buf)), 0);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.c"), buf,
+					  sizeof(buf)), -ENODATA);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, 999, B("user.a"), buf,
+					  sizeof(buf)), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_listxattr(f.m, file, NULL, 0), 14);
+	CU_ASSERT_EQUAL(wfs_meta_listxattr(f.m, file, buf, sizeof(buf)), 14);
+	CU_ASSERT_EQUAL(memcmp(buf, "user.a\0user.b\0", 14), 0);
+	CU_ASSERT_EQUAL(wfs_meta_listxattr(f.m, file, buf, 10), -ERANGE);
+	CU_ASSERT_EQUAL(wfs_meta_listxattr(f.m, 999, buf, 10), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_listxattr(f.m, ROOT, buf, 10), 0);
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      "user.a", "two",
+					      WFS_META_XATTR_CREATE), NULL),
+			-EEXIST);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      "user.c", "two",
+					      WFS_META_XATTR_REPLACE), NULL),
+			-ENODATA);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      "user.a", "two",
+					      WFS_META_XATTR_REPLACE), NULL),
+			0);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.a"), buf,
+					  sizeof(buf)), 3);
+	CU_ASSERT_EQUAL(memcmp(buf, "two", 3), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      "user.a", "x", 3), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      "", "x", 0), NULL), -ERANGE);
+	memset(name, 'x', sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, file,
+					      name, "x", 0), NULL), -ERANGE);
+	op = op_xattr(WFS_META_OP_SETXATTR, file, "user.big", NULL, 0);
+	op.u.xattr.value.len = WFS_META_XATTR_VALUE_MAX + 1;
+	op.u.xattr.value.data = calloc(1, op.u.xattr.value.len);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -E2BIG);
+	op.u.xattr.value.len--;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	free((void *)op.u.xattr.value.data);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, 999,
+					      "user.a", "x", 0), NULL),
+			-ENOENT);
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_REMOVEXATTR, file,
+					      "user.a", NULL, 0), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_REMOVEXATTR, file,
+					      "user.a", NULL, 0), NULL),
+			-ENODATA);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_REMOVEXATTR, 999,
+					      "user.a", NULL, 0), NULL),
+			-ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.a"), buf,
+					  sizeof(buf)), -ENODATA);
+
+	/* the name list stays within what listxattr can return */
+	name[WFS_META_XATTR_NAME_MAX] = '\0';
+	for (n = 0; n < 300; n++) {
+		memcpy(name, "user.", 5);
+		for (int d = 0, v = n; d < 5; d++, v /= 10)
+			name[9 - d] = (char)('0' + v % 10);
+		if (fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, ROOT, name, "",
+					  0), NULL) != 0)
+			break;
+	}
+	CU_ASSERT_EQUAL(n, 65536 / 256);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, ROOT, name,
+					      "", 0), NULL), -ENOSPC);
+	CU_ASSERT_EQUAL(wfs_meta_listxattr(f.m, ROOT, NULL, 0), 65536);
+}
+
+/* ---- stripes ---- */
+
+static struct wfs_meta_chunk_loc locs[6];
+static char loc_ids[6][2][8];
+
+/* A STRIPE_COMMIT of slot @sidx of @ino as stripe @sid with @n chunks on
+ * nodes n<i>, disks d<tag><i>. */
+static struct wfs_meta_op op_stripe(uint64_t ino, uint64_t sidx, uint64_t sid,
+				    uint64_t expected, uint32_t length,
+				    uint64_t file_size, char tag)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_STRIPE_COMMIT);
+
+	for (int i = 0; i < 6; i++) {
+		loc_ids[i][0][0] = 'n';
+		loc_ids[i][0][1] = (char)('0' + i);
+		loc_ids[i][1][0] = 'd';
+		loc_ids[i][1][1] = tag;
+		loc_ids[i][1][2] = (char)('0' + i);
+		locs[i].index = (uint32_t)i;
+		locs[i].state = WFS_META_CHUNK_OK;
+		locs[i].node = B(loc_ids[i][0]);
+		locs[i].disk = B(loc_ids[i][1]);
+	}
+	op.u.stripe.ino = ino;
+	op.u.stripe.sidx = sidx;
+	op.u.stripe.stripe_id = sid;
+	op.u.stripe.expected_version = expected;
+	op.u.stripe.kind = WFS_META_STRIPE_EC;
+	op.u.stripe.k = 4;
+	op.u.stripe.m = 2;
+	op.u.stripe.chunk_size = 1 << 20;
+	op.u.stripe.length = length;
+	op.u.stripe.file_size = file_size;
+	op.u.stripe.nchunks = 6;
+	op.u.stripe.chunks = locs;
+	return op;
+}
+
+static uint64_t reserve(uint32_t count)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_RESERVE_IDS);
+	struct wfs_meta_result r;
+
+	op.u.reserve.count = count;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	return r.value;
+}
+
+struct seen {
+	int n;
+	struct wfs_meta_stripe last;
+	uint64_t ids[64];
+	uint32_t chunks[64];
+};
+
+static int collect(const struct wfs_meta_stripe *s, void *arg)
+{
+	struct seen *seen = arg;
+
+	if (seen->n < 64) {
+		seen->ids[seen->n] = s->stripe_id;
+		seen->chunks[seen->n] = s->nchunks;
+	}
+	seen->n++;
+	seen->last = *s;
+	return 0;
+}
+
+static void test_reserve(void)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_RESERVE_IDS);
+
+	fresh();
+	CU_ASSERT_EQUAL(reserve(10), 1);
+	CU_ASSERT_EQUAL(reserve(1), 11);
+	CU_ASSERT_EQUAL(reserve(5), 12);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(reserve(1), 17);
+}
+
+static void test_stripe_commit(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	struct seen seen;
+	uint64_t file, dir, first, inodes, bytes;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	dir = fx_mkdir(&f, ROOT, "dir");
+	first = reserve(8);
+	f.now = T_TIME + 40;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first, 0, 1000, 1000,
+					       'a'), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 1);
+	CU_ASSERT_EQUAL(r.attr.size, 1000);
+	CU_ASSERT_EQUAL(r.attr.bytes, 1000);
+	CU_ASSERT_EQUAL(r.attr.mtime_ns, T_TIME + 40);
+	CU_ASSERT_EQUAL(r.attr.ctime_ns, T_TIME + 40);
+
+	/* the compare-and-swap on the version */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first + 1, 0, 5, 5,
+					       'b'), NULL), -ESTALE);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first + 1, 2, 5, 5,
+					       'b'), NULL), -ESTALE);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first + 1, 1, 4000,
+					       500, 'b'), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 2);
+	CU_ASSERT_EQUAL(r.attr.size, 1000);	/* never shrinks */
+	CU_ASSERT_EQUAL(r.attr.bytes, 4000);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripes(f.m, file, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.stripe_id, first + 1);
+	CU_ASSERT_EQUAL(seen.last.version, 2);
+	CU_ASSERT_EQUAL(seen.last.length, 4000);
+	CU_ASSERT_EQUAL(seen.last.nchunks, 6);
+	CU_ASSERT_EQUAL(seen.last.chunks[5].index, 5);
+	CU_ASSERT_EQUAL(seen.last.chunks[5].disk.len, 3);
+	CU_ASSERT_EQUAL(memcmp(seen.last.chunks[5].disk.data, "db5", 3), 0);
+	/* the replaced version's chunks are garbage */
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.stripe_id, first);
+	CU_ASSERT_EQUAL(seen.last.nchunks, 6);
+	CU_ASSERT_EQUAL(memcmp(seen.last.chunks[2].disk.data, "da2", 3), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripe_get(f.m, first, collect, &seen),
+			-ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_stripe_get(f.m, first + 1, collect, &seen),
+			0);
+	CU_ASSERT_EQUAL(seen.last.ino, file);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(bytes, 4000);
+
+	/* ids: reserved, unused */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 1, first + 1, 0, 5, 5,
+					       'c'), NULL), -EEXIST);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 1, first, 0, 5, 5, 'c'),
+				 NULL), -EEXIST);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 1, first + 8, 0, 5, 5,
+					       'c'), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 1, 0, 0, 5, 5, 'c'),
+				 NULL), -EINVAL);
+	/* what it is committed to */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(dir, 0, first + 2, 0, 5, 5,
+					       'c'), NULL), -EISDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(999, 0, first + 2, 0, 5, 5,
+					       'c'), NULL), -ENOENT);
+	/* the geometry */
+	op = op_stripe(file, 1, first + 2, 0, 5, 5, 'c');
+	op.u.stripe.kind = 3;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_stripe(file, 1, first + 2, 0, (4 << 20) + 1, 5, 'c');
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_stripe(file, 1, first + 2, 0, 0, 5, 'c');
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_stripe(file, 1, first + 2, 0, 5, 5, 'c');
+	op.u.stripe.k = 17;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_stripe(file, 1, first + 2, 0, 5, 5, 'c');
+	locs[3].index = 2;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_stripe(file, 1, first + 2, 0, 5, 5, 'c');
+	locs[3].index = 6;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_stripe(file, 1, first + 2, 0, 5, 5, 'c');
+	locs[3].state = 9;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_stripe(file, 1, first + 2, 0, 5, 5, 'c');
+	op.u.stripe.kind = WFS_META_STRIPE_REPLICA;	/* width m + 1 = 3 */
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op.u.stripe.nchunks = 3;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	op = op_stripe(file, (uint64_t)1 << 41, first + 3, 0, 5, 5, 'c');
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EFBIG);
+	/* a partial set of chunks (the rest to be repaired) */
+	op = op_stripe(file, 2, first + 3, 0, 5, (8 << 20) + 5, 'c');
+	op.u.stripe.nchunks = 5;
+	locs[4].state = WFS_META_CHUNK_MISSING;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.size, (8 << 20) + 5);
+	CU_ASSERT_EQUAL(r.attr.bytes, 4010);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripes(f.m, file, 2, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.nchunks, 5);
+	CU_ASSERT_EQUAL(seen.last.chunks[4].state, WFS_META_CHUNK_MISSING);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripes(f.m, file, 0, 2, collect, &seen), 2);
+	CU_ASSERT_EQUAL(seen.ids[0], first + 1);
+	CU_ASSERT_EQUAL(seen.ids[1], first + 2);
+	CU_ASSERT_EQUAL(seen.chunks[1], 3);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_truncate_extend(void)
+{
+	struct wfs_meta_op op;
+	struct seen seen;
+	uint64_t file, first, inodes, bytes;
+	const uint32_t span = 4 << 20;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	first = reserve(8);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, (uint64_t)i,
+						       first + (uint64_t)i, 0,
+						       span, 3ull * span,
+						       (char)('a' + i)), NULL),
+				0);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).bytes, 3ull * span);
+
+	op = op_setattr(file, WFS_META_SET_SIZE);
+	op.u.setattr.size = span + (1 << 20);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).size, span + (1 << 20));
+	CU_ASSERT_EQUAL(fx_attr(&f, file).bytes, span + (1 << 20));
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripes(f.m, file, 0, 10, collect, &seen), 2);
+	CU_ASSERT_EQUAL(seen.last.sidx, 1);
+	CU_ASSERT_EQUAL(seen.last.length, 1 << 20);
+	CU_ASSERT_EQUAL(seen.last.version, 1);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.stripe_id, first + 2);
+	CU_ASSERT_EQUAL(seen.last.nchunks, 6);
+
+	/* growing again: the cut stripe stays cut, so the gap reads zeros */
+	op.u.setattr.size = 3ull * span;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).size, 3ull * span);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).bytes, span + (1 << 20));
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripes(f.m, file, 0, 10, collect, &seen), 2);
+	CU_ASSERT_EQUAL(seen.last.length, 1 << 20);
+
+	/* the slot the truncation emptied starts over at version 0 */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 2, first + 3, 0, 100,
+					       0, 'z'), NULL), 0);
+	/* at a stripe boundary: the stripe before stays whole */
+	op.u.setattr.size = span;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripes(f.m, file, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.length, span);
+	op.u.setattr.size = 0;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes(f.m, file, 0, 10, collect, &seen), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).bytes, 0);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(bytes, 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 4);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static void test_purge_stripes(void)
+{
+	struct wfs_meta_op op;
+	struct seen seen;
+	uint64_t file, first, inodes, bytes;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	first = reserve(2);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first, 0, 100, 100,
+					       'a'), NULL), 0);
+	op = op_new(WFS_META_OP_SETXATTR);
+	op.u.xattr.ino = file;
+	op.u.xattr.name = B("user.x");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, ROOT,
+					       "file"), NULL), 0);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 2);
+	CU_ASSERT_EQUAL(bytes, 100);
+	op = op_new(WFS_META_OP_PURGE);
+	op.u.purge.ino = file;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 1);
+	CU_ASSERT_EQUAL(bytes, 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.stripe_id, first);
+	CU_ASSERT_EQUAL(wfs_meta_stripe_get(f.m, first, collect, &seen),
+			-ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static struct wfs_meta_op op_chunk(uint64_t sid, uint32_t index,
+				   const char *node, const char *disk)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_CHUNK_SET);
+
+	op.u.chunk.stripe_id = sid;
+	op.u.chunk.loc.index = index;
+	op.u.chunk.loc.node = B(node);
+	op.u.chunk.loc.disk = B(disk);
+	return op;
+}
+
+static void test_chunk_set_gc(void)
+{
+	struct wfs_meta_gc_entry gc[3];
+	struct wfs_meta_op op;
+	struct seen seen;
+	uint64_t file, sid;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	sid = reserve(4);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, sid, 0, 100, 100, 'a'),
+				 NULL), 0);
+	/* repair moves chunk 1: the old place is garbage */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_chunk(sid, 1, "n9", "d9"), NULL), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_stripe_get(f.m, sid, collect, &seen), 0);
+	CU_ASSERT_EQUAL(memcmp(seen.last.chunks[1].disk.data, "d9", 2), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.nchunks, 1);
+	CU_ASSERT_EQUAL(seen.last.chunks[0].index, 1);
+	CU_ASSERT_EQUAL(memcmp(seen.last.chunks[0].disk.data, "da1", 3), 0);
+	/* marked missing in place: nothing to collect */
+	op = op_chunk(sid, 2, "n2", "da2");
+	op.u.chunk.loc.state = WFS_META_CHUNK_MISSING;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.nchunks, 1);
+	/* moved back before the old copy was deleted: it is live again */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_chunk(sid, 1, "n1", "da1"), NULL), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.nchunks, 1);
+	CU_ASSERT_EQUAL(memcmp(seen.last.chunks[0].disk.data, "d9", 2), 0);
+	/* errors */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_chunk(sid + 1, 1, "n", "d"), NULL),
+			-ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_chunk(sid, 6, "n", "d"), NULL),
+			-EINVAL);
+	op = op_chunk(sid, 0, "n", "d");
+	op.u.chunk.loc.state = 5;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op = op_chunk(sid, 0, "n", "d");
+	op.u.chunk.loc.disk.len = WFS_META_ID_MAX + 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+
+	/* GC_DONE removes what it names and ignores what is gone */
+	gc[0] = (struct wfs_meta_gc_entry){ sid, 1 };
+	gc[1] = (struct wfs_meta_gc_entry){ sid, 4 };
+	gc[2] = (struct wfs_meta_gc_entry){ 12345, 0 };
+	op = op_new(WFS_META_OP_GC_DONE);
+	op.u.gc.nentries = 3;
+	op.u.gc.entries = gc;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 0);
+	op.u.gc.nentries = WFS_META_GC_MAX + 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static int collect_stripe_ids(const struct wfs_meta_stripe *s, void *arg)
+{
+	struct seen *seen = arg;
+
+	if (seen->n < 64)
+		seen->ids[seen->n] = s->stripe_id;
+	seen->n++;
+	return 0;
+}
+
+static void test_disk_stripes(void)
+{
+	struct seen seen;
+	uint64_t file, sid, after = 0;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	sid = reserve(10);
+	for (int i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, (uint64_t)i,
+						       sid + (uint64_t)i, 0,
+						       10, 10,
+						       (char)(i % 2 ? 'o' :
+								      'e')),
+					 NULL), 0);
+	memset(&seen, 0, sizeof(seen));
+	for (int page = 0; page < 10; page++) {
+		int n = wfs_meta_disk_stripes(f.m, B("do3"), after, 2,
+					      collect_stripe_ids, &seen);
+
+		CU_ASSERT(n >= 0);
+		if (n <= 0)
+			break;
+		after = seen.ids[seen.n - 1];
+	}
+	CU_ASSERT_EQUAL(seen.n, 5);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(seen.ids[i], sid + 1 + 2 * (uint64_t)i);
+}
+
+/* ---- policies ---- */
+
+static struct wfs_meta_op op_policy(uint32_t id, const char *name, uint32_t k,
+				    uint32_t m, uint32_t chunk_size)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_POLICY_SET);
+
+	op.u.policy.id = id;
+	op.u.policy.name = B(name);
+	op.u.policy.k = k;
+	op.u.policy.m = m;
+	op.u.policy.chunk_size = chunk_size;
+	return op;
+}
+
+static struct wfs_meta_op op_dir_policy(uint64_t ino, uint32_t id)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_DIR_POLICY);
+
+	op.u.dir_policy.ino = ino;
+	op.u.dir_policy.policy_id = id;
+	return op;
+}
+
+static int count_policy(const struct wfs_meta_policy *p, void *arg)
+{
+	(void)p;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_policy(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_policy p;
+	uint64_t a, b, file;
+	int n = 0;
+
+	fresh();
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "wide", 8, 3, 65536), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 2);
+	CU_ASSERT_EQUAL(wfs_meta_policy_get(f.m, 2, &p), 0);
+	CU_ASSERT_STRING_EQUAL(p.name, "wide");
+	CU_ASSERT_EQUAL(p.k, 8);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "wide", 8, 3, 65536), NULL),
+			-EEXIST);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(2, "default", 8, 3, 65536),
+				 NULL), -EEXIST);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(9, "nine", 8, 3, 65536), NULL),
+			-ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(2, "wider", 16, 4,
+					       64 << 20), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 2);
+	CU_ASSERT_EQUAL(wfs_meta_policy_get(f.m, 2, &p), 0);
+	CU_ASSERT_STRING_EQUAL(p.name, "wider");
+	CU_ASSERT_EQUAL(p.chunk_size, 64 << 20);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "small", 1, 1, 4096), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 3);
+	/* the limits */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "x", 0, 2, 4096), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "x", 17, 2, 4096), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "x", 4, 0, 4096), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "x", 4, 5, 4096), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "x", 4, 2, 2048), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "x", 4, 2, 3 * 4096), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "x", 4, 2, 128 << 20), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_policy(0, "", 4, 2, 4096), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_policy_get(f.m, 4, &p), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_policies(f.m, count_policy, &n), 3);
+	CU_ASSERT_EQUAL(n, 3);
+
+	/* inheritance down the tree */
+	a = fx_mkdir(&f, ROOT, "a");
+	b = fx_mkdir(&f, a, "b");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(a, 2), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.policy_id, 2);
+	CU_ASSERT_EQUAL(wfs_meta_policy_for(f.m, b, &p), 0);
+	CU_ASSERT_EQUAL(p.id, 2);
+	CU_ASSERT_EQUAL(wfs_meta_policy_for(f.m, ROOT, &p), 0);
+	CU_ASSERT_EQUAL(p.id, 1);
+	file = fx_mknod(&f, b, "file");
+	CU_ASSERT_EQUAL(fx_attr(&f, file).policy_id, 2);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(b, 3), NULL), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, fx_mknod(&f, b, "f2")).policy_id, 3);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).policy_id, 2);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(b, 0), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(a, 0), NULL), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, fx_mknod(&f, b, "f3")).policy_id, 1);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(ROOT, 3), NULL), 0);
+	CU_ASSERT_EQUAL(fx_attr(&f, fx_mknod(&f, b, "f4")).policy_id, 3);
+	CU_ASSERT_EQUAL(wfs_meta_policy_for(f.m, file, &p), -ENOTDIR);
+	CU_ASSERT_EQUAL(wfs_meta_policy_for(f.m, 999, &p), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(file, 2), NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(a, 7), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_dir_policy(999, 2), NULL), -ENOENT);
+}
+
+/* ---- nodes and disks ---- */
+
+static struct wfs_meta_op op_node(uint32_t type, const char *id,
+				  const char *addr)
+{
+	struct wfs_meta_op op = op_new(type);
+
+	op.u.node.id = B(id);
+	op.u.node.name = B("box");
+	op.u.node.addr = B(addr);
+	op.u.node.role = 1;
+	op.u.node.state = 2;
+	return op;
+}
+
+static struct wfs_meta_op op_disk(const char *id, const char *node)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_DISK_SET);
+
+	op.u.disk.id = B(id);
+	op.u.disk.node_id = B(node);
+	op.u.disk.path = B("/srv/disk");
+	op.u.disk.capacity = 1ull << 40;
+	op.u.disk.free = 1ull << 39;
+	op.u.disk.state = 1;
+	return op;
+}
+
+struct listed {
+	int n;
+	char last[80];
+	uint64_t capacity;
+};
+
+static int list_node(const struct wfs_meta_node *n, void *arg)
+{
+	struct listed *l = arg;
+
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%.*s@%.*s", (int)n->id.len,
+		 (const char *)n->id.data, (int)n->addr.len,
+		 (const char *)n->addr.data);
+	return 0;
+}
+
+static int list_disk(const struct wfs_meta_disk *d, void *arg)
+{
+	struct listed *l = arg;
+
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%.*s:%.*s", (int)d->id.len,
+		 (const char *)d->id.data, (int)d->node_id.len,
+		 (const char *)d->node_id.data);
+	l->capacity = d->capacity;
+	return 0;
+}
+
+static void test_nodes_disks(void)
+{
+	struct listed l;
+	struct wfs_meta_op op;
+
+	fresh();
+	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_SET, "n1",
+					     "10.0.0.1:7000"), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_SET, "n2",
+					     "10.0.0.2:7000"), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_SET, "n2",
+					     "10.0.0.9:7000"), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_SET, "",
+					     "x"), NULL), -EINVAL);
+	memset(&l, 0, sizeof(l));
+	CU_ASSERT_EQUAL(wfs_meta_nodes(f.m, list_node, &l), 2);
+	CU_ASSERT_STRING_EQUAL(l.last, "n2@10.0.0.9:7000");
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op_disk("d1", "n1"), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_disk("d2", "n2"), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_disk("d3", "n3"), NULL), -ENOENT);
+	op = op_disk("d4", "n1");
+	op.u.disk.path.len = WFS_META_PATH_MAX + 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	memset(&l, 0, sizeof(l));
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, list_disk, &l), 2);
+	CU_ASSERT_STRING_EQUAL(l.last, "d2:n2");
+	CU_ASSERT_EQUAL(l.capacity, 1ull << 40);
+	/* a disk may move to another node */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_disk("d2", "n1"), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_disk("d5", "n2"), NULL), 0);
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_REMOVE, "n2",
+					     ""), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_REMOVE, "n2",
+					     ""), NULL), -ENOENT);
+	memset(&l, 0, sizeof(l));
+	CU_ASSERT_EQUAL(wfs_meta_nodes(f.m, list_node, &l), 1);
+	memset(&l, 0, sizeof(l));
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, list_disk, &l), 2);
+	CU_ASSERT_STRING_EQUAL(l.last, "d2:n1");
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* ---- all-or-nothing ---- */
+
+static int list_cookie(const struct wfs_meta_dirent *ent, void *arg)
+{
+	uint64_t *cookie = arg;
+
+	*cookie = ent->cookie;
+	return 0;
+}
+
+static void test_failed_op_changes_nothing(void)
+{
+	uint64_t dir, before, after, cookie_a = 0, cookie_b = 0, inodes, bytes;
+
+	fresh();
+	dir = fx_mkdir(&f, ROOT, "dir");
+	fx_mknod(&f, ROOT, "a");
+	CU_ASSERT_EQUAL(wfs_meta_readdir(f.m, ROOT, 0, 100, list_cookie,
+					 &cookie_a), 2);
+	before = f.index;
+	/* LINK writes the new name before it finds the inode is a
+	 * directory; the savepoint takes the name, the cookie and the
+	 * counters back */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(dir, ROOT, "dirlink"), NULL),
+			-EPERM);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "dirlink"), 0);
+	after = wfs_meta_applied_index(f.m);
+	CU_ASSERT_EQUAL(after, before + 1);
+	fx_mknod(&f, ROOT, "b");
+	CU_ASSERT_EQUAL(wfs_meta_readdir(f.m, ROOT, 0, 100, list_cookie,
+					 &cookie_b), 3);
+	CU_ASSERT_EQUAL(cookie_b, cookie_a + 1);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "b"), 4);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 4);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static CU_TestInfo apply_tests[] = {
+	{ "format", test_format },
+	{ "create", test_create },
+	{ "create errors", test_create_errors },
+	{ "symlink", test_symlink },
+	{ "link", test_link },
+	{ "unlink, orphans, purge", test_unlink_purge },
+	{ "rmdir", test_rmdir },
+	{ "rename", test_rename_basic },
+	{ "rename replacing", test_rename_replace },
+	{ "rename into own subtree", test_rename_subtree },
+	{ "rename exchange", test_rename_exchange },
+	{ "rename onto a hard link", test_rename_hardlink },
+	{ "setattr", test_setattr },
+	{ "xattrs", test_xattr },
+	{ "reserve ids", test_reserve },
+	{ "stripe commit", test_stripe_commit },
+	{ "truncate then extend", test_truncate_extend },
+	{ "purge sends stripes to garbage", test_purge_stripes },
+	{ "chunk set and gc", test_chunk_set_gc },
+	{ "stripes by disk", test_disk_stripes },
+	{ "policies", test_policy },
+	{ "nodes and disks", test_nodes_disks },
+	{ "a failed op changes nothing", test_failed_op_changes_nothing },
+	CU_TEST_INFO_NULL,
+};
+
+WFS_TEST_SUITE("metadata/apply", apply_tests, NULL, teardown)

@@ -1,0 +1,1317 @@
+/* Unit tests for op: the wire form of metadata ops.
+ *
+ * Round trips of every op type with small, extreme, empty and random values;
+ * golden byte sequences that pin the documented wire form; the limits on
+ * both sides; and a decoder that must answer 0 or -EPROTO, never crash or
+ * leak, on every truncation, byte flip, mutation and random garbage (run
+ * under SAN=1 to make "never crash" mean something).
+ */
+#include "metadata/op.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "mem/mem.h"
+#include "tests/unit.h"
+
+/* How the builder picks values. */
+enum mode {
+	M_SMALL,	/* short names, small numbers */
+	M_MAX,		/* every limit reached, every number at its maximum */
+	M_EMPTY,	/* empty strings and arrays, zeros, INT64_MIN times */
+	M_RANDOM,	/* random lengths and numbers of every msgpack width */
+	M_COUNT
+};
+
+/* Random bytes that byte strings borrow from; holds NUL and '/' on
+ * purpose: the codec carries any byte. */
+static uint8_t pool[WFS_META_XATTR_VALUE_MAX + 1];
+static uint64_t rng;
+
+/* An op and the arrays it borrows. */
+struct built {
+	struct wfs_meta_op op;
+	struct wfs_meta_chunk_loc chunks[WFS_META_CHUNKS_MAX];
+	struct wfs_meta_gc_entry gc[WFS_META_GC_MAX];
+};
+
+static int suite_init(void)
+{
+	rng = wfs_test_seed() | 1;
+	wfs_test_fill(&rng, pool, sizeof(pool));
+	pool[0] = 0;
+	pool[1] = '/';
+	pool[2] = 0xff;
+	return 0;
+}
+
+static uint64_t rnd(void)
+{
+	return wfs_test_rand(&rng);
+}
+
+/* A number whose msgpack width is random too. */
+static uint64_t rnd_wide(void)
+{
+	return rnd() >> (rnd() % 64);
+}
+
+static uint32_t v32(enum mode m)
+{
+	switch (m) {
+	case M_SMALL:
+		return 1 + rnd() % 100;
+	case M_MAX:
+		return UINT32_MAX;
+	case M_EMPTY:
+		return 0;
+	default:
+		return (uint32_t)rnd_wide();
+	}
+}
+
+static uint64_t v64(enum mode m)
+{
+	switch (m) {
+	case M_SMALL:
+		return 1 + rnd() % 1000;
+	case M_MAX:
+		return UINT64_MAX;
+	case M_EMPTY:
+		return 0;
+	default:
+		return rnd_wide();
+	}
+}
+
+static int64_t vtime(enum mode m)
+{
+	int64_t t;
+
+	switch (m) {
+	case M_SMALL:
+		return 1700000000123456789LL;
+	case M_MAX:
+		return INT64_MAX;
+	case M_EMPTY:
+		return INT64_MIN;
+	default:
+		t = (int64_t)(rnd() >> (1 + rnd() % 63));
+		return rnd() & 1 ? -t - 1 : t;
+	}
+}
+
+static struct wfs_meta_bytes vbytes(enum mode m, size_t max)
+{
+	struct wfs_meta_bytes b = { NULL, 0 };
+
+	switch (m) {
+	case M_SMALL:
+		b.len = 1 + rnd() % (max < 16 ? max : 16);
+		break;
+	case M_MAX:
+		b.len = max;
+		break;
+	case M_EMPTY:
+		return b;
+	default:
+		b.len = rnd() % (max + 1);
+		break;
+	}
+	b.data = pool + rnd() % (sizeof(pool) - b.len + 1);
+	return b;
+}
+
+static uint32_t vcount(enum mode m, uint32_t max)
+{
+	switch (m) {
+	case M_SMALL:
+		return 3;
+	case M_MAX:
+		return max;
+	case M_EMPTY:
+		return 0;
+	default:
+		return rnd() % (max + 1);
+	}
+}
+
+static struct wfs_meta_chunk_loc vloc(enum mode m)
+{
+	struct wfs_meta_chunk_loc loc;
+
+	loc.index = v32(m);
+	loc.state = v32(m);
+	loc.node = vbytes(m, WFS_META_ID_MAX);
+	loc.disk = vbytes(m, WFS_META_ID_MAX);
+	return loc;
+}
+
+static void build_create(struct wfs_meta_op *op, enum mode m)
+{
+	op->u.create.parent = v64(m);
+	op->u.create.name = vbytes(m, WFS_META_NAME_MAX);
+	op->u.create.mode = v32(m);
+	if (op->type == WFS_META_OP_MKNOD)
+		op->u.create.rdev = v64(m);
+	if (op->type == WFS_META_OP_SYMLINK)
+		op->u.create.target = vbytes(m, WFS_META_SYMLINK_MAX);
+}
+
+static void build_stripe(struct built *b, enum mode m)
+{
+	struct wfs_meta_op *op = &b->op;
+
+	op->u.stripe.ino = v64(m);
+	op->u.stripe.sidx = v64(m);
+	op->u.stripe.stripe_id = v64(m);
+	op->u.stripe.expected_version = v64(m);
+	op->u.stripe.kind = v32(m);
+	op->u.stripe.k = v32(m);
+	op->u.stripe.m = v32(m);
+	op->u.stripe.chunk_size = v32(m);
+	op->u.stripe.length = v32(m);
+	op->u.stripe.file_size = v64(m);
+	op->u.stripe.nchunks = vcount(m, WFS_META_CHUNKS_MAX);
+	for (uint32_t i = 0; i < op->u.stripe.nchunks; i++)
+		b->chunks[i] = vloc(m);
+	op->u.stripe.chunks = op->u.stripe.nchunks ? b->chunks : NULL;
+}
+
+static void build_gc(struct built *b, enum mode m)
+{
+	b->op.u.gc.nentries = vcount(m, WFS_META_GC_MAX);
+	for (uint32_t i = 0; i < b->op.u.gc.nentries; i++) {
+		b->gc[i].stripe_id = v64(m);
+		b->gc[i].index = v32(m);
+	}
+	b->op.u.gc.entries = b->op.u.gc.nentries ? b->gc : NULL;
+}
+
+static void build_misc(struct wfs_meta_op *op, enum mode m)
+{
+	switch (op->type) {
+	case WFS_META_OP_FORMAT:
+		op->u.format.root_mode = v32(m);
+		op->u.format.k = v32(m);
+		op->u.format.m = v32(m);
+		op->u.format.chunk_size = v32(m);
+		op->u.format.cluster_id = vbytes(m, WFS_META_ID_MAX);
+		break;
+	case WFS_META_OP_LINK:
+		op->u.link.ino = v64(m);
+		op->u.link.parent = v64(m);
+		op->u.link.name = vbytes(m, WFS_META_NAME_MAX);
+		break;
+	case WFS_META_OP_UNLINK:
+	case WFS_META_OP_RMDIR:
+		op->u.remove.parent = v64(m);
+		op->u.remove.name = vbytes(m, WFS_META_NAME_MAX);
+		break;
+	case WFS_META_OP_RENAME:
+		op->u.rename.parent = v64(m);
+		op->u.rename.new_parent = v64(m);
+		op->u.rename.name = vbytes(m, WFS_META_NAME_MAX);
+		op->u.rename.new_name = vbytes(m, WFS_META_NAME_MAX);
+		op->u.rename.flags = v32(m);
+		break;
+	case WFS_META_OP_SETATTR:
+		op->u.setattr.ino = v64(m);
+		op->u.setattr.flags = v32(m);
+		op->u.setattr.mode = v32(m);
+		op->u.setattr.uid = v32(m);
+		op->u.setattr.gid = v32(m);
+		op->u.setattr.size = v64(m);
+		op->u.setattr.atime_ns = vtime(m);
+		op->u.setattr.mtime_ns = vtime(m);
+		op->u.setattr.ctime_ns = vtime(m);
+		break;
+	case WFS_META_OP_SETXATTR:
+		op->u.xattr.value = vbytes(m, WFS_META_XATTR_VALUE_MAX);
+		op->u.xattr.flags = v32(m);
+		/* fall through */
+	case WFS_META_OP_REMOVEXATTR:
+		op->u.xattr.ino = v64(m);
+		op->u.xattr.name = vbytes(m, WFS_META_XATTR_NAME_MAX);
+		break;
+	case WFS_META_OP_PURGE:
+		op->u.purge.ino = v64(m);
+		break;
+	case WFS_META_OP_RESERVE_IDS:
+		op->u.reserve.count = v32(m);
+		break;
+	case WFS_META_OP_CHUNK_SET:
+		op->u.chunk.stripe_id = v64(m);
+		op->u.chunk.loc = vloc(m);
+		break;
+	case WFS_META_OP_POLICY_SET:
+		op->u.policy.id = v32(m);
+		op->u.policy.name = vbytes(m, WFS_META_NAME_MAX);
+		op->u.policy.k = v32(m);
+		op->u.policy.m = v32(m);
+		op->u.policy.chunk_size = v32(m);
+		break;
+	case WFS_META_OP_DIR_POLICY:
+		op->u.dir_policy.ino = v64(m);
+		op->u.dir_policy.policy_id = v32(m);
+		break;
+	case WFS_META_OP_NODE_SET:
+		op->u.node.name = vbytes(m, WFS_META_NAME_MAX);
+		op->u.node.addr = vbytes(m, WFS_META_ADDR_MAX);
+		op->u.node.role = v32(m);
+		op->u.node.state = v32(m);
+		/* fall through */
+	case WFS_META_OP_NODE_REMOVE:
+		op->u.node.id = vbytes(m, WFS_META_ID_MAX);
+		break;
+	case WFS_META_OP_DISK_SET:
+		op->u.disk.id = vbytes(m, WFS_META_ID_MAX);
+		op->u.disk.node_id = vbytes(m, WFS_META_ID_MAX);
+		op->u.disk.path = vbytes(m, WFS_META_PATH_MAX);
+		op->u.disk.capacity = v64(m);
+		op->u.disk.free = v64(m);
+		op->u.disk.state = v32(m);
+		break;
+	}
+}
+
+/* Fill @b with an op of @type whose values follow @m.  Fields the type does
+ * not use stay zero, as decode leaves them. */
+static void build(struct built *b, uint32_t type, enum mode m)
+{
+	struct wfs_meta_op *op = &b->op;
+
+	memset(op, 0, sizeof(*op));
+	op->type = type;
+	op->time_ns = vtime(m);
+	op->uid = v32(m);
+	op->gid = v32(m);
+	switch (type) {
+	case WFS_META_OP_MKNOD:
+	case WFS_META_OP_MKDIR:
+	case WFS_META_OP_SYMLINK:
+		build_create(op, m);
+		break;
+	case WFS_META_OP_STRIPE_COMMIT:
+		build_stripe(b, m);
+		break;
+	case WFS_META_OP_GC_DONE:
+		build_gc(b, m);
+		break;
+	default:
+		build_misc(op, m);
+		break;
+	}
+}
+
+/* Every byte string field of @op but the chunk locations; returns how
+ * many. */
+static int op_strings(struct wfs_meta_op *op, struct wfs_meta_bytes **s)
+{
+	switch (op->type) {
+	case WFS_META_OP_FORMAT:
+		s[0] = &op->u.format.cluster_id;
+		return 1;
+	case WFS_META_OP_MKNOD:
+	case WFS_META_OP_MKDIR:
+		s[0] = &op->u.create.name;
+		return 1;
+	case WFS_META_OP_SYMLINK:
+		s[0] = &op->u.create.name;
+		s[1] = &op->u.create.target;
+		return 2;
+	case WFS_META_OP_LINK:
+		s[0] = &op->u.link.name;
+		return 1;
+	case WFS_META_OP_UNLINK:
+	case WFS_META_OP_RMDIR:
+		s[0] = &op->u.remove.name;
+		return 1;
+	case WFS_META_OP_RENAME:
+		s[0] = &op->u.rename.name;
+		s[1] = &op->u.rename.new_name;
+		return 2;
+	case WFS_META_OP_SETXATTR:
+		s[1] = &op->u.xattr.value;
+		s[0] = &op->u.xattr.name;
+		return 2;
+	case WFS_META_OP_REMOVEXATTR:
+		s[0] = &op->u.xattr.name;
+		return 1;
+	case WFS_META_OP_CHUNK_SET:
+		s[0] = &op->u.chunk.loc.node;
+		s[1] = &op->u.chunk.loc.disk;
+		return 2;
+	case WFS_META_OP_POLICY_SET:
+		s[0] = &op->u.policy.name;
+		return 1;
+	case WFS_META_OP_NODE_SET:
+		s[1] = &op->u.node.name;
+		s[2] = &op->u.node.addr;
+		s[0] = &op->u.node.id;
+		return 3;
+	case WFS_META_OP_NODE_REMOVE:
+		s[0] = &op->u.node.id;
+		return 1;
+	case WFS_META_OP_DISK_SET:
+		s[0] = &op->u.disk.id;
+		s[1] = &op->u.disk.node_id;
+		s[2] = &op->u.disk.path;
+		return 3;
+	}
+	return 0;
+}
+
+static bool bytes_same(const struct wfs_meta_bytes *a,
+		       const struct wfs_meta_bytes *b)
+{
+	return a->len == b->len && (!a->len || !memcmp(a->data, b->data,
+						       a->len));
+}
+
+static bool locs_same(const struct wfs_meta_chunk_loc *a,
+		      const struct wfs_meta_chunk_loc *b)
+{
+	return a->index == b->index && a->state == b->state &&
+	       bytes_same(&a->node, &b->node) && bytes_same(&a->disk, &b->disk);
+}
+
+static bool arrays_same(const struct wfs_meta_op *a,
+			const struct wfs_meta_op *b)
+{
+	if (a->type == WFS_META_OP_STRIPE_COMMIT) {
+		for (uint32_t i = 0; i < a->u.stripe.nchunks; i++)
+			if (!locs_same(&a->u.stripe.chunks[i],
+				       &b->u.stripe.chunks[i]))
+				return false;
+	}
+	if (a->type == WFS_META_OP_GC_DONE) {
+		for (uint32_t i = 0; i < a->u.gc.nentries; i++)
+			if (a->u.gc.entries[i].stripe_id !=
+			    b->u.gc.entries[i].stripe_id ||
+			    a->u.gc.entries[i].index != b->u.gc.entries[i].index)
+				return false;
+	}
+	return true;
+}
+
+/* Same op: byte strings and arrays by content, everything else (unused
+ * fields included, which must be zero in both) bit for bit. */
+static bool ops_equal(const struct wfs_meta_op *x, const struct wfs_meta_op *y)
+{
+	struct wfs_meta_bytes *sa[4], *sb[4];
+	struct wfs_meta_op a, b;
+	bool same = true;
+	int n;
+
+	memcpy(&a, x, sizeof(a));
+	memcpy(&b, y, sizeof(b));
+	if (a.type != b.type)
+		return false;
+	n = op_strings(&a, sa);
+	op_strings(&b, sb);
+	for (int i = 0; i < n; i++) {
+		same = same && bytes_same(sa[i], sb[i]);
+		sa[i]->data = sb[i]->data = NULL;
+	}
+	if (a.type == WFS_META_OP_STRIPE_COMMIT) {
+		same = same && a.u.stripe.nchunks == b.u.stripe.nchunks &&
+		       arrays_same(&a, &b);
+		a.u.stripe.chunks = b.u.stripe.chunks = NULL;
+	}
+	if (a.type == WFS_META_OP_GC_DONE) {
+		same = same && a.u.gc.nentries == b.u.gc.nentries &&
+		       arrays_same(&a, &b);
+		a.u.gc.entries = b.u.gc.entries = NULL;
+	}
+	return same && memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static bool inside(const struct wfs_meta_bytes *s, const uint8_t *buf,
+		   size_t len)
+{
+	const uint8_t *p = s->data;
+
+	return p && p >= buf && s->len <= len && p - buf <= (ptrdiff_t)(len -
+									s->len);
+}
+
+/* Every byte string of decoded @op points into @buf. */
+static bool strings_inside(struct wfs_meta_op *op, const uint8_t *buf,
+			   size_t len)
+{
+	struct wfs_meta_bytes *s[4];
+	int n = op_strings(op, s);
+
+	for (int i = 0; i < n; i++)
+		if (!inside(s[i], buf, len))
+			return false;
+	if (op->type != WFS_META_OP_STRIPE_COMMIT)
+		return true;
+	for (uint32_t i = 0; i < op->u.stripe.nchunks; i++)
+		if (!inside(&op->u.stripe.chunks[i].node, buf, len) ||
+		    !inside(&op->u.stripe.chunks[i].disk, buf, len))
+			return false;
+	return true;
+}
+
+static bool is_zeroed(const struct wfs_meta_op *op)
+{
+	static const struct wfs_meta_op zero;
+
+	return memcmp(op, &zero, sizeof(zero)) == 0;
+}
+
+/* Encode @op, decode it back, check it is the same op; returns the
+ * encoding (caller frees) or NULL after reporting a failure. */
+static uint8_t *round_trip(const struct wfs_meta_op *op, size_t *len)
+{
+	struct wfs_meta_op back;
+	void *buf;
+	int rc;
+
+	rc = wfs_meta_op_encode(op, &buf, len);
+	CU_ASSERT_EQUAL(rc, 0);
+	if (rc < 0)
+		return NULL;
+	rc = wfs_meta_op_decode(buf, *len, &back);
+	CU_ASSERT_EQUAL(rc, 0);
+	if (rc == 0) {
+		CU_ASSERT(ops_equal(op, &back));
+		CU_ASSERT(strings_inside(&back, buf, *len));
+	}
+	wfs_meta_op_release(&back);
+	CU_ASSERT(is_zeroed(&back));
+	return buf;
+}
+
+static void test_names(void)
+{
+	CU_ASSERT_STRING_EQUAL(wfs_meta_op_name(WFS_META_OP_MKNOD), "mknod");
+	CU_ASSERT_STRING_EQUAL(wfs_meta_op_name(WFS_META_OP_STRIPE_COMMIT),
+			       "stripe_commit");
+	CU_ASSERT_STRING_EQUAL(wfs_meta_op_name(WFS_META_OP_DISK_SET),
+			       "disk_set");
+	CU_ASSERT_STRING_EQUAL(wfs_meta_op_name(0), "unknown");
+	CU_ASSERT_STRING_EQUAL(wfs_meta_op_name(WFS_META_OP_TYPE_COUNT),
+			       "unknown");
+	CU_ASSERT_STRING_EQUAL(wfs_meta_op_name(UINT32_MAX), "unknown");
+	for (uint32_t t = 1; t < WFS_META_OP_TYPE_COUNT; t++) {
+		CU_ASSERT_STRING_NOT_EQUAL(wfs_meta_op_name(t), "unknown");
+		for (uint32_t u = 1; u < t; u++)
+			CU_ASSERT_STRING_NOT_EQUAL(wfs_meta_op_name(t),
+						   wfs_meta_op_name(u));
+	}
+}
+
+static void test_round_trip_every_type(void)
+{
+	struct built *b = wfs_malloc(sizeof(*b));
+	size_t len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (uint32_t t = 1; t < WFS_META_OP_TYPE_COUNT; t++) {
+		for (int m = 0; m < M_COUNT; m++) {
+			int runs = m == M_RANDOM ? 50 : 1;
+
+			for (int i = 0; i < runs; i++) {
+				build(b, t, m);
+				wfs_free(round_trip(&b->op, &len));
+			}
+		}
+	}
+	wfs_free(b);
+}
+
+/* An op built with fields its type does not use encodes as if they were
+ * zero, and decodes with them zeroed. */
+static void test_unused_fields_ignored(void)
+{
+	struct wfs_meta_op op, plain, back;
+	void *a, *b;
+	size_t alen, blen;
+
+	memset(&plain, 0, sizeof(plain));
+	plain.type = WFS_META_OP_MKDIR;
+	plain.u.create.parent = 1;
+	plain.u.create.name = (struct wfs_meta_bytes){ "d", 1 };
+	plain.u.create.mode = 0755;
+	op = plain;
+	op.u.create.rdev = 77;
+	op.u.create.target = (struct wfs_meta_bytes){ "junk", 4 };
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &a, &alen), 0);
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&plain, &b, &blen), 0);
+	CU_ASSERT_EQUAL(alen, blen);
+	CU_ASSERT(memcmp(a, b, alen) == 0);
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(a, alen, &back), 0);
+	CU_ASSERT(ops_equal(&back, &plain));
+	CU_ASSERT_EQUAL(back.u.create.rdev, 0);
+	CU_ASSERT_EQUAL(back.u.create.target.len, 0);
+	wfs_meta_op_release(&back);
+	wfs_free(a);
+	wfs_free(b);
+}
+
+/* @op encodes to exactly @want, and @want decodes to @op. */
+static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
+			 size_t want_len)
+{
+	struct wfs_meta_op back;
+	void *buf;
+	size_t len;
+
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(op, &buf, &len), 0);
+	CU_ASSERT_EQUAL(len, want_len);
+	CU_ASSERT(len == want_len && memcmp(buf, want, len) == 0);
+	wfs_free(buf);
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(want, want_len, &back), 0);
+	CU_ASSERT(ops_equal(op, &back));
+	wfs_meta_op_release(&back);
+}
+
+/* The examples of op.c's top comment, byte for byte: the wire form must not
+ * drift without a version change. */
+static void test_golden(void)
+{
+	static const uint8_t purge[] = {
+		0x96, 0x01, 0x0c, 0xcd, 0x03, 0xe8, 0x00, 0x00, 0x2a };
+	static const uint8_t unlink[] = {
+		0x97, 0x01, 0x06, 0xff, 0xcd, 0x03, 0xe8, 0x64, 0x01,
+		0xc4, 0x03, 'a', '/', 0x00 };
+	static const uint8_t chunk_set[] = {
+		0x97, 0x01, 0x0f, 0x00, 0x00, 0x00,
+		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+		0x94, 0x02, 0x01, 0xc4, 0x02, 'n', '1', 0xc4, 0x00 };
+	static const uint8_t gc_done[] = {
+		0x96, 0x01, 0x10, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
+		0xce, 0xff, 0xff, 0xff, 0xff, 0x07, 0x91, 0x92, 0x05, 0x03 };
+	static const uint8_t setattr[] = {
+		0x9e, 0x01, 0x09, 0x05, 0x00, 0x00, 0x02, 0x28, 0x00, 0x00,
+		0x00, 0xcd, 0x01, 0x2c, 0x00, 0xfe, 0x00 };
+	static const struct wfs_meta_gc_entry entry = { 5, 3 };
+	struct wfs_meta_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_PURGE;
+	op.time_ns = 1000;
+	op.u.purge.ino = 42;
+	check_golden(&op, purge, sizeof(purge));
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_UNLINK;
+	op.time_ns = -1;
+	op.uid = 1000;
+	op.gid = 100;
+	op.u.remove.parent = WFS_META_ROOT_INO;
+	op.u.remove.name = (struct wfs_meta_bytes){ "a/", 3 };
+	check_golden(&op, unlink, sizeof(unlink));
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_CHUNK_SET;
+	op.u.chunk.stripe_id = 1ULL << 32;
+	op.u.chunk.loc.index = 2;
+	op.u.chunk.loc.state = WFS_META_CHUNK_MISSING;
+	op.u.chunk.loc.node = (struct wfs_meta_bytes){ "n1", 2 };
+	check_golden(&op, chunk_set, sizeof(chunk_set));
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_GC_DONE;
+	op.time_ns = INT64_MIN;
+	op.uid = UINT32_MAX;
+	op.gid = 7;
+	op.u.gc.nentries = 1;
+	op.u.gc.entries = &entry;
+	check_golden(&op, gc_done, sizeof(gc_done));
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_SETATTR;
+	op.time_ns = 5;
+	op.u.setattr.ino = 2;
+	op.u.setattr.flags = WFS_META_SET_SIZE | WFS_META_SET_MTIME;
+	op.u.setattr.size = 300;
+	op.u.setattr.mtime_ns = -2;
+	check_golden(&op, setattr, sizeof(setattr));
+}
+
+/* msgpack-c, as an independent reader, sees our encodings as one array of
+ * [1, type, ...] using only ints, bins and arrays. */
+static bool only_our_types(const msgpack_object *o)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+	case MSGPACK_OBJECT_BIN:
+		return true;
+	case MSGPACK_OBJECT_ARRAY:
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (!only_our_types(&o->via.array.ptr[i]))
+				return false;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void test_msgpack_c_reads_it(void)
+{
+	struct built *b = wfs_malloc(sizeof(*b));
+	msgpack_object obj;
+	msgpack_zone zone;
+	size_t len, off;
+	void *buf;
+	int rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (uint32_t t = 1; t < WFS_META_OP_TYPE_COUNT; t++) {
+		build(b, t, t % 2 ? M_SMALL : M_RANDOM);
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&b->op, &buf, &len),
+				      0);
+		CU_ASSERT_FATAL(msgpack_zone_init(&zone, 4096));
+		off = 0;
+		rc = msgpack_unpack(buf, len, &off, &zone, &obj);
+		CU_ASSERT_EQUAL(rc, MSGPACK_UNPACK_SUCCESS);
+		CU_ASSERT_EQUAL(off, len);
+		CU_ASSERT_EQUAL(obj.type, MSGPACK_OBJECT_ARRAY);
+		if (rc == MSGPACK_UNPACK_SUCCESS &&
+		    obj.type == MSGPACK_OBJECT_ARRAY) {
+			CU_ASSERT(obj.via.array.size >= 6);
+			CU_ASSERT(only_our_types(&obj));
+			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 1);
+			CU_ASSERT_EQUAL(obj.via.array.ptr[1].via.u64, t);
+		}
+		msgpack_zone_destroy(&zone);
+		wfs_free(buf);
+	}
+	wfs_free(b);
+}
+
+static void expect_einval(const struct wfs_meta_op *op)
+{
+	void *buf = (void *)1;
+	size_t len = 7;
+
+	CU_ASSERT_EQUAL(wfs_meta_op_encode(op, &buf, &len), -EINVAL);
+	CU_ASSERT_PTR_EQUAL(buf, (void *)1);
+	CU_ASSERT_EQUAL(len, 7);
+}
+
+static void expect_ok(const struct wfs_meta_op *op)
+{
+	size_t len;
+
+	wfs_free(round_trip(op, &len));
+}
+
+/* Every byte string of every type: its limit passes, one more fails, and
+ * NULL data with a length fails. */
+static void test_encode_string_limits(void)
+{
+	struct built *b = wfs_malloc(sizeof(*b));
+	struct wfs_meta_bytes *s[4];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (uint32_t t = 1; t < WFS_META_OP_TYPE_COUNT; t++) {
+		build(b, t, M_MAX);
+		int n = op_strings(&b->op, s);
+
+		for (int i = 0; i < n; i++) {
+			size_t max = s[i]->len;
+
+			expect_ok(&b->op);
+			s[i]->len = max + 1;
+			expect_einval(&b->op);
+			s[i]->len = 1;
+			s[i]->data = NULL;
+			expect_einval(&b->op);
+			s[i]->len = 0;
+			expect_ok(&b->op);
+			s[i]->data = pool;
+			s[i]->len = max;
+		}
+	}
+	wfs_free(b);
+}
+
+static void test_encode_array_limits(void)
+{
+	struct built *b = wfs_malloc(sizeof(*b));
+	struct wfs_meta_op *op = &b->op;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	build(b, WFS_META_OP_STRIPE_COMMIT, M_MAX);
+	expect_ok(op);
+	op->u.stripe.nchunks = WFS_META_CHUNKS_MAX + 1;
+	expect_einval(op);
+	op->u.stripe.nchunks = 2;
+	op->u.stripe.chunks = NULL;
+	expect_einval(op);
+	op->u.stripe.chunks = b->chunks;
+	b->chunks[1].disk.len = WFS_META_ID_MAX + 1;
+	expect_einval(op);
+	b->chunks[1].disk.len = WFS_META_ID_MAX;
+	b->chunks[0].node.data = NULL;
+	expect_einval(op);
+	op->u.stripe.nchunks = 0;
+	op->u.stripe.chunks = NULL;
+	expect_ok(op);
+
+	build(b, WFS_META_OP_GC_DONE, M_MAX);
+	expect_ok(op);
+	op->u.gc.nentries = WFS_META_GC_MAX + 1;
+	expect_einval(op);
+	op->u.gc.nentries = 1;
+	op->u.gc.entries = NULL;
+	expect_einval(op);
+	wfs_free(b);
+}
+
+static void test_encode_unknown_type(void)
+{
+	struct wfs_meta_op op;
+
+	memset(&op, 0, sizeof(op));
+	expect_einval(&op);
+	op.type = WFS_META_OP_TYPE_COUNT;
+	expect_einval(&op);
+	op.type = UINT32_MAX;
+	expect_einval(&op);
+}
+
+/* A hand-written wire form, for inputs the encoder never makes. */
+struct raw {
+	uint8_t b[WFS_META_XATTR_VALUE_MAX + 1024];
+	size_t n;
+};
+
+static void raw_put(struct raw *r, const void *p, size_t n)
+{
+	CU_ASSERT_FATAL(r->n + n <= sizeof(r->b));
+	memcpy(r->b + r->n, p, n);
+	r->n += n;
+}
+
+/* @fmt, then @v big-endian in @width bytes (0: @fmt alone). */
+static void raw(struct raw *r, uint8_t fmt, uint64_t v, unsigned width)
+{
+	uint8_t c[9];
+
+	c[0] = fmt;
+	for (unsigned i = 0; i < width; i++)
+		c[1 + i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+	raw_put(r, c, 1 + width);
+}
+
+/* [n elements, version 1, @type, time 0, uid 0, gid 0 */
+static void raw_header(struct raw *r, unsigned n, uint32_t type)
+{
+	r->n = 0;
+	raw(r, 0xdc, n, 2);
+	raw(r, 0x01, 0, 0);
+	raw(r, 0xce, type, 4);
+	raw(r, 0x00, 0, 0);
+	raw(r, 0x00, 0, 0);
+	raw(r, 0x00, 0, 0);
+}
+
+static void raw_bin(struct raw *r, size_t len)
+{
+	if (len > UINT16_MAX)
+		raw(r, 0xc6, len, 4);
+	else
+		raw(r, 0xc5, len, 2);
+	raw_put(r, pool, len);
+}
+
+static int decode_raw(const struct raw *r)
+{
+	struct wfs_meta_op op;
+	int rc = wfs_meta_op_decode(r->b, r->n, &op);
+
+	if (rc == 0) {
+		CU_ASSERT(strings_inside(&op, r->b, r->n));
+	} else {
+		CU_ASSERT(is_zeroed(&op));
+	}
+	wfs_meta_op_release(&op);
+	return rc;
+}
+
+/* Byte arrays given inline, each with the answer decode must give. */
+struct vector {
+	const char *what;
+	int rc;
+	size_t len;
+	const uint8_t *b;
+};
+
+#define V(what, rc, ...)                                                      \
+	{ what, rc, sizeof((const uint8_t[]){ __VA_ARGS__ }),                 \
+	  (const uint8_t[]){ __VA_ARGS__ } }
+
+static const struct vector vectors[] = {
+	V("purge", 0, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("array16 header", 0,
+	  0xdc, 0x00, 0x06, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("array32 header", 0,
+	  0xdd, 0x00, 0x00, 0x00, 0x06, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("wide version", 0,
+	  0x96, 0xcd, 0x00, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("uid UINT32_MAX", 0,
+	  0x96, 0x01, 0x0c, 0x00, 0xce, 0xff, 0xff, 0xff, 0xff, 0x00, 0x2a),
+	V("uid 2^32", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0x00, 0x2a),
+	V("uid negative fixint", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0xff, 0x00, 0x2a),
+	V("uid positive int8", 0,
+	  0x96, 0x01, 0x0c, 0x00, 0xd0, 0x05, 0x00, 0x2a),
+	V("uid negative int8", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0xd0, 0x80, 0x00, 0x2a),
+	V("uid negative int32", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0xd2, 0xff, 0xff, 0xff, 0xfe, 0x00, 0x2a),
+	V("ino positive int64", 0,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xd3, 0, 0, 0, 0, 0, 0, 0, 0x2a),
+	V("ino negative int64", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0),
+	V("ino UINT64_MAX", 0, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00,
+	  0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+	V("time INT64_MAX", 0, 0x96, 0x01, 0x0c,
+	  0xcf, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x2a),
+	V("time 2^63", -EPROTO, 0x96, 0x01, 0x0c,
+	  0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x2a),
+	V("time int16", 0, 0x96, 0x01, 0x0c, 0xd1, 0x80, 0x00, 0, 0, 0x2a),
+	V("ino nil", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xc0),
+	V("ino true", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xc3),
+	V("ino float32", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xca, 0x42, 0x28, 0, 0),
+	V("ino float64", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00,
+	  0xcb, 0x40, 0x45, 0, 0, 0, 0, 0, 0),
+	V("ino str", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xa1, '1'),
+	V("ino bin", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xc4, 0x00),
+	V("ino array", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x90),
+	V("ino map", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x80),
+	V("ino fixext1", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xd4, 0x01, 0x2a),
+	V("ino never used c1", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xc1),
+	V("ino uint16 cut short", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xcd, 0x01),
+	V("version 0", -EPROTO, 0x96, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("version 2", -EPROTO, 0x96, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("version -1", -EPROTO, 0x96, 0xff, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("version 2^32+1", -EPROTO, 0x96, 0xcf, 0, 0, 0, 1, 0, 0, 0, 1,
+	  0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("version 2 with another shape", -EPROTO, 0x92, 0x02, 0x80),
+	V("type 0", -EPROTO, 0x96, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2a),
+	V("type 22", -EPROTO, 0x96, 0x01, 0x16, 0x00, 0x00, 0x00, 0x2a),
+	V("type 268", -EPROTO,
+	  0x96, 0x01, 0xcd, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("type 2^32 + 12", -EPROTO, 0x96, 0x01, 0xcf, 0, 0, 0, 1, 0, 0, 0,
+	  0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("one element too few", -EPROTO, 0x95, 0x01, 0x0c, 0x00, 0x00, 0x00),
+	V("one element too many", -EPROTO,
+	  0x97, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0x2a),
+	V("count says more than there is", -EPROTO,
+	  0x97, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("trailing byte", -EPROTO,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0x00),
+	V("two ops", -EPROTO, 0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a,
+	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("not an array", -EPROTO, 0x01),
+	V("a map", -EPROTO, 0x83, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("empty array", -EPROTO, 0x90),
+	V("huge array32 (8 GiB for msgpack-c)", -EPROTO,
+	  0xdd, 0x0f, 0xff, 0xff, 0xff),
+	V("huge array32", -EPROTO, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01, 0x0c),
+	V("huge array16", -EPROTO, 0xdc, 0xff, 0xff, 0x01, 0x0c),
+	V("unlink", 0, 0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01,
+	  0xc4, 0x03, 'a', 'b', 'c'),
+	V("name bin16", 0, 0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01,
+	  0xc5, 0x00, 0x03, 'a', 'b', 'c'),
+	V("name bin32", 0, 0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01,
+	  0xc6, 0x00, 0x00, 0x00, 0x03, 'a', 'b', 'c'),
+	V("empty name", 0, 0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01, 0xc4, 0),
+	V("name as fixstr", -EPROTO, 0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01,
+	  0xa3, 'a', 'b', 'c'),
+	V("name as str8", -EPROTO, 0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01,
+	  0xd9, 0x03, 'a', 'b', 'c'),
+	V("name as int", -EPROTO,
+	  0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01, 0x01),
+	V("name longer than the buffer", -EPROTO, 0x97, 0x01, 0x06,
+	  0x00, 0x00, 0x00, 0x01, 0xc4, 0x04, 'a', 'b', 'c'),
+	V("name of 4 GiB", -EPROTO, 0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01,
+	  0xc6, 0xff, 0xff, 0xff, 0xff, 'a'),
+	V("bin16 length cut short", -EPROTO,
+	  0x97, 0x01, 0x06, 0x00, 0x00, 0x00, 0x01, 0xc5, 0x00),
+	V("chunk_set", 0, 0x97, 0x01, 0x0f, 0x00, 0x00, 0x00, 0x07,
+	  0x94, 0x02, 0x00, 0xc4, 0x01, 'n', 0xc4, 0x01, 'd'),
+	V("loc of 3", -EPROTO, 0x97, 0x01, 0x0f, 0x00, 0x00, 0x00, 0x07,
+	  0x93, 0x02, 0x00, 0xc4, 0x01, 'n'),
+	V("loc of 5", -EPROTO, 0x97, 0x01, 0x0f, 0x00, 0x00, 0x00, 0x07,
+	  0x95, 0x02, 0x00, 0xc4, 0x01, 'n', 0xc4, 0x01, 'd', 0x00),
+	V("loc flattened", -EPROTO, 0x9a, 0x01, 0x0f, 0x00, 0x00, 0x00, 0x07,
+	  0x02, 0x00, 0xc4, 0x01, 'n', 0xc4, 0x01, 'd'),
+	V("loc index 2^32", -EPROTO, 0x97, 0x01, 0x0f, 0x00, 0x00, 0x00, 0x07,
+	  0x94, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0x00, 0xc4, 0x01, 'n',
+	  0xc4, 0x01, 'd'),
+	V("gc entry of 3", -EPROTO, 0x96, 0x01, 0x10, 0x00, 0x00, 0x00,
+	  0x91, 0x93, 0x05, 0x03, 0x00),
+	V("gc entry index -1", -EPROTO, 0x96, 0x01, 0x10, 0x00, 0x00, 0x00,
+	  0x91, 0x92, 0x05, 0xff),
+	V("gc entries more than the bytes", -EPROTO,
+	  0x96, 0x01, 0x10, 0x00, 0x00, 0x00, 0xdc, 0x03, 0xff, 0x92, 0x05),
+	V("gc empty", 0, 0x96, 0x01, 0x10, 0x00, 0x00, 0x00, 0x90),
+	V("gc second entry bad", -EPROTO, 0x96, 0x01, 0x10, 0x00, 0x00, 0x00,
+	  0x92, 0x92, 0x05, 0x03, 0x92, 0x05, 0xc0),
+};
+
+static void test_decode_vectors(void)
+{
+	struct wfs_meta_op op;
+
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+		const struct vector *v = &vectors[i];
+		int rc = wfs_meta_op_decode(v->b, v->len, &op);
+
+		if (rc != v->rc)
+			fprintf(stderr, "\nvector \"%s\": %d, want %d\n",
+				v->what, rc, v->rc);
+		CU_ASSERT_EQUAL(rc, v->rc);
+		if (rc == 0) {
+			CU_ASSERT(strings_inside(&op, v->b, v->len));
+		} else {
+			CU_ASSERT(is_zeroed(&op));
+		}
+		wfs_meta_op_release(&op);
+	}
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(NULL, 0, &op), -EPROTO);
+	CU_ASSERT_EQUAL(wfs_meta_op_decode("", 0, &op), -EPROTO);
+	CU_ASSERT(is_zeroed(&op));
+}
+
+/* Where decode needs the data of an op it decoded, the op points at the
+ * caller's bytes themselves. */
+static void test_decode_points_into_buffer(void)
+{
+	static const uint8_t b[] = { 0x97, 0x01, 0x06, 0x00, 0x00, 0x00,
+		0x01, 0xc4, 0x03, 'a', 'b', 'c' };
+	struct wfs_meta_op op;
+
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(b, sizeof(b), &op), 0);
+	CU_ASSERT_PTR_EQUAL(op.u.remove.name.data, b + 9);
+	CU_ASSERT_EQUAL(op.u.remove.name.len, 3);
+	wfs_meta_op_release(&op);
+}
+
+/* Decode-side limits of every limited byte string, at the limit and one
+ * past it.  @args spells the op's args: 'u' a small integer, 'b' a
+ * one-byte bin, 'L' the bin under test. */
+static const struct {
+	uint32_t type;
+	const char *args;
+	size_t max;
+} string_limits[] = {
+	{ WFS_META_OP_FORMAT, "uuuuL", WFS_META_ID_MAX },
+	{ WFS_META_OP_MKNOD, "uLuu", WFS_META_NAME_MAX },
+	{ WFS_META_OP_SYMLINK, "ubuL", WFS_META_SYMLINK_MAX },
+	{ WFS_META_OP_LINK, "uuL", WFS_META_NAME_MAX },
+	{ WFS_META_OP_RMDIR, "uL", WFS_META_NAME_MAX },
+	{ WFS_META_OP_RENAME, "uLubu", WFS_META_NAME_MAX },
+	{ WFS_META_OP_RENAME, "ubuLu", WFS_META_NAME_MAX },
+	{ WFS_META_OP_SETXATTR, "uLbu", WFS_META_XATTR_NAME_MAX },
+	{ WFS_META_OP_SETXATTR, "ubLu", WFS_META_XATTR_VALUE_MAX },
+	{ WFS_META_OP_REMOVEXATTR, "uL", WFS_META_XATTR_NAME_MAX },
+	{ WFS_META_OP_POLICY_SET, "uLuuu", WFS_META_NAME_MAX },
+	{ WFS_META_OP_NODE_SET, "Lbbuu", WFS_META_ID_MAX },
+	{ WFS_META_OP_NODE_SET, "bLbuu", WFS_META_NAME_MAX },
+	{ WFS_META_OP_NODE_SET, "bbLuu", WFS_META_ADDR_MAX },
+	{ WFS_META_OP_NODE_REMOVE, "L", WFS_META_ID_MAX },
+	{ WFS_META_OP_DISK_SET, "bLbuuu", WFS_META_ID_MAX },
+	{ WFS_META_OP_DISK_SET, "bbLuuu", WFS_META_PATH_MAX },
+};
+
+static void test_decode_limits(void)
+{
+	struct raw *r = wfs_malloc(sizeof(*r));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	for (size_t i = 0; i < sizeof(string_limits) /
+			       sizeof(string_limits[0]); i++) {
+		const char *args = string_limits[i].args;
+
+		for (size_t extra = 0; extra < 2; extra++) {
+			raw_header(r, 5 + strlen(args), string_limits[i].type);
+			for (const char *a = args; *a; a++) {
+				if (*a == 'u')
+					raw(r, 0x01, 0, 0);
+				else
+					raw_bin(r, *a == 'b' ? 1 :
+						string_limits[i].max + extra);
+			}
+			CU_ASSERT_EQUAL(decode_raw(r), extra ? -EPROTO : 0);
+		}
+	}
+
+	/* chunks of a stripe */
+	for (uint32_t extra = 0; extra < 2; extra++) {
+		raw_header(r, 16, WFS_META_OP_STRIPE_COMMIT);
+		for (int j = 0; j < 10; j++)
+			raw(r, 0x01, 0, 0);
+		raw(r, 0xdc, WFS_META_CHUNKS_MAX + extra, 2);
+		for (uint32_t j = 0; j < WFS_META_CHUNKS_MAX + extra; j++) {
+			raw(r, 0x94, 0, 0);
+			raw(r, 0x00, 0, 0);
+			raw(r, 0x00, 0, 0);
+			raw_bin(r, j == 0 ? WFS_META_ID_MAX : 1);
+			raw_bin(r, 2);
+		}
+		CU_ASSERT_EQUAL(decode_raw(r), extra ? -EPROTO : 0);
+	}
+
+	/* a node id one over inside a chunk location */
+	raw_header(r, 16, WFS_META_OP_STRIPE_COMMIT);
+	for (int j = 0; j < 10; j++)
+		raw(r, 0x01, 0, 0);
+	raw(r, 0x92, 0, 0);
+	for (int j = 0; j < 2; j++) {
+		raw(r, 0x94, 0, 0);
+		raw(r, 0x00, 0, 0);
+		raw(r, 0x00, 0, 0);
+		raw_bin(r, 1);
+		raw_bin(r, WFS_META_ID_MAX + j);
+	}
+	CU_ASSERT_EQUAL(decode_raw(r), -EPROTO);
+
+	/* gc entries */
+	for (uint32_t extra = 0; extra < 2; extra++) {
+		raw_header(r, 6, WFS_META_OP_GC_DONE);
+		raw(r, 0xdc, WFS_META_GC_MAX + extra, 2);
+		for (uint32_t j = 0; j < WFS_META_GC_MAX + extra; j++) {
+			raw(r, 0x92, 0, 0);
+			raw(r, 0x07, 0, 0);
+			raw(r, 0x01, 0, 0);
+		}
+		CU_ASSERT_EQUAL(decode_raw(r), extra ? -EPROTO : 0);
+	}
+	wfs_free(r);
+}
+
+/* Check one decode of untrusted bytes: 0 or -EPROTO, and if 0 an op that
+ * lies within @buf and that encode accepts back. */
+static void check_untrusted(const uint8_t *buf, size_t len, bool reencode)
+{
+	struct wfs_meta_op op;
+	size_t out_len;
+	void *out;
+	int rc = wfs_meta_op_decode(buf, len, &op);
+
+	CU_ASSERT(rc == 0 || rc == -EPROTO);
+	if (rc < 0) {
+		CU_ASSERT(is_zeroed(&op));
+		return;
+	}
+	CU_ASSERT(strings_inside(&op, buf, len));
+	if (reencode) {
+		rc = wfs_meta_op_encode(&op, &out, &out_len);
+		CU_ASSERT_EQUAL(rc, 0);
+		if (rc == 0) {
+			CU_ASSERT(out_len <= len);
+			wfs_free(out);
+		}
+	}
+	wfs_meta_op_release(&op);
+}
+
+/* Every proper prefix of every encoding is refused. */
+static void test_decode_truncations(void)
+{
+	struct built *b = wfs_malloc(sizeof(*b));
+	struct wfs_meta_op op;
+	uint8_t *buf;
+	size_t len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (uint32_t t = 1; t < WFS_META_OP_TYPE_COUNT; t++) {
+		for (int m = 0; m < M_COUNT; m++) {
+			build(b, t, m);
+			buf = round_trip(&b->op, &len);
+			if (!buf)
+				continue;
+			for (size_t cut = 0; cut < len; cut++) {
+				int rc = wfs_meta_op_decode(buf, cut, &op);
+
+				CU_ASSERT_EQUAL(rc, -EPROTO);
+				if (rc == 0)
+					wfs_meta_op_release(&op);
+				CU_ASSERT(is_zeroed(&op));
+			}
+			wfs_free(buf);
+		}
+	}
+	wfs_free(b);
+}
+
+/* The @j-th byte to flip in an encoding of @len bytes (SIZE_MAX: skip it):
+ * every byte of one up to 4 KiB; for longer ones (a 64 KiB xattr value,
+ * 1024 gc entries) the first and last 512 bytes and one random byte in 64
+ * between, to keep the test within seconds under sanitizers. */
+static size_t flip_at(size_t j, size_t len)
+{
+	if (len <= 4096 || j < 512 || j >= len - 512)
+		return j;
+	return j % 64 == 0 ? 512 + rnd() % (len - 1024) : SIZE_MAX;
+}
+
+/* Every byte of every encoding, flipped bit by bit and replaced by bytes
+ * that change its msgpack type. */
+static void test_decode_byte_flips(void)
+{
+	static const uint8_t subst[] = { 0x00, 0x7f, 0x80, 0x90, 0xc0, 0xc1,
+		0xc4, 0xc6, 0xcf, 0xd3, 0xdc, 0xdd, 0xe0, 0xff };
+	struct built *b = wfs_malloc(sizeof(*b));
+	uint8_t *buf;
+	size_t len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (uint32_t t = 1; t < WFS_META_OP_TYPE_COUNT; t++) {
+		for (int m = 0; m < M_COUNT; m++) {
+			build(b, t, m);
+			buf = round_trip(&b->op, &len);
+			if (!buf)
+				continue;
+			for (size_t j = 0; j < len; j++) {
+				size_t i = flip_at(j, len);
+				uint8_t keep;
+
+				if (i == SIZE_MAX)
+					continue;
+				keep = buf[i];
+
+				for (int bit = 0; bit < 8; bit++) {
+					buf[i] = keep ^ (1u << bit);
+					check_untrusted(buf, len, len < 8192);
+				}
+				for (size_t s = 0; s < sizeof(subst); s++) {
+					buf[i] = subst[s];
+					check_untrusted(buf, len, len < 8192);
+				}
+				buf[i] = keep;
+			}
+			wfs_free(buf);
+		}
+	}
+	wfs_free(b);
+}
+
+/* Random bytes; bytes that start like an op then go random; and valid
+ * encodings with a few random edits. */
+static void test_decode_garbage(void)
+{
+	struct built *b = wfs_malloc(sizeof(*b));
+	uint8_t g[64];
+	uint8_t *buf;
+	size_t len, n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (int i = 0; i < 20000; i++) {
+		n = rnd() % sizeof(g);
+		wfs_test_fill(&rng, g, n);
+		if (i % 2 && n >= 3) {
+			g[0] = 0x90 | (5 + rnd() % 11);
+			g[1] = 0x01;
+			g[2] = 1 + rnd() % (WFS_META_OP_TYPE_COUNT - 1);
+		}
+		check_untrusted(g, n, true);
+	}
+	for (int i = 0; i < 4000; i++) {
+		build(b, 1 + rnd() % (WFS_META_OP_TYPE_COUNT - 1),
+		      rnd() % 2 ? M_SMALL : M_EMPTY);
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&b->op, (void **)&buf,
+							 &len), 0);
+		for (int e = 1 + rnd() % 4; e > 0 && len; e--) {
+			size_t at = rnd() % len;
+
+			switch (rnd() % 3) {
+			case 0:		/* delete a byte */
+				memmove(buf + at, buf + at + 1, len - at - 1);
+				len--;
+				break;
+			case 1:		/* cut short */
+				len = at;
+				break;
+			default:	/* overwrite a byte */
+				buf[at] = (uint8_t)rnd();
+				break;
+			}
+		}
+		check_untrusted(buf, len, true);
+		wfs_free(buf);
+	}
+	wfs_free(b);
+}
+
+/* Fail each allocation of encode and decode in turn: -ENOMEM, nothing
+ * leaked (LeakSanitizer under SAN=1), the op left zeroed. */
+static void test_allocation_failures(void)
+{
+	struct built *b = wfs_malloc(sizeof(*b));
+	struct wfs_meta_op op;
+	int failures = 0;
+	size_t len;
+	void *buf;
+	int rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (uint32_t t = 1; t < WFS_META_OP_TYPE_COUNT; t++) {
+		build(b, t, M_SMALL);
+		for (long n = 0;; n++) {
+			wfs_mem_fail_after(n);
+			rc = wfs_meta_op_encode(&b->op, &buf, &len);
+			wfs_mem_fail_after(-1);
+			if (rc == 0)
+				break;
+			CU_ASSERT_EQUAL_FATAL(rc, -ENOMEM);
+			failures++;
+		}
+		for (long n = 0;; n++) {
+			wfs_mem_fail_after(n);
+			rc = wfs_meta_op_decode(buf, len, &op);
+			wfs_mem_fail_after(-1);
+			if (rc == 0)
+				break;
+			CU_ASSERT_EQUAL_FATAL(rc, -ENOMEM);
+			CU_ASSERT(is_zeroed(&op));
+			failures++;
+		}
+		CU_ASSERT(ops_equal(&b->op, &op));
+		wfs_meta_op_release(&op);
+		wfs_free(buf);
+	}
+	/* one per encode, one per decode of the two types with arrays */
+	CU_ASSERT_EQUAL(failures, WFS_META_OP_TYPE_COUNT - 1 + 2);
+	wfs_free(b);
+}
+
+static CU_TestInfo op_tests[] = {
+	{ "op names", test_names },
+	{ "round trip of every type", test_round_trip_every_type },
+	{ "unused fields ignored", test_unused_fields_ignored },
+	{ "golden encodings", test_golden },
+	{ "msgpack-c reads the encoding", test_msgpack_c_reads_it },
+	{ "encode: string limits", test_encode_string_limits },
+	{ "encode: array limits", test_encode_array_limits },
+	{ "encode: unknown type", test_encode_unknown_type },
+	{ "decode: vectors", test_decode_vectors },
+	{ "decode: strings point into the buffer",
+	  test_decode_points_into_buffer },
+	{ "decode: limits", test_decode_limits },
+	{ "decode: every truncation", test_decode_truncations },
+	{ "decode: byte flips", test_decode_byte_flips },
+	{ "decode: garbage", test_decode_garbage },
+	{ "allocation failures", test_allocation_failures },
+	CU_TEST_INFO_NULL,
+};
+
+WFS_TEST_SUITE("metadata/op", op_tests, suite_init, NULL)
