@@ -1,0 +1,8 @@
+MODULES += gossip
+gossip_SRCS := gossip/raftlog.c
+gossip_TESTS := gossip/raftlog_test.c
+gossip_DEPS := mem log
+
+BENCHES += bench_raft
+bench_raft_MAIN := tests/bench/raft_bench.c
+bench_raft_USES := gossip mem log
