@@ -47,6 +47,7 @@ MODULES :=
 PROGRAMS :=
 BENCHES :=
 INTEGRATION :=
+GEN_HDRS :=	# generated headers (proto/) every object waits for
 include $(sort $(wildcard */module.mk))
 
 objs = $(patsubst %.c,$(B)/%.o,$(1))
@@ -78,7 +79,7 @@ BENCH_BINS := $(foreach p,$(BENCHES),$(B)/bin/$(p))
 .PHONY: all test check unit integration bench run stop clean deps headers
 all: $(BINS) $(UNITS) $(BENCH_BINS) headers
 
-$(B)/%.o: %.c
+$(B)/%.o: %.c | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
