@@ -40,6 +40,10 @@ void *wfs_malloc(size_t size)
 
 void *wfs_calloc(size_t n, size_t size)
 {
+	/* Checked here, not left to calloc: sanitizer runtimes abort on an
+	 * overflowing calloc instead of returning NULL. */
+	if (size && n > SIZE_MAX / size)
+		return NULL;
 	if (should_fail())
 		return NULL;
 	return counted(calloc(n ? n : 1, size ? size : 1));
