@@ -275,6 +275,12 @@ static int configure(sqlite3 *db)
 		rc = pragma(db, "PRAGMA foreign_keys = ON");
 	if (rc == 0)
 		rc = pragma(db, "PRAGMA temp_store = MEMORY");
+	/* Reads beyond the page cache come from the kernel's cache through a
+	 * mapping instead of a read() per page: lookups in a store larger than
+	 * the cache lose ~10% instead of ~30% (bench_meta, 1M files).  Mapped
+	 * pages are clean file pages the kernel can drop at any time. */
+	if (rc == 0)
+		rc = pragma(db, "PRAGMA mmap_size = 1073741824");
 	if (rc == 0) {
 		snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d",
 			 META_CACHE_KIB);
