@@ -295,6 +295,26 @@ static void end_batch(struct wfs_raftlog *log)
 
 /* ---- raft thread: the fsm adapter ---- */
 
+#define ENTRY_WORD 8	/* libraft's payload unit; see wfs_raftlog_propose */
+
+/* The length of the payload of entry @buf of @len bytes, or 0 if its
+ * padding is not what wfs_raftlog_propose writes. */
+static size_t entry_len(const void *buf, size_t len)
+{
+	const unsigned char *b = buf;
+	size_t pad;
+
+	if (len < ENTRY_WORD || len % ENTRY_WORD)
+		return 0;
+	pad = b[len - 1];
+	if (pad < 1 || pad > ENTRY_WORD)
+		return 0;
+	for (size_t i = len - pad; i < len; i++)
+		if (b[i] != pad)
+			return 0;
+	return len - pad;
+}
+
 static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
 		     void **result)
 {
@@ -302,6 +322,7 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
 	/* libraft advances last_applied after each entry it applies, so the
 	 * entry in hand is the next one. */
 	uint64_t index = raft_last_applied(&log->raft) + 1;
+	size_t len;
 	int rc;
 
 	if (log->failed)
@@ -316,8 +337,12 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
 	log->batch_open = true;
 	if (log->scratch)
 		memset(log->scratch, 0, log->fsm.result_size);
-	rc = log->fsm.apply(log->fsm_arg, index, buf->base, buf->len,
-			    log->scratch);
+	len = entry_len(buf->base, buf->len);
+	if (len == 0) {
+		fail_fsm(log, -EBADMSG, "unpadding", index);
+		return RAFT_IOERR;
+	}
+	rc = log->fsm.apply(log->fsm_arg, index, buf->base, len, log->scratch);
 	if (rc != 0) {
 		fail_fsm(log, rc, "applying", index);
 		return RAFT_IOERR;
@@ -1120,19 +1145,26 @@ int wfs_raftlog_propose(struct wfs_raftlog *log, const void *buf, size_t len,
 			wfs_raftlog_done_cb cb, void *arg)
 {
 	struct req *req;
+	size_t pad;
 
 	if (len == 0 || len > WFS_RAFTLOG_ENTRY_MAX || !buf || !cb)
 		return -EINVAL;
 	req = req_new(log, REQ_PROPOSE, log->fsm.result_size, cb, arg);
 	if (!req)
 		return -ENOMEM;
-	req->buf.base = raft_malloc(len);
+	/* libraft 0.15 stores payloads in 8-byte words and, at the next
+	 * start, reads a segment holding a payload of any other length as
+	 * corrupt (and drops it).  So every entry is padded to a word: 1 to 8
+	 * bytes, each holding the pad's length; fsm_apply strips it. */
+	pad = ENTRY_WORD - len % ENTRY_WORD;
+	req->buf.base = raft_malloc(len + pad);
 	if (!req->buf.base) {
 		req_free(req);
 		return -ENOMEM;
 	}
 	memcpy(req->buf.base, buf, len);
-	req->buf.len = len;
+	memset((char *)req->buf.base + len, (int)pad, pad);
+	req->buf.len = len + pad;
 	return enqueue(log, req);
 }
 

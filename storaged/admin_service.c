@@ -1,0 +1,281 @@
+/* storaged/admin_service: Admin.Status (see admin_service.h).
+ *
+ * The nodes and disks tables hold one row per machine or disk, never per
+ * file, so Status copies them whole.  The raft term is not reported (0):
+ * the raft log wrapper does not expose it yet.  Degraded stripes are not
+ * counted yet either (0): that comes with scrub and repair.
+ */
+#include "storaged/admin_service.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "mem/mem.h"
+#include "placement/place.h"
+#include "storaged/node_internal.h"
+#include "storaged/service_internal.h"
+
+struct node_copy {
+	char id[WFS_META_ID_MAX + 1];
+	char name[WFS_META_NAME_MAX + 1];
+	char addr[WFS_META_ADDR_MAX + 1];
+	uint32_t role, state;
+};
+
+struct disk_copy {
+	char id[WFS_META_ID_MAX + 1];
+	char node[WFS_META_ID_MAX + 1];
+	char path[WFS_META_PATH_MAX + 1];
+	uint64_t capacity, free;
+	uint32_t state;
+};
+
+struct view {
+	char cluster[WFS_META_ID_MAX];
+	int cluster_len;
+	uint64_t applied, inodes, bytes;
+	struct node_copy *nodes;
+	size_t nnodes;
+	struct disk_copy *disks;
+	size_t ndisks;
+	int err;
+};
+
+static void copy_str(char *dst, struct wfs_meta_bytes b, size_t max)
+{
+	size_t len = b.len > max ? max : b.len;
+
+	memcpy(dst, b.data, len);
+	dst[len] = 0;
+}
+
+static int node_cb(const struct wfs_meta_node *nd, void *arg)
+{
+	struct view *v = arg;
+	struct node_copy *grown, *c;
+
+	grown = wfs_realloc(v->nodes, (v->nnodes + 1) * sizeof(*grown));
+	if (!grown)
+		return v->err = -ENOMEM;
+	v->nodes = grown;
+	c = &grown[v->nnodes++];
+	copy_str(c->id, nd->id, WFS_META_ID_MAX);
+	copy_str(c->name, nd->name, WFS_META_NAME_MAX);
+	copy_str(c->addr, nd->addr, WFS_META_ADDR_MAX);
+	c->role = nd->role;
+	c->state = nd->state;
+	return 0;
+}
+
+static int disk_cb(const struct wfs_meta_disk *d, void *arg)
+{
+	struct view *v = arg;
+	struct disk_copy *grown, *c;
+
+	grown = wfs_realloc(v->disks, (v->ndisks + 1) * sizeof(*grown));
+	if (!grown)
+		return v->err = -ENOMEM;
+	v->disks = grown;
+	c = &grown[v->ndisks++];
+	copy_str(c->id, d->id, WFS_META_ID_MAX);
+	copy_str(c->node, d->node_id, WFS_META_ID_MAX);
+	copy_str(c->path, d->path, WFS_META_PATH_MAX);
+	c->capacity = d->capacity;
+	c->free = d->free;
+	c->state = d->state;
+	return 0;
+}
+
+static void view_release(struct view *v)
+{
+	wfs_free(v->nodes);
+	wfs_free(v->disks);
+}
+
+static int view_read(struct wfs_node *n, struct view *v)
+{
+	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
+	int rc = m ? 0 : -EIO;
+
+	memset(v, 0, sizeof(*v));
+	if (rc == 0) {
+		v->cluster_len = wfs_meta_cluster_id(m, v->cluster,
+						     sizeof(v->cluster));
+		v->applied = wfs_meta_applied_index(m);
+		rc = wfs_meta_usage(m, &v->inodes, &v->bytes);
+	}
+	if (rc >= 0)
+		rc = wfs_meta_nodes(m, node_cb, v);
+	if (rc >= 0)
+		rc = wfs_meta_disks(m, disk_cb, v);
+	wfs_metafsm_read_end(n->fsm);
+	if (v->err)
+		rc = v->err;
+	if (v->cluster_len < 0)
+		v->cluster_len = 0;	/* not formatted yet */
+	return rc < 0 ? rc : 0;
+}
+
+/* The node id of raft member @raft_id, from the ids the metadata knows
+ * (a raft id is the head of its node id). */
+static const char *leader_of(struct wfs_node *n, const struct view *v,
+			     uint64_t raft_id, const char **addr)
+{
+	if (raft_id == n->id.raft_id) {
+		*addr = n->api_addr;
+		return n->id.node_id;
+	}
+	for (size_t i = 0; i < v->nnodes; i++) {
+		if (wfs_identity_raft_id(v->nodes[i].id,
+					 strlen(v->nodes[i].id)) == raft_id) {
+			*addr = v->nodes[i].addr;
+			return v->nodes[i].id;
+		}
+	}
+	*addr = "";
+	return "";
+}
+
+/* The reply's messages, over the copies. */
+struct status_msgs {
+	Wormfs__NodeStatus *nodes;
+	Wormfs__NodeStatus **nptrs;
+	Wormfs__DiskStatus *disks;
+	Wormfs__DiskStatus **dptrs;
+	size_t nd;
+};
+
+static void add_disk(struct status_msgs *mm, const char *id, const char *path,
+		     uint64_t capacity, uint64_t free, const char *state)
+{
+	Wormfs__DiskStatus *d = &mm->disks[mm->nd];
+
+	wormfs__disk_status__init(d);
+	d->disk_id.data = (uint8_t *)id;
+	d->disk_id.len = strlen(id);
+	d->path = (char *)path;
+	d->capacity = capacity;
+	d->free = free;
+	d->state = (char *)state;
+	mm->dptrs[mm->nd++] = d;
+}
+
+/* This node's disks as its store sees them now.  @infos has room for
+ * every disk of the store. */
+static void own_disks(struct wfs_node *n, struct status_msgs *mm,
+		      struct wfs_store_disk_info *infos)
+{
+	unsigned count = wfs_store_disk_count(n->store);
+
+	for (unsigned i = 0; i < count; i++) {
+		struct wfs_store_disk_info *info = &infos[i];
+
+		if (wfs_store_disk_info(n->store, i, info) != 0)
+			continue;
+		add_disk(mm, info->id, info->path, info->capacity, info->avail,
+			 info->online ? "online" : "offline");
+	}
+}
+
+static void fill_node(struct wfs_node *n, const struct view *v,
+		      const struct node_copy *c, struct status_msgs *mm,
+		      struct wfs_store_disk_info *infos)
+{
+	Wormfs__NodeStatus *ns = &mm->nodes[c - v->nodes];
+	size_t first = mm->nd;
+	bool self = strcmp(c->id, n->id.node_id) == 0;
+
+	wormfs__node_status__init(ns);
+	ns->node_id.data = (uint8_t *)c->id;
+	ns->node_id.len = strlen(c->id);
+	ns->name = (char *)c->name;
+	ns->addr = (char *)c->addr;
+	ns->state = c->state == WFS_NODE_STATE_ALIVE ? "alive" : "dead";
+	ns->role = c->role == WFS_NODE_ROLE_VOTER ? "voter" : "standby";
+	if (self) {
+		own_disks(n, mm, infos);
+	} else {
+		for (size_t i = 0; i < v->ndisks; i++)
+			if (strcmp(v->disks[i].node, c->id) == 0)
+				add_disk(mm, v->disks[i].id, v->disks[i].path,
+					 v->disks[i].capacity,
+					 v->disks[i].free,
+					 wfs_place_state_name(
+						 v->disks[i].state));
+	}
+	ns->disks = &mm->dptrs[first];
+	ns->n_disks = mm->nd - first;
+	mm->nptrs[c - v->nodes] = ns;
+}
+
+static int status_pack(struct wfs_node *n, const struct view *v,
+		       Wormfs__StatusReply *sr, struct wfs_rpc_reply *reply)
+{
+	size_t ndisks = v->ndisks + wfs_store_disk_count(n->store);
+	struct wfs_store_disk_info *infos;
+	struct status_msgs mm = { 0 };
+	int rc = -ENOMEM;
+
+	mm.nodes = wfs_calloc(v->nnodes + 1, sizeof(*mm.nodes));
+	mm.nptrs = wfs_calloc(v->nnodes + 1, sizeof(*mm.nptrs));
+	mm.disks = wfs_calloc(ndisks + 1, sizeof(*mm.disks));
+	mm.dptrs = wfs_calloc(ndisks + 1, sizeof(*mm.dptrs));
+	infos = wfs_calloc(wfs_store_disk_count(n->store) + 1, sizeof(*infos));
+	if (!mm.nodes || !mm.nptrs || !mm.disks || !mm.dptrs || !infos)
+		goto out_free;
+	for (size_t i = 0; i < v->nnodes; i++)
+		fill_node(n, v, &v->nodes[i], &mm, infos);
+	sr->nodes = mm.nptrs;
+	sr->n_nodes = v->nnodes;
+	rc = wfs_rpc_reply_set_msg(reply, &sr->base);
+out_free:
+	wfs_free(infos);
+	wfs_free(mm.dptrs);
+	wfs_free(mm.disks);
+	wfs_free(mm.nptrs);
+	wfs_free(mm.nodes);
+	return rc;
+}
+
+static int h_status(void *arg, const void *req, size_t len,
+		    struct wfs_rpc_reply *reply)
+{
+	Wormfs__StatusReply sr = WORMFS__STATUS_REPLY__INIT;
+	struct wfs_node *n = arg;
+	Wormfs__StatusRequest *r;
+	const char *leader = "", *leader_addr = "";
+	uint64_t leader_raft;
+	struct view v;
+	int rc;
+
+	rc = wfs_svc_unpack(&wormfs__status_request__descriptor, req, len, &r);
+	if (rc)
+		return rc;
+	wfs_rpc_msg_free(&r->base);
+	rc = view_read(n, &v);
+	if (rc) {
+		view_release(&v);
+		return rc;
+	}
+	if (wfs_raftlog_leader(n->raft, &leader_raft, NULL, 0) == 0)
+		leader = leader_of(n, &v, leader_raft, &leader_addr);
+	sr.cluster_id.data = (uint8_t *)v.cluster;
+	sr.cluster_id.len = (size_t)v.cluster_len;
+	sr.node_id.data = (uint8_t *)n->id.node_id;
+	sr.node_id.len = strlen(n->id.node_id);
+	sr.version = WFS_STORAGED_VERSION;
+	sr.leader_id.data = (uint8_t *)leader;
+	sr.leader_id.len = strlen(leader);
+	sr.leader_addr = (char *)leader_addr;
+	sr.raft_applied_index = v.applied;
+	sr.inodes = v.inodes;
+	sr.bytes_used = v.bytes;
+	rc = status_pack(n, &v, &sr, reply);
+	view_release(&v);
+	return rc;
+}
+
+int wfs_adminsvc_register(struct wfs_node *n, struct wfs_rpc_server *s)
+{
+	return wfs_rpc_server_handle(s, "/wormfs.Admin/Status", h_status, n);
+}

@@ -1,0 +1,340 @@
+/* storaged/gc: deleting garbage chunks (see gc.h).
+ *
+ * One pass: read a page of the garbage list (a few stripes), copying what
+ * it says (the store's iteration callback must not do I/O), delete each
+ * chunk of this node, collect the entries that are settled into a GC_DONE
+ * batch, propose it when full, and go on after the page's last stripe.  A
+ * GC_DONE is proposed and waited for on this thread, never on the raft
+ * thread.
+ */
+#include "storaged/gc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "mem/mem.h"
+#include "storaged/disk.h"
+#include "storaged/node_internal.h"
+
+#define SUB "gc"
+#define PAGE_STRIPES 16
+#define LIST_BATCH 32
+
+/* One garbage chunk, copied out of the store. */
+struct item {
+	uint64_t stripe_id;
+	uint32_t index;
+	char node[WFS_META_ID_MAX + 1];
+	char disk[WFS_META_ID_MAX + 1];
+};
+
+struct page {
+	struct item *items;
+	size_t n, cap;
+	uint64_t last;		/* last stripe id seen */
+	int err;		/* -ENOMEM while copying */
+};
+
+struct wfs_gc {
+	struct wfs_node *n;
+	unsigned interval_ms;
+	pthread_t thread;
+	bool running;		/* owner thread only */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;		/* protected by lock */
+	unsigned long want;	/* passes asked for by wfs_gc_run; lock */
+	unsigned long done;	/* passes finished; lock */
+	long last_result;	/* of the last pass; lock */
+	struct page page;	/* collector thread only */
+	struct wfs_meta_gc_entry *batch;	/* collector thread only */
+	uint32_t nbatch;
+};
+
+static bool stopping(struct wfs_gc *gc)
+{
+	bool s;
+
+	pthread_mutex_lock(&gc->lock);
+	s = gc->stopping;
+	pthread_mutex_unlock(&gc->lock);
+	return s;
+}
+
+static void copy_id(char *dst, struct wfs_meta_bytes b)
+{
+	size_t len = b.len > WFS_META_ID_MAX ? WFS_META_ID_MAX : b.len;
+
+	memcpy(dst, b.data, len);
+	dst[len] = 0;
+}
+
+static int page_cb(const struct wfs_meta_stripe *s, void *arg)
+{
+	struct page *p = arg;
+
+	if (p->n + s->nchunks > p->cap) {
+		size_t cap = p->cap * 2 + s->nchunks;
+		struct item *grown;
+
+		grown = wfs_realloc(p->items, cap * sizeof(*grown));
+		if (!grown) {
+			p->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		p->items = grown;
+		p->cap = cap;
+	}
+	for (uint32_t i = 0; i < s->nchunks; i++) {
+		struct item *it = &p->items[p->n++];
+
+		it->stripe_id = s->stripe_id;
+		it->index = s->chunks[i].index;
+		copy_id(it->node, s->chunks[i].node);
+		copy_id(it->disk, s->chunks[i].disk);
+	}
+	p->last = s->stripe_id;
+	return 0;
+}
+
+/* Delete chunk @it from disk @disk if it is there.  Returns 1 if one was
+ * deleted, 0 if it was not there, or a negative errno. */
+static int delete_on_disk(struct wfs_store *st, unsigned disk,
+			  const struct item *it)
+{
+	struct wfs_store_cursor cur = {
+		.disk = disk, .folder = wfs_disk_folder(it->stripe_id),
+		.has_after = 1, .after = { it->stripe_id, 0, 0 },
+	};
+	struct wfs_store_chunk found[LIST_BATCH];
+	int deleted = 0;
+
+	for (;;) {
+		size_t n;
+		int rc = wfs_store_list(st, (int)disk, &cur, found, LIST_BATCH,
+					&n);
+
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			if (found[i].key.stripe_id != it->stripe_id)
+				return deleted;
+			if (found[i].key.index != it->index)
+				continue;
+			rc = wfs_store_delete(st, &found[i].key);
+			if (rc && rc != -ENOENT)
+				return rc;
+			deleted = 1;
+		}
+		if (n < LIST_BATCH)
+			return deleted;
+	}
+}
+
+/* Settle one garbage chunk.  Returns 1 if deleted, 0 if settled without
+ * a deletion, -EAGAIN to keep it listed (another node's, or its disk
+ * cannot be reached now). */
+static int settle(struct wfs_gc *gc, const struct item *it)
+{
+	struct wfs_node *n = gc->n;
+	unsigned disk;
+	int rc;
+
+	if (!it->node[0] || !it->disk[0])
+		return 0;	/* a chunk that was never written */
+	if (strcmp(it->node, n->id.node_id) != 0)
+		return -EAGAIN;
+	if (wfs_store_disk_find(n->store, it->disk, &disk) != 0) {
+		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u: disk %s is not "
+			      "attached here: nothing to delete",
+			      it->stripe_id, it->index, it->disk);
+		return 0;
+	}
+	rc = delete_on_disk(n->store, disk, it);
+	if (rc < 0) {
+		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u on disk %s: delete "
+			      "failed: %s; kept for a later pass",
+			      it->stripe_id, it->index, it->disk,
+			      strerror(-rc));
+		return -EAGAIN;
+	}
+	return rc;
+}
+
+static int flush(struct wfs_gc *gc)
+{
+	struct wfs_meta_op op = { .type = WFS_META_OP_GC_DONE };
+	int rc;
+
+	if (gc->nbatch == 0)
+		return 0;
+	op.time_ns = wfs_node_now_ns();
+	op.u.gc.nentries = gc->nbatch;
+	op.u.gc.entries = gc->batch;
+	rc = wfs_node_propose_wait(gc->n, &op, NULL);
+	gc->nbatch = 0;
+	return rc;
+}
+
+/* Read the page after @after; returns the number of stripes in it. */
+static int read_page(struct wfs_gc *gc, uint64_t after)
+{
+	struct wfs_meta *m = wfs_metafsm_read_begin(gc->n->fsm);
+	int rc;
+
+	gc->page.n = 0;
+	gc->page.err = 0;
+	rc = m ? wfs_meta_garbage(m, after, PAGE_STRIPES, page_cb, &gc->page)
+	       : -EIO;
+	wfs_metafsm_read_end(gc->n->fsm);
+	return gc->page.err ? gc->page.err : rc;
+}
+
+static long pass(struct wfs_gc *gc)
+{
+	uint64_t after = 0;
+	long deleted = 0;
+	int rc;
+
+	if (wfs_node_serving(gc->n) != 0)
+		return -EAGAIN;
+	while ((rc = read_page(gc, after)) > 0) {
+		for (size_t i = 0; i < gc->page.n; i++) {
+			int s;
+
+			if (stopping(gc))
+				return -ECANCELED;
+			s = settle(gc, &gc->page.items[i]);
+			if (s < 0)
+				continue;
+			deleted += s;
+			gc->batch[gc->nbatch].stripe_id =
+				gc->page.items[i].stripe_id;
+			gc->batch[gc->nbatch++].index = gc->page.items[i].index;
+			if (gc->nbatch == WFS_META_GC_MAX && (rc = flush(gc)))
+				return rc;
+		}
+		after = gc->page.last;
+	}
+	if (rc == 0)
+		rc = flush(gc);
+	gc->nbatch = 0;
+	if (rc < 0)
+		return rc;
+	if (deleted)
+		wfs_log_info(SUB, "deleted %ld garbage chunks", deleted);
+	return deleted;
+}
+
+static void *gc_main(void *arg)
+{
+	struct wfs_gc *gc = arg;
+
+	pthread_mutex_lock(&gc->lock);
+	while (!gc->stopping) {
+		struct timespec until;
+		unsigned long target;
+		long result;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += gc->interval_ms / 1000;
+		until.tv_nsec += (long)(gc->interval_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		if (gc->want == gc->done)
+			pthread_cond_timedwait(&gc->cond, &gc->lock, &until);
+		if (gc->stopping)
+			break;
+		target = gc->want;
+		pthread_mutex_unlock(&gc->lock);
+		result = pass(gc);
+		if (result < 0 && result != -EAGAIN && result != -ECANCELED)
+			wfs_log_warn(SUB, "pass failed: %s",
+				     strerror((int)-result));
+		pthread_mutex_lock(&gc->lock);
+		gc->last_result = result;
+		gc->done = target;
+		pthread_cond_broadcast(&gc->cond);
+	}
+	gc->done = gc->want;
+	gc->last_result = -ECANCELED;
+	pthread_cond_broadcast(&gc->cond);
+	pthread_mutex_unlock(&gc->lock);
+	return NULL;
+}
+
+long wfs_gc_run(struct wfs_gc *gc)
+{
+	unsigned long ticket;
+	long result;
+
+	pthread_mutex_lock(&gc->lock);
+	ticket = ++gc->want;
+	pthread_cond_broadcast(&gc->cond);
+	while (gc->done < ticket && !gc->stopping)
+		pthread_cond_wait(&gc->cond, &gc->lock);
+	result = gc->done >= ticket ? gc->last_result : -ECANCELED;
+	pthread_mutex_unlock(&gc->lock);
+	return result;
+}
+
+int wfs_gc_start(struct wfs_node *n, unsigned interval_ms,
+		 struct wfs_gc **out)
+{
+	struct wfs_gc *gc = wfs_calloc(1, sizeof(*gc));
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (!gc)
+		return -ENOMEM;
+	gc->batch = wfs_calloc(WFS_META_GC_MAX, sizeof(*gc->batch));
+	if (!gc->batch) {
+		wfs_free(gc);
+		return -ENOMEM;
+	}
+	gc->n = n;
+	gc->interval_ms = interval_ms ? interval_ms : 1000;
+	pthread_mutex_init(&gc->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&gc->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	rc = -pthread_create(&gc->thread, NULL, gc_main, gc);
+	if (rc) {
+		wfs_gc_stop(gc);
+		return rc;
+	}
+	gc->running = true;
+	*out = gc;
+	return 0;
+}
+
+void wfs_gc_signal_stop(struct wfs_gc *gc)
+{
+	if (!gc)
+		return;
+	pthread_mutex_lock(&gc->lock);
+	gc->stopping = true;
+	pthread_cond_broadcast(&gc->cond);
+	pthread_mutex_unlock(&gc->lock);
+}
+
+void wfs_gc_stop(struct wfs_gc *gc)
+{
+	if (!gc)
+		return;
+	wfs_gc_signal_stop(gc);
+	if (gc->running)
+		pthread_join(gc->thread, NULL);
+	pthread_cond_destroy(&gc->cond);
+	pthread_mutex_destroy(&gc->lock);
+	wfs_free(gc->page.items);
+	wfs_free(gc->batch);
+	wfs_free(gc);
+}

@@ -1,0 +1,48 @@
+/* storaged/gc: the garbage collector of chunks.
+ *
+ * When a stripe is rewritten, truncated away or its file purged, the
+ * metadata moves its old chunks to the garbage list (wfs_meta_garbage).  A
+ * background thread pages through that list every few seconds, deletes
+ * from this node's chunk store the chunks recorded on its disks, and
+ * proposes GC_DONE for them in batches, which drops them from the list.
+ *
+ * A chunk already gone counts as deleted; one on an offline or busy disk
+ * stays listed and is tried again on a later pass.  Garbage recorded on
+ * other nodes is left for them (collecting it comes with the cluster
+ * issue, when every node runs its own collector and sends GC_DONE to the
+ * master).  Only the leader runs passes, since only it can propose.
+ *
+ * The garbage list names a chunk by stripe id and index but not by stripe
+ * version, while the chunk store keys chunks by all three; stripe ids are
+ * never reused, so the collector finds the chunk by listing the disk from
+ * the stripe id on (chunk store folders list in key order).
+ */
+#ifndef WFS_STORAGED_GC_H
+#define WFS_STORAGED_GC_H
+
+#include <stddef.h>
+
+struct wfs_node;
+struct wfs_gc;
+
+/* Start the collector thread of node @n (borrowed until wfs_gc_stop),
+ * running a pass every @interval_ms.  Returns 0 and sets *out, -ENOMEM, or
+ * the error of pthread_create.  Owner thread. */
+int wfs_gc_start(struct wfs_node *n, unsigned interval_ms,
+		 struct wfs_gc **out);
+
+/* Ask the thread to stop (a pass in progress stops between chunks); does
+ * not wait.  NULL is a no-op.  Any thread. */
+void wfs_gc_signal_stop(struct wfs_gc *gc);
+
+/* Stop the thread, wait for it and free @gc.  NULL is a no-op.  Owner
+ * thread. */
+void wfs_gc_stop(struct wfs_gc *gc);
+
+/* Run a pass now and wait for it: returns the number of chunks it deleted
+ * (>= 0) or a negative errno (-EAGAIN when this node is not the leader,
+ * -ECANCELED when stopping).  For tests and admin tools.  Any thread but
+ * the collector's and the raft thread. */
+long wfs_gc_run(struct wfs_gc *gc);
+
+#endif

@@ -1,0 +1,750 @@
+/* storaged/node: starting, running and stopping one node (see node.h).
+ *
+ * Threads of a running node:
+ *   - the caller's (main) thread: start and stop only;
+ *   - the raft thread (gossip/raftlog): applies entries, runs proposal
+ *     completions, which finish deferred API calls;
+ *   - the API server's threads (rpc/): run handlers, never wait for raft;
+ *   - upkeep (here): formats the store and records the node and its disks
+ *     once this node leads, refreshes disk figures, expires lock waits;
+ *   - gc (gc.c): deletes garbage chunks.
+ * The raft thread tells upkeep about role changes through n->cond, so a
+ * new leader formats and registers at once instead of at the next tick.
+ */
+#include "storaged/node_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sodium.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "mem/mem.h"
+#include "placement/place.h"
+#include "storaged/admin_service.h"
+#include "storaged/chunk_service.h"
+#include "storaged/gc.h"
+#include "storaged/meta_service.h"
+#include "storaged/stripe_service.h"
+
+#define SUB "node"
+#define DEFAULT_RPC_THREADS 6
+#define DEFAULT_DISK_REFRESH_MS 10000
+#define DEFAULT_GC_INTERVAL_MS 5000
+#define UPKEEP_TICK_MS 1000
+#define ROOT_MODE 0755
+#define CLUSTER_ID_BYTES 16
+
+/* ---- clocks ---- */
+
+int64_t wfs_node_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t wfs_node_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- proposals ---- */
+
+struct prop {
+	struct wfs_node *n;
+	wfs_node_done_cb cb;
+	void *arg;
+};
+
+static void prop_done(void *arg, int rc, void *result)
+{
+	struct prop *p = arg;
+	const struct wfs_metafsm_result *res = result;
+
+	if (rc == -EREMOTE)
+		rc = -EAGAIN;
+	/* A new entry the store had applied already: the store is ahead of
+	 * the log, which only happens when the log was lost or replaced.
+	 * The op did not apply; say so rather than report -EALREADY. */
+	if (rc == 0 && res->meta.status == -EALREADY) {
+		wfs_log_error(SUB, "an entry proposed now was already applied: "
+			      "the metadata store is ahead of the raft log "
+			      "(was %s/raft removed?)", p->n->cfg->node.data_dir);
+		rc = -EIO;
+	}
+	p->cb(p->arg, rc, rc == 0 ? result : NULL);
+	wfs_free(p);
+}
+
+int wfs_node_propose(struct wfs_node *n, const struct wfs_meta_op *op,
+		     wfs_node_done_cb cb, void *arg)
+{
+	struct prop *p;
+	void *buf;
+	size_t len;
+	int rc;
+
+	rc = wfs_meta_op_encode(op, &buf, &len);
+	if (rc)
+		return rc;
+	p = wfs_malloc(sizeof(*p));
+	if (!p) {
+		wfs_free(buf);
+		return -ENOMEM;
+	}
+	p->n = n;
+	p->cb = cb;
+	p->arg = arg;
+	rc = wfs_raftlog_propose(n->raft, buf, len, prop_done, p);
+	wfs_free(buf);
+	if (rc) {
+		wfs_free(p);
+		return rc == -EREMOTE ? -EAGAIN : rc;
+	}
+	return 0;
+}
+
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int rc;
+	struct wfs_metafsm_result res;
+};
+
+static void wait_done(void *arg, int rc, const struct wfs_metafsm_result *res)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->rc = rc;
+	if (res)
+		w->res = *res;
+	w->done = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int wfs_node_propose_wait(struct wfs_node *n, const struct wfs_meta_op *op,
+			  struct wfs_metafsm_result *res)
+{
+	struct waiter w = { .done = false };
+	int rc;
+
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	rc = wfs_node_propose(n, op, wait_done, &w);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		rc = w.rc ? w.rc : w.res.meta.status;
+		if (res)
+			*res = w.res;
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return rc;
+}
+
+int wfs_node_serving(struct wfs_node *n)
+{
+	if (!atomic_load(&n->formatted) || !wfs_raftlog_is_leader(n->raft))
+		return -EAGAIN;
+	return 0;
+}
+
+/* ---- formatting and registration (upkeep thread) ---- */
+
+static bool store_formatted(struct wfs_node *n)
+{
+	char buf[WFS_META_ID_MAX];
+	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
+	int rc = m ? wfs_meta_cluster_id(m, buf, sizeof(buf)) : -EIO;
+
+	wfs_metafsm_read_end(n->fsm);
+	return rc >= 0;
+}
+
+static int ensure_formatted(struct wfs_node *n)
+{
+	unsigned char raw[CLUSTER_ID_BYTES];
+	char id[2 * CLUSTER_ID_BYTES + 1];
+	struct wfs_meta_op op = { .type = WFS_META_OP_FORMAT };
+	int rc;
+
+	if (atomic_load(&n->formatted))
+		return 0;
+	if (store_formatted(n)) {
+		atomic_store(&n->formatted, true);
+		return 0;
+	}
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(id, sizeof(id), raw, sizeof(raw));
+	op.time_ns = wfs_node_now_ns();
+	op.u.format.root_mode = ROOT_MODE;
+	op.u.format.k = n->cfg->policy.k;
+	op.u.format.m = n->cfg->policy.m;
+	op.u.format.chunk_size = (uint32_t)n->cfg->policy.chunk_size;
+	op.u.format.cluster_id = (struct wfs_meta_bytes){ id, strlen(id) };
+	rc = wfs_node_propose_wait(n, &op, NULL);
+	if (rc == 0)
+		wfs_log_info(SUB, "formatted a new file system: cluster %s, "
+			     "policy %u+%u, chunk size %" PRIu64, id,
+			     n->cfg->policy.k, n->cfg->policy.m,
+			     n->cfg->policy.chunk_size);
+	if (rc == 0 || rc == -EEXIST) {
+		atomic_store(&n->formatted, true);
+		return 0;
+	}
+	wfs_log_warn(SUB, "cannot format the metadata store yet: %s",
+		     strerror(-rc));
+	return rc;
+}
+
+struct node_seen {
+	const struct wfs_node *n;
+	uint32_t role;
+	bool same;		/* the record says what it should */
+};
+
+static bool bytes_is(struct wfs_meta_bytes b, const char *s)
+{
+	return b.len == strlen(s) && memcmp(b.data, s, b.len) == 0;
+}
+
+static int node_cb(const struct wfs_meta_node *rec, void *arg)
+{
+	struct node_seen *s = arg;
+
+	if (!bytes_is(rec->id, s->n->id.node_id))
+		return 0;
+	s->same = bytes_is(rec->name, s->n->cfg->node.name) &&
+		  bytes_is(rec->addr, s->n->api_addr) && rec->role == s->role &&
+		  rec->state == WFS_NODE_STATE_ALIVE;
+	return 1;
+}
+
+static int publish_node(struct wfs_node *n)
+{
+	struct node_seen seen = { .n = n, .same = false };
+	struct wfs_meta_op op = { .type = WFS_META_OP_NODE_SET };
+	struct wfs_meta *m;
+	int rc;
+
+	seen.role = n->cfg->metadata.voter ? WFS_NODE_ROLE_VOTER
+					   : WFS_NODE_ROLE_STANDBY;
+	m = wfs_metafsm_read_begin(n->fsm);
+	rc = m ? wfs_meta_nodes(m, node_cb, &seen) : -EIO;
+	wfs_metafsm_read_end(n->fsm);
+	if (rc < 0 || seen.same)
+		return rc < 0 ? rc : 0;
+	op.time_ns = wfs_node_now_ns();
+	op.u.node.id = (struct wfs_meta_bytes){ n->id.node_id,
+						strlen(n->id.node_id) };
+	op.u.node.name = (struct wfs_meta_bytes){ n->cfg->node.name,
+						  strlen(n->cfg->node.name) };
+	op.u.node.addr = (struct wfs_meta_bytes){ n->api_addr,
+						  strlen(n->api_addr) };
+	op.u.node.role = seen.role;
+	op.u.node.state = WFS_NODE_STATE_ALIVE;
+	rc = wfs_node_propose_wait(n, &op, NULL);
+	if (rc == 0)
+		wfs_log_info(SUB, "node %s (%s) recorded with api %s",
+			     n->id.node_id, n->cfg->node.name, n->api_addr);
+	return rc;
+}
+
+/* One of this node's disks as the metadata records it. */
+struct disk_rec {
+	bool found;
+	char path[WFS_META_PATH_MAX + 1];
+	uint64_t capacity, free;
+	uint32_t state;
+};
+
+struct disk_find {
+	const char *id;
+	struct disk_rec *rec;
+};
+
+static int disk_cb(const struct wfs_meta_disk *d, void *arg)
+{
+	struct disk_find *f = arg;
+
+	if (!bytes_is(d->id, f->id))
+		return 0;
+	f->rec->found = true;
+	memcpy(f->rec->path, d->path.data, d->path.len);
+	f->rec->path[d->path.len] = 0;
+	f->rec->capacity = d->capacity;
+	f->rec->free = d->free;
+	f->rec->state = d->state;
+	return 1;
+}
+
+/* Whether the record of a disk differs enough from what it is now to be
+ * worth a log entry: a state, size or path change, or free space moving
+ * by more than 1% of the disk (at least 1 MiB). */
+static bool disk_changed(const struct disk_rec *r,
+			 const struct wfs_store_disk_info *info,
+			 uint32_t state)
+{
+	uint64_t slack = info->capacity / 100, diff;
+
+	if (slack < (1u << 20))
+		slack = 1u << 20;
+	diff = r->free > info->avail ? r->free - info->avail
+				     : info->avail - r->free;
+	return !r->found || r->state != state ||
+	       r->capacity != info->capacity ||
+	       strcmp(r->path, info->path) != 0 || diff > slack;
+}
+
+static int publish_disk(struct wfs_node *n, unsigned i)
+{
+	struct wfs_store_disk_info info;
+	struct wfs_meta_op op = { .type = WFS_META_OP_DISK_SET };
+	struct disk_rec *rec;
+	struct disk_find find;
+	struct wfs_meta *m;
+	uint32_t state;
+	int rc;
+
+	if (wfs_store_disk_info(n->store, i, &info) != 0 || !info.id[0])
+		return 0;	/* never attached: it has no id to record */
+	rec = wfs_calloc(1, sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	find = (struct disk_find){ info.id, rec };
+	state = info.online ? WFS_PLACE_DISK_ONLINE : WFS_PLACE_DISK_OFFLINE;
+	m = wfs_metafsm_read_begin(n->fsm);
+	rc = m ? wfs_meta_disks(m, disk_cb, &find) : -EIO;
+	wfs_metafsm_read_end(n->fsm);
+	if (rc < 0)
+		goto out_free;
+	rc = 0;
+	if (!disk_changed(rec, &info, state))
+		goto out_free;
+	op.time_ns = wfs_node_now_ns();
+	op.u.disk.id = (struct wfs_meta_bytes){ info.id, strlen(info.id) };
+	op.u.disk.node_id = (struct wfs_meta_bytes){ n->id.node_id,
+						     strlen(n->id.node_id) };
+	op.u.disk.path = (struct wfs_meta_bytes){ info.path,
+						  strlen(info.path) };
+	op.u.disk.capacity = info.capacity;
+	op.u.disk.free = info.avail;
+	op.u.disk.state = state;
+	rc = wfs_node_propose_wait(n, &op, NULL);
+	if (rc == 0 && rec->found && rec->state != state)
+		wfs_log_warn(SUB, "disk %s %s: %s", info.id,
+			     wfs_place_state_name(state),
+			     info.online ? "back in service"
+					 : strerror(-info.error));
+	else if (rc == 0)
+		wfs_log_debug(SUB, "disk %s (%s): %" PRIu64 " of %" PRIu64
+			      " bytes free", info.id, info.path, info.avail,
+			      info.capacity);
+out_free:
+	wfs_free(rec);
+	return rc;
+}
+
+static int publish_disks(struct wfs_node *n)
+{
+	unsigned count = wfs_store_disk_count(n->store);
+	int rc = 0;
+
+	wfs_store_refresh(n->store);
+	for (unsigned i = 0; i < count && rc == 0; i++)
+		rc = publish_disk(n, i);
+	return rc;
+}
+
+/* ---- the upkeep thread ---- */
+
+static bool upkeep_stopping(struct wfs_node *n)
+{
+	bool stop;
+
+	pthread_mutex_lock(&n->lock);
+	stop = n->stopping;
+	pthread_mutex_unlock(&n->lock);
+	return stop;
+}
+
+static void upkeep_tick(struct wfs_node *n, uint64_t *next_disks)
+{
+	uint64_t now = wfs_node_mono_ms();
+	bool registered;
+	int rc;
+
+	wfs_locks_expire(n->locks, now);
+	if (!wfs_raftlog_is_leader(n->raft) || ensure_formatted(n) != 0)
+		return;
+	pthread_mutex_lock(&n->lock);
+	registered = n->registered;
+	pthread_mutex_unlock(&n->lock);
+	if (registered && now < *next_disks)
+		return;
+	rc = publish_node(n);
+	if (rc == 0 && !upkeep_stopping(n))
+		rc = publish_disks(n);
+	if (rc) {
+		wfs_log_warn(SUB, "cannot record node %s and its disks yet: %s",
+			     n->id.node_id, strerror(-rc));
+		return;
+	}
+	*next_disks = now + n->opts.disk_refresh_ms;
+	pthread_mutex_lock(&n->lock);
+	n->registered = true;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void *upkeep_main(void *arg)
+{
+	struct wfs_node *n = arg;
+	uint64_t next_disks = 0;
+
+	pthread_mutex_lock(&n->lock);
+	while (!n->stopping) {
+		struct timespec until;
+
+		n->kick = false;
+		pthread_mutex_unlock(&n->lock);
+		upkeep_tick(n, &next_disks);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += UPKEEP_TICK_MS / 1000;
+		pthread_mutex_lock(&n->lock);
+		if (!n->stopping && !n->kick)
+			pthread_cond_timedwait(&n->cond, &n->lock, &until);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+/* Raft thread: a role change.  Stripe ids handed out from memory belong
+ * to a leadership: lose it, lose them (they are skipped, never reused). */
+static void on_state(void *arg, enum wfs_raftlog_role role, uint64_t leader)
+{
+	struct wfs_node *n = arg;
+
+	(void)leader;
+	if (role != WFS_RAFTLOG_LEADER)
+		wfs_stripesvc_drop_ids(n->stripes);
+	pthread_mutex_lock(&n->lock);
+	n->kick = true;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+}
+
+int wfs_node_wait_ready(struct wfs_node *n, unsigned timeout_ms)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&n->lock);
+	while (!n->registered && rc == 0)
+		rc = pthread_cond_timedwait(&n->cond, &n->lock, &until);
+	rc = n->registered ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&n->lock);
+	return rc;
+}
+
+/* ---- addresses ---- */
+
+/* listen.peer as the IPv4 "a.b.c.d:port" the raft log needs. */
+static int raft_address(const struct wfs_config_addr *a, char *out,
+			size_t cap)
+{
+	struct addrinfo hints = { .ai_family = AF_INET,
+				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	char ip[INET_ADDRSTRLEN];
+	int rc;
+
+	if (a->family == AF_INET6) {
+		wfs_log_error(SUB, "listen.peer: %s is IPv6; the raft "
+			      "transport needs an IPv4 address", a->host);
+		return -EINVAL;
+	}
+	rc = getaddrinfo(a->host, NULL, &hints, &res);
+	if (rc != 0) {
+		wfs_log_error(SUB, "listen.peer: cannot resolve %s: %s",
+			      a->host, gai_strerror(rc));
+		return -EINVAL;
+	}
+	inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr,
+		  ip, sizeof(ip));
+	freeaddrinfo(res);
+	snprintf(out, cap, "%s:%u", ip, a->port);
+	return 0;
+}
+
+/* The API address other programs are told (NODE_SET): the configured one,
+ * with the port actually bound, and the host name for a wildcard. */
+static void advertised_api(struct wfs_node *n, int port)
+{
+	struct wfs_config_addr a = n->cfg->listen.api;
+	char host[WFS_CONFIG_HOST_MAX];
+
+	a.port = (uint16_t)port;
+	if ((strcmp(a.host, "0.0.0.0") == 0 || strcmp(a.host, "::") == 0) &&
+	    gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = 0;
+		memcpy(a.host, host, sizeof(host));
+		a.family = AF_UNSPEC;
+	}
+	wfs_config_addr_format(&a, n->api_addr, sizeof(n->api_addr));
+}
+
+/* ---- start and stop ---- */
+
+static void opts_fill(struct wfs_node *n, const struct wfs_node_opts *o)
+{
+	if (o)
+		n->opts = *o;
+	if (!n->opts.rpc_threads)
+		n->opts.rpc_threads = DEFAULT_RPC_THREADS;
+	if (!n->opts.disk_refresh_ms)
+		n->opts.disk_refresh_ms = DEFAULT_DISK_REFRESH_MS;
+	if (!n->opts.gc_interval_ms)
+		n->opts.gc_interval_ms = DEFAULT_GC_INTERVAL_MS;
+	if (!n->opts.stop_grace_ms)
+		n->opts.stop_grace_ms = WFS_RPC_STOP_GRACE_MS;
+}
+
+static int open_identity(struct wfs_node *n)
+{
+	const char *dir = n->cfg->node.data_dir;
+	bool created;
+	int rc;
+
+	rc = wfs_identity_load(dir, &n->id, &created);
+	if (rc) {
+		wfs_log_error(SUB, "node key in %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	if (created)
+		wfs_log_info(SUB, "new node key made in %s/%s", dir,
+			     WFS_IDENTITY_FILE);
+	wfs_log_info(SUB, "node %s (%s), raft id %016" PRIx64,
+		     n->id.node_id, n->cfg->node.name, n->id.raft_id);
+	return 0;
+}
+
+static int open_stores(struct wfs_node *n)
+{
+	const struct wfs_config *cfg = n->cfg;
+	int rc;
+
+	rc = wfs_store_open(n->id.node_id,
+			    (const char *const *)cfg->disks.paths,
+			    (unsigned)cfg->disks.count, &n->store);
+	if (rc) {
+		wfs_log_error(SUB, "no disk could be brought online: %s",
+			      strerror(-rc));
+		return rc;
+	}
+	rc = wfs_metafsm_open(cfg->node.data_dir, &n->fsm);
+	if (rc) {
+		wfs_log_error(SUB, "metadata store in %s: %s",
+			      cfg->node.data_dir, strerror(-rc));
+		return rc;
+	}
+	atomic_store(&n->formatted, store_formatted(n));
+	return 0;
+}
+
+static int make_raft(struct wfs_node *n, char *raft_dir, size_t cap)
+{
+	struct wfs_raftlog_server self = { n->id.raft_id, n->raft_addr };
+	struct wfs_raftlog_config rc_cfg = {
+		.id = n->id.raft_id, .addr = n->raft_addr, .dir = raft_dir,
+		.voters = &self, .nvoters = 1,
+		.snapshot_threshold = n->opts.snapshot_threshold,
+	};
+	struct wfs_raftlog_fsm fsm;
+	int rc;
+
+	rc = raft_address(&n->cfg->listen.peer, n->raft_addr,
+			  sizeof(n->raft_addr));
+	if (rc)
+		return rc;
+	snprintf(raft_dir, cap, "%s/raft", n->cfg->node.data_dir);
+	wfs_metafsm_raft_fsm(n->fsm, on_state, n, &fsm);
+	rc = wfs_raftlog_new(&rc_cfg, &fsm, n->fsm, &n->raft);
+	if (rc)
+		wfs_log_error(SUB, "raft log: %s", strerror(-rc));
+	return rc;
+}
+
+static int make_server(struct wfs_node *n)
+{
+	char addr[WFS_CONFIG_HOST_MAX + 16];
+	int rc;
+
+	wfs_config_addr_format(&n->cfg->listen.api, addr, sizeof(addr));
+	rc = wfs_rpc_server_new(addr, n->opts.rpc_threads, &n->rpc);
+	if (rc) {
+		wfs_log_error(SUB, "listen.api %s: cannot listen: %s", addr,
+			      strerror(-rc));
+		return rc;
+	}
+	wfs_rpc_server_set_stop_grace(n->rpc, n->opts.stop_grace_ms);
+	advertised_api(n, wfs_rpc_server_port(n->rpc));
+	rc = wfs_metasvc_register(n, n->rpc);
+	if (rc == 0)
+		rc = wfs_stripesvc_register(n->stripes, n->rpc);
+	if (rc == 0)
+		rc = wfs_chunksvc_register(n, n->rpc);
+	if (rc == 0)
+		rc = wfs_adminsvc_register(n, n->rpc);
+	return rc;
+}
+
+static int start_threads(struct wfs_node *n)
+{
+	int rc;
+
+	rc = -pthread_create(&n->upkeep, NULL, upkeep_main, n);
+	if (rc)
+		return rc;
+	n->upkeep_running = true;
+	return wfs_gc_start(n, n->opts.gc_interval_ms, &n->gc);
+}
+
+static int start_parts(struct wfs_node *n)
+{
+	char raft_dir[PATH_MAX];
+	int rc;
+
+	rc = open_identity(n);
+	if (rc == 0)
+		rc = open_stores(n);
+	if (rc == 0)
+		rc = wfs_locks_new(0, &n->locks);
+	if (rc == 0)
+		rc = wfs_stripesvc_new(n, &n->stripes);
+	if (rc == 0)
+		rc = make_server(n);
+	if (rc == 0)
+		rc = make_raft(n, raft_dir, sizeof(raft_dir));
+	if (rc)
+		return rc;
+	rc = wfs_raftlog_start(n->raft);
+	if (rc) {
+		wfs_log_error(SUB, "raft log in %s on %s: cannot start: %s",
+			      raft_dir, n->raft_addr, strerror(-rc));
+		return rc;
+	}
+	rc = wfs_rpc_server_start(n->rpc);
+	if (rc) {
+		wfs_log_error(SUB, "api server: cannot start: %s",
+			      strerror(-rc));
+		return rc;
+	}
+	return start_threads(n);
+}
+
+int wfs_node_start(const struct wfs_config *cfg,
+		   const struct wfs_node_opts *opts, struct wfs_node **out)
+{
+	struct wfs_node *n = wfs_calloc(1, sizeof(*n));
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (!n)
+		return -ENOMEM;
+	n->cfg = cfg;
+	opts_fill(n, opts);
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&n->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&n->formatted, false);
+	atomic_init(&n->closing, false);
+	rc = start_parts(n);
+	if (rc) {
+		wfs_node_stop(n);
+		return rc;
+	}
+	wfs_log_info(SUB, "node %s (%s) serving the api on %s, raft on %s, "
+		     "%zu disks", n->id.node_id, cfg->node.name, n->api_addr,
+		     n->raft_addr, cfg->disks.count);
+	*out = n;
+	return 0;
+}
+
+void wfs_node_stop(struct wfs_node *n)
+{
+	if (!n)
+		return;
+	/* Waits on locks end first: they could otherwise hold the server's
+	 * stop for its whole grace. */
+	atomic_store(&n->closing, true);
+	if (n->locks)
+		wfs_locks_cancel_waits(n->locks);
+	wfs_rpc_server_stop(n->rpc);
+	wfs_log_debug(SUB, "stop: api server stopped");
+	pthread_mutex_lock(&n->lock);
+	n->stopping = true;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+	wfs_gc_signal_stop(n->gc);
+	/* Stopping raft ends proposals still waiting, so the threads below
+	 * cannot hang on one. */
+	if (n->raft)
+		wfs_raftlog_stop(n->raft);
+	wfs_log_debug(SUB, "stop: raft log stopped");
+	if (n->upkeep_running)
+		pthread_join(n->upkeep, NULL);
+	wfs_gc_stop(n->gc);
+	wfs_log_debug(SUB, "stop: threads joined");
+	wfs_rpc_server_free(n->rpc);
+	wfs_raftlog_free(n->raft);
+	wfs_stripesvc_free(n->stripes);
+	wfs_locks_free(n->locks);
+	wfs_metafsm_close(n->fsm);
+	wfs_store_close(n->store);
+	if (n->id.node_id[0])
+		wfs_log_info(SUB, "node %s stopped", n->id.node_id);
+	wfs_identity_release(&n->id);
+	pthread_cond_destroy(&n->cond);
+	pthread_mutex_destroy(&n->lock);
+	wfs_free(n);
+}
+
+int wfs_node_api_port(const struct wfs_node *n)
+{
+	return wfs_rpc_server_port(n->rpc);
+}
+
+const char *wfs_node_id(const struct wfs_node *n)
+{
+	return n->id.node_id;
+}

@@ -1,0 +1,103 @@
+/* storaged/node_internal: the node's context, shared by the daemon's
+ * services (meta_service.c, stripe_service.c, chunk_service.c,
+ * admin_service.c) and threads (node.c, gc.c).  Only storaged/ includes
+ * it. */
+#ifndef WFS_STORAGED_NODE_INTERNAL_H
+#define WFS_STORAGED_NODE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gossip/raftlog.h"
+#include "metadata/meta.h"
+#include "nodeconf/config.h"
+#include "rpc/rpc.h"
+#include "storaged/chunkstore.h"
+#include "storaged/identity.h"
+#include "storaged/locks.h"
+#include "storaged/metafsm.h"
+#include "storaged/node.h"
+
+struct wfs_gc;
+struct wfs_stripesvc;
+
+/* Values of the metadata's NODE_SET role and state fields. */
+enum wfs_node_role {
+	WFS_NODE_ROLE_VOTER = 1,
+	WFS_NODE_ROLE_STANDBY = 2,
+};
+
+enum wfs_node_state {
+	WFS_NODE_STATE_ALIVE = 0,
+	WFS_NODE_STATE_DEAD = 1,
+};
+
+struct wfs_node {
+	/* Set by start, then read-only until stop. */
+	const struct wfs_config *cfg;	/* borrowed from the caller */
+	struct wfs_node_opts opts;	/* with defaults filled in */
+	struct wfs_identity id;
+	char api_addr[WFS_META_ADDR_MAX + 1];	/* advertised host:port */
+	char raft_addr[WFS_RAFTLOG_ADDR_MAX];	/* ip:port of listen.peer */
+	struct wfs_store *store;
+	struct wfs_metafsm *fsm;
+	struct wfs_raftlog *raft;
+	struct wfs_rpc_server *rpc;
+	struct wfs_locks *locks;
+	struct wfs_stripesvc *stripes;
+	struct wfs_gc *gc;
+
+	/* The store is formatted: metadata calls may be served (when
+	 * leading).  Set once by the upkeep thread. */
+	atomic_bool formatted;
+
+	/* The node is stopping: no new waits on locks.  Set once by stop. */
+	atomic_bool closing;
+
+	/* The upkeep thread and what it signals. */
+	pthread_t upkeep;
+	bool upkeep_running;		/* owner thread only */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* wakes upkeep; signals readiness */
+	bool stopping;			/* protected by lock */
+	bool registered;		/* node and disks recorded; lock */
+	bool kick;			/* role changed: run now; lock */
+};
+
+/* Completion of wfs_node_propose: @rc 0 with @res the applied entry's
+ * result (its meta.status is the op's own outcome), or a negative errno
+ * with @res NULL: -EAGAIN (not the leader, the entry was not appended),
+ * -ECONNABORTED (leadership lost after appending: it may or may not
+ * apply), -ECANCELED (the log stopped), -EIO (the state machine failed).
+ * Runs on the raft thread; it may propose again but must not block. */
+typedef void (*wfs_node_done_cb)(void *arg, int rc,
+				 const struct wfs_metafsm_result *res);
+
+/* Encode @op and propose it to the raft log.  Returns 0 and calls @cb
+ * exactly once later, or a negative errno (-EAGAIN, -EINVAL for an op
+ * encode refuses, -ENOMEM, -ECANCELED) and never calls it.  Any thread. */
+int wfs_node_propose(struct wfs_node *n, const struct wfs_meta_op *op,
+		     wfs_node_done_cb cb, void *arg);
+
+/* Propose @op and wait for it: returns the op's status (0 or its negative
+ * errno, with *res filled when @res is not NULL) or the proposal's error.
+ * Background threads only (never the raft thread, never a server thread:
+ * they must not wait for raft). */
+int wfs_node_propose_wait(struct wfs_node *n, const struct wfs_meta_op *op,
+			  struct wfs_metafsm_result *res);
+
+/* 0 if this node can serve metadata now (it leads and the store is
+ * formatted), else -EAGAIN.  Reads and proposals are served only by the
+ * leader: forwarding from a follower comes with the cluster issue, until
+ * then the client retries.  Any thread. */
+int wfs_node_serving(struct wfs_node *n);
+
+/* Wall-clock nanoseconds (CLOCK_REALTIME): the time ops carry. */
+int64_t wfs_node_now_ns(void);
+
+/* Monotonic milliseconds: lock deadlines. */
+uint64_t wfs_node_mono_ms(void);
+
+#endif
