@@ -46,11 +46,14 @@ static int header_from_wire(const Wormfs__ChunkHeader *h, size_t data_len,
 	if (h->chunk_size < CHUNK_SIZE_MIN || h->chunk_size > CHUNK_SIZE_MAX ||
 	    (h->chunk_size & (h->chunk_size - 1)))
 		return -EINVAL;
-	if (h->data_length != data_len || h->data_length > h->chunk_size)
+	/* An EC chunk holds at most one chunk_size; a replica holds a whole
+	 * (short) stripe: a tail of up to k x chunk_size bytes. */
+	span = (uint64_t)h->k * h->chunk_size;
+	if (h->data_length != data_len ||
+	    h->data_length > (ec ? h->chunk_size : span))
 		return -EINVAL;
 	if (h->stripe_id == 0 || h->version == 0)
 		return -EINVAL;
-	span = (uint64_t)h->k * h->chunk_size;
 	if (h->sidx > (UINT64_MAX - span) / span)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));

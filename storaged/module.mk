@@ -27,6 +27,3 @@ PROGRAMS += storaged
 storaged_MAIN := storaged/main.c
 storaged_USES := daemon storaged placement metadata gossip rpc proto \
 	nodeconf chunk erasure mem log
-
-# Objects that include the generated protobuf-c header wait for it.
-$(patsubst %.c,$(B)/%.o,$(daemon_SRCS) $(daemon_TESTS)): | $(proto_GEN_H)
