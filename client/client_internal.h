@@ -1,0 +1,179 @@
+/* client_internal: what the files of client/ share: the client object, the
+ * nodes it talks to, metadata calls with retries, the per-file layout
+ * cache, and conversions from the proto messages.  Only for client/.
+ */
+#ifndef WFS_CLIENT_CLIENT_INTERNAL_H
+#define WFS_CLIENT_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/client.h"
+#include "client/geom_internal.h"
+#include "client/pool_internal.h"
+#include "client/stripe_internal.h"
+#include "erasure/codec.h"
+#include "proto/wormfs.pb-c.h"
+#include "rpc/rpc.h"
+
+/* Method names ("/wormfs.<Service>/<Method>", proto/wormfs.proto). */
+#define WFS_M_META(name) "/wormfs.Meta/" name
+#define WFS_M_CHUNK(name) "/wormfs.Chunk/" name
+
+/* The span used when a file's attributes do not say (blksize 0): the
+ * default policy's 4 x 1 MiB. */
+#define WFS_DEFAULT_SPAN (4u << 20)
+
+/* A node of the cluster, interned by (id, address): one per node for the
+ * client's lifetime, so layouts can point at it. */
+struct wfs_node {
+	struct wfs_node *next;	/* in the client's list; protected by
+				 * c->nodes_lock, immutable once linked */
+	char *addr;		/* host:port of its API */
+	uint8_t id_len;
+	uint8_t id[WFS_ID_MAX];	/* empty for the nodes given at start */
+	struct wfs_rpc_client *rpc;
+};
+
+struct cinode;
+
+struct wfs_client {
+	struct wfs_client_opts opts;	/* defaults filled in; nodes copied */
+	char *nodes_str;
+	struct wfs_node **meta;		/* the nodes given at start */
+	unsigned nmeta;
+	atomic_uint meta_cur;		/* the one metadata calls go to */
+
+	pthread_mutex_t nodes_lock;
+	struct wfs_node *nodes;		/* protected by nodes_lock */
+
+	struct wfs_pool *io_pool;	/* chunk calls */
+	struct wfs_pool *stripe_pool;	/* stripe flushes and readahead */
+	struct wfs_chunk_io io;		/* chunk calls over rpc (chunkio.c) */
+
+	pthread_mutex_t codec_lock;
+	struct wfs_ec *codecs[WFS_EC_MAX_K + 1][WFS_EC_MAX_M + 1];
+
+	pthread_mutex_t itab_lock;
+	struct cinode **itab;		/* open inodes by ino; itab_lock */
+	unsigned itab_size, nopen;
+
+	/* The longest replica chunk the nodes take: the span, unless they
+	 * refused one longer than a chunk (then tails past a chunk are
+	 * written as zero-padded EC stripes). */
+	atomic_uint replica_max;
+
+	uint8_t id[16];			/* random client id */
+};
+
+/* Flags of wfs_meta_call. */
+enum wfs_call_flags {
+	WFS_CALL_EAGAIN_FINAL = 1 << 0,	 /* -EAGAIN is an answer (locks) */
+	WFS_CALL_TIMEOUT_FINAL = 1 << 1, /* so is -ETIMEDOUT */
+	WFS_CALL_LONG = 1 << 2,		 /* a call that may wait (a lock) */
+};
+
+/* Call metadata method @method with @req; on success *resp is a new
+ * @desc message (wfs_rpc_msg_free).  While the cluster cannot answer
+ * (-ENOTCONN, -ETIMEDOUT, -EAGAIN unless @flags make them answers) it tries
+ * the next node and retries with backoff until opts.retry_ms have passed,
+ * then fails with -EIO.  Other errors are returned as they came. */
+int wfs_meta_call(struct wfs_client *c, const char *method,
+		  const ProtobufCMessage *req,
+		  const ProtobufCMessageDescriptor *desc,
+		  ProtobufCMessage **resp, unsigned flags);
+
+/* Point @pb (initialized) at @cred's fields; @cred must outlive @pb's
+ * use. */
+void wfs_caller_fill(Wormfs__Caller *pb, const struct wfs_cred *cred);
+
+/* The node with @id (may be empty) and @addr, interned; NULL when out of
+ * memory or when @addr is empty. */
+struct wfs_node *wfs_client_node(struct wfs_client *c, const uint8_t *id,
+				 size_t id_len, const char *addr);
+
+/* The codec for k + m, created on first use; NULL for invalid k or m or
+ * out of memory. */
+struct wfs_ec *wfs_client_codec(struct wfs_client *c, unsigned k,
+				unsigned m);
+
+/* SetAttr exactly as @set says, with no regard to files open here. */
+int wfs_meta_setattr(struct wfs_client *c, const struct wfs_cred *cred,
+		     uint64_t ino, const struct wfs_setattr *set,
+		     struct wfs_attr *attr);
+
+void wfs_attr_from_pb(struct wfs_attr *a, const Wormfs__Attr *pb);
+
+/* A stripe of a reply as a struct wfs_lstripe (nodes interned); NULL when
+ * out of memory.  Chunks are placed by index; absent ones are missing. */
+struct wfs_lstripe *wfs_lstripe_from_pb(struct wfs_client *c,
+					const Wormfs__Stripe *pb);
+
+/* The chunk calls over rpc/ (chunkio.c), for c->io. */
+void wfs_chunkio_init(struct wfs_client *c, struct wfs_chunk_io *io);
+
+/* ---- layout cache (layout.c), one per open inode, under its lock ---- */
+
+/* What is known of a file's stripes: the stripes fetched (sorted by sidx)
+ * and which stripe indexes have been fetched, holes included. */
+struct wfs_layout {
+	struct wfs_lstripe **v;	/* n stripes, owned, by sidx */
+	unsigned n, cap;
+	struct wfs_ranges known; /* sidx ranges fetched */
+};
+
+void wfs_layout_release(struct wfs_layout *l);
+
+/* Forget everything (the next lookups fetch again). */
+void wfs_layout_clear(struct wfs_layout *l);
+
+/* Stripe @sidx: returns true with *s the stripe (NULL: a hole) when known,
+ * false when it must be fetched.  *s is valid until the layout changes. */
+bool wfs_layout_find(const struct wfs_layout *l, uint64_t sidx,
+		     const struct wfs_lstripe **s);
+
+/* Record stripe @s (ownership taken, also on failure), replacing an older
+ * version of its slot; a newer one already there wins and @s is freed.
+ * Returns 0 or -ENOMEM. */
+int wfs_layout_put(struct wfs_layout *l, struct wfs_lstripe *s);
+
+/* Record a fetched page: stripes @s[0..n) (ownership taken, also on
+ * failure) and that [from, to) is now known.  Returns 0 or -ENOMEM. */
+int wfs_layout_merge(struct wfs_layout *l, uint64_t from, uint64_t to,
+		     struct wfs_lstripe **s, unsigned n);
+
+/* The file was truncated to @size: drop stripes at or past it and shorten
+ * the one it cuts. */
+void wfs_layout_truncate(struct wfs_layout *l, uint64_t size, uint64_t span);
+
+/* Fetch the stripes of @ino from @from on (at most @limit): on success
+ * *s (wfs_free each and the array) holds *n stripes, [from, *to) is what
+ * the reply covers, and *attr (may be NULL) the file's attributes. */
+int wfs_layout_fetch(struct wfs_client *c, const struct wfs_cred *cred,
+		     uint64_t ino, uint64_t from, unsigned limit,
+		     struct wfs_lstripe ***s, unsigned *n, uint64_t *to,
+		     struct wfs_attr *attr);
+
+/* ---- open inodes (file.c) ---- */
+
+/* SetAttr of inode @ino when it is open here: buffered data is committed
+ * first (so that its commit does not undo an explicit mtime, and a
+ * truncation cuts what was written before it), then the attributes are
+ * set; a size change drops what lies past the new size.  Returns 1 when
+ * @ino is not open here (the caller does a plain SetAttr), else 0 or an
+ * error. */
+int wfs_file_setattr(struct wfs_client *c, const struct wfs_cred *cred,
+		     uint64_t ino, const struct wfs_setattr *set,
+		     struct wfs_attr *attr);
+
+/* Merge what this client knows of open inode @a->ino (buffered size and
+ * times) into @a, fresh from the server; drops cached data when the server
+ * shows someone else changed the file. */
+void wfs_file_merge_attr(struct wfs_client *c, struct wfs_attr *a);
+
+/* Flush and close every file still open (wfs_client_free). */
+void wfs_file_close_all(struct wfs_client *c);
+
+#endif

@@ -1,0 +1,995 @@
+/* Unit tests for client/file (and the client around it): files written and
+ * read through the client library against a fake node in this process.
+ *
+ * The fake serves, over rpc/ on 127.0.0.1 (a port the kernel picks), the
+ * calls files need -- Create, GetAttr, SetAttr (size), GetLayout,
+ * PlaceStripe, CommitStripe (with the expected-version check), Chunk.Write
+ * and Chunk.Read -- from memory, with policy 4+2 and 64 KiB chunks (a
+ * 256 KiB span), and can lose chunks, refuse writes, answer -EAGAIN for a
+ * while, or refuse replicas longer than a chunk as the real node once did.
+ * Each test checks what reads return against a plain byte array, and what
+ * the fake holds (stripe kinds, versions, lengths, which calls were made).
+ */
+#include "client/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "erasure/crc32c.h"
+#include "mem/mem.h"
+#include "proto/wormfs.pb-c.h"
+#include "rpc/rpc.h"
+#include "tests/unit.h"
+
+#define K 4
+#define M 2
+#define CS (64u << 10)
+#define SPAN ((uint64_t)K * CS)
+#define MAX_INODES 64
+#define MAX_STRIPES 4096
+#define MAX_CHUNKS 32768
+
+struct fstripe {
+	bool used;
+	uint64_t ino, sidx, stripe_id, version;
+	uint32_t kind, length, n;
+	uint32_t state[K + M];
+};
+
+struct fchunk {
+	bool used;
+	uint64_t stripe_id, version;
+	uint32_t index;
+	Wormfs__ChunkHeader hdr;
+	uint8_t *data;
+	size_t len;
+};
+
+struct finode {
+	bool used;
+	char name[64];
+	uint64_t size;
+	int64_t mtime, ctime;
+};
+
+static struct fake {
+	pthread_mutex_t lock;
+	struct wfs_rpc_server *srv;
+	char addr[64];
+	uint64_t next_stripe, clock;
+	struct finode inodes[MAX_INODES];	/* by ino */
+	struct fstripe stripes[MAX_STRIPES];
+	struct fchunk chunks[MAX_CHUNKS];
+	/* counters */
+	unsigned places, commits, reads, writes, layouts;
+	/* faults */
+	int eagain_left;		/* GetAttr answers -EAGAIN this often */
+	bool refuse_long_replicas;
+	bool fail_writes;
+} fk;
+
+static int64_t tick(void)
+{
+	return ++fk.clock * 1000;
+}
+
+static struct fstripe *slot(uint64_t ino, uint64_t sidx)
+{
+	for (unsigned i = 0; i < MAX_STRIPES; i++)
+		if (fk.stripes[i].used && fk.stripes[i].ino == ino &&
+		    fk.stripes[i].sidx == sidx)
+			return &fk.stripes[i];
+	return NULL;
+}
+
+static struct fchunk *chunk_find(uint64_t id, uint64_t v, uint32_t index)
+{
+	for (unsigned i = 0; i < MAX_CHUNKS; i++)
+		if (fk.chunks[i].used && fk.chunks[i].stripe_id == id &&
+		    fk.chunks[i].version == v && fk.chunks[i].index == index)
+			return &fk.chunks[i];
+	return NULL;
+}
+
+static void fill_attr(uint64_t ino, Wormfs__Attr *a)
+{
+	wormfs__attr__init(a);
+	a->ino = ino;
+	a->mode = S_IFREG | 0644;
+	a->nlink = 1;
+	a->size = fk.inodes[ino].size;
+	a->bytes = fk.inodes[ino].size;
+	a->mtime_ns = fk.inodes[ino].mtime;
+	a->ctime_ns = fk.inodes[ino].ctime;
+	a->generation = ino;
+	a->blksize = SPAN;
+}
+
+/* Unpack @desc from the request or fail the handler. */
+static int unpack(const ProtobufCMessageDescriptor *desc, const void *req,
+		  size_t len, void *out)
+{
+	int rc = wfs_rpc_msg_unpack(desc, req, len, (ProtobufCMessage **)out);
+
+	return rc == -EPROTO ? -EINVAL : rc;
+}
+
+static int h_getattr(void *arg, const void *req, size_t len,
+		     struct wfs_rpc_reply *reply)
+{
+	Wormfs__GetAttrRequest *r;
+	Wormfs__AttrReply ar = WORMFS__ATTR_REPLY__INIT;
+	Wormfs__Attr a;
+	int rc = unpack(&wormfs__get_attr_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	if (fk.eagain_left > 0) {
+		fk.eagain_left--;
+		rc = -EAGAIN;
+	} else if (r->ino >= MAX_INODES || !fk.inodes[r->ino].used) {
+		rc = -ENOENT;
+	} else {
+		fill_attr(r->ino, &a);
+		ar.attr = &a;
+		rc = wfs_rpc_reply_set_msg(reply, &ar.base);
+	}
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static void truncate_locked(uint64_t ino, uint64_t size)
+{
+	for (unsigned i = 0; i < MAX_STRIPES; i++) {
+		struct fstripe *s = &fk.stripes[i];
+
+		if (!s->used || s->ino != ino)
+			continue;
+		if (s->sidx * SPAN >= size)
+			s->used = false;
+		else if (s->sidx * SPAN + s->length > size)
+			s->length = (uint32_t)(size - s->sidx * SPAN);
+	}
+	fk.inodes[ino].size = size;
+	fk.inodes[ino].mtime = fk.inodes[ino].ctime = tick();
+}
+
+static int h_setattr(void *arg, const void *req, size_t len,
+		     struct wfs_rpc_reply *reply)
+{
+	Wormfs__SetAttrRequest *r;
+	Wormfs__AttrReply ar = WORMFS__ATTR_REPLY__INIT;
+	Wormfs__Attr a;
+	int rc = unpack(&wormfs__set_attr_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	if (r->ino >= MAX_INODES || !fk.inodes[r->ino].used) {
+		rc = -ENOENT;
+	} else {
+		if (r->valid & WORMFS__SET_ATTR_FIELD__SETATTR_SIZE)
+			truncate_locked(r->ino, r->size);
+		if (r->valid & WORMFS__SET_ATTR_FIELD__SETATTR_MTIME)
+			fk.inodes[r->ino].mtime = r->mtime_ns;
+		fk.inodes[r->ino].ctime = tick();
+		fill_attr(r->ino, &a);
+		ar.attr = &a;
+		rc = wfs_rpc_reply_set_msg(reply, &ar.base);
+	}
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static int h_create(void *arg, const void *req, size_t len,
+		    struct wfs_rpc_reply *reply)
+{
+	Wormfs__CreateRequest *r;
+	Wormfs__CreateReply cr = WORMFS__CREATE_REPLY__INIT;
+	Wormfs__Attr a;
+	uint64_t ino = 0;
+	int rc = unpack(&wormfs__create_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	for (uint64_t i = 2; i < MAX_INODES; i++)
+		if (fk.inodes[i].used &&
+		    strlen(fk.inodes[i].name) == r->name.len &&
+		    !memcmp(fk.inodes[i].name, r->name.data, r->name.len))
+			ino = i;
+	if (ino && (r->flags & O_EXCL)) {
+		rc = -EEXIST;
+	} else if (ino) {
+		if (r->flags & O_TRUNC)
+			truncate_locked(ino, 0);
+	} else {
+		for (ino = 2; ino < MAX_INODES && fk.inodes[ino].used; ino++)
+			;
+		if (ino == MAX_INODES || r->name.len >= 64) {
+			rc = -ENOSPC;
+		} else {
+			fk.inodes[ino].used = true;
+			memcpy(fk.inodes[ino].name, r->name.data, r->name.len);
+			fk.inodes[ino].mtime = fk.inodes[ino].ctime = tick();
+			cr.created = true;
+		}
+	}
+	if (rc == 0) {
+		fill_attr(ino, &a);
+		cr.attr = &a;
+		rc = wfs_rpc_reply_set_msg(reply, &cr.base);
+	}
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+/* The chunk locations of stripe @s as a reply holds them. */
+struct locs {
+	Wormfs__ChunkLocation l[K + M];
+	Wormfs__ChunkLocation *p[K + M];
+	uint8_t disk[K + M];
+};
+
+static void fill_locs(struct locs *x, unsigned n, const uint32_t *state)
+{
+	for (unsigned i = 0; i < n; i++) {
+		wormfs__chunk_location__init(&x->l[i]);
+		x->l[i].index = i;
+		x->l[i].state = state ? (Wormfs__ChunkState)state[i]
+				      : WORMFS__CHUNK_STATE__CHUNK_OK;
+		x->l[i].node_id.data = (uint8_t *)"n1";
+		x->l[i].node_id.len = 2;
+		x->disk[i] = (uint8_t)('a' + i);
+		x->l[i].disk_id.data = &x->disk[i];
+		x->l[i].disk_id.len = 1;
+		x->l[i].node_addr = fk.addr;
+		x->p[i] = &x->l[i];
+	}
+}
+
+static int h_place(void *arg, const void *req, size_t len,
+		   struct wfs_rpc_reply *reply)
+{
+	Wormfs__PlaceStripeRequest *r;
+	Wormfs__PlaceStripeReply pr = WORMFS__PLACE_STRIPE_REPLY__INIT;
+	struct fstripe *s;
+	struct locs x;
+	int rc = unpack(&wormfs__place_stripe_request__descriptor, req, len,
+			&r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.places++;
+	s = slot(r->ino, r->sidx);
+	pr.stripe_id = ++fk.next_stripe;
+	pr.expected_version = s ? s->version : 0;
+	pr.kind = r->kind;
+	pr.k = K;
+	pr.m = M;
+	pr.chunk_size = CS;
+	pr.n_chunks = r->kind == WORMFS__STRIPE_KIND__STRIPE_EC ? K + M : M + 1;
+	fill_locs(&x, pr.n_chunks, NULL);
+	pr.chunks = x.p;
+	rc = wfs_rpc_reply_set_msg(reply, &pr.base);
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static int h_commit(void *arg, const void *req, size_t len,
+		    struct wfs_rpc_reply *reply)
+{
+	Wormfs__CommitStripeRequest *r;
+	Wormfs__CommitStripeReply cr = WORMFS__COMMIT_STRIPE_REPLY__INIT;
+	Wormfs__Attr a;
+	struct fstripe *s;
+	int rc = unpack(&wormfs__commit_stripe_request__descriptor, req, len,
+			&r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.commits++;
+	s = slot(r->ino, r->sidx);
+	if ((s ? s->version : 0) != r->expected_version) {
+		rc = -ESTALE;
+		goto out_unlock;
+	}
+	for (unsigned i = 0; !s && i < MAX_STRIPES; i++)
+		if (!fk.stripes[i].used)
+			s = &fk.stripes[i];
+	s->used = true;
+	s->ino = r->ino;
+	s->sidx = r->sidx;
+	s->stripe_id = r->stripe_id;
+	s->version = r->expected_version + 1;
+	s->kind = r->kind;
+	s->length = r->length;
+	s->n = (uint32_t)r->n_chunks;
+	for (unsigned i = 0; i < s->n && i < K + M; i++)
+		s->state[i] = r->chunks[i]->state;
+	if (r->file_size > fk.inodes[r->ino].size)
+		fk.inodes[r->ino].size = r->file_size;
+	fk.inodes[r->ino].mtime = fk.inodes[r->ino].ctime = tick();
+	cr.version = s->version;
+	fill_attr(r->ino, &a);
+	cr.attr = &a;
+	rc = wfs_rpc_reply_set_msg(reply, &cr.base);
+out_unlock:
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static int h_layout(void *arg, const void *req, size_t len,
+		    struct wfs_rpc_reply *reply)
+{
+	Wormfs__GetLayoutRequest *r;
+	Wormfs__GetLayoutReply lr = WORMFS__GET_LAYOUT_REPLY__INIT;
+	Wormfs__Stripe *st = wfs_calloc(MAX_STRIPES, sizeof(*st));
+	Wormfs__Stripe **sp = wfs_calloc(MAX_STRIPES, sizeof(*sp));
+	struct locs *x = wfs_calloc(MAX_STRIPES, sizeof(*x));
+	Wormfs__Attr a;
+	uint64_t next = 0;
+	int rc = unpack(&wormfs__get_layout_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc || !st || !sp || !x)
+		goto out_free;
+	pthread_mutex_lock(&fk.lock);
+	fk.layouts++;
+	/* In sidx order: pick the next smallest each time. */
+	for (;;) {
+		struct fstripe *best = NULL;
+
+		for (unsigned i = 0; i < MAX_STRIPES; i++) {
+			struct fstripe *s = &fk.stripes[i];
+
+			if (s->used && s->ino == r->ino &&
+			    s->sidx >= (lr.n_stripes ? next : r->sidx) &&
+			    (!best || s->sidx < best->sidx))
+				best = s;
+		}
+		if (!best) {
+			lr.eof = true;
+			break;
+		}
+		if (lr.n_stripes == (r->limit ? r->limit : 64))
+			break;
+		wormfs__stripe__init(&st[lr.n_stripes]);
+		st[lr.n_stripes].sidx = best->sidx;
+		st[lr.n_stripes].stripe_id = best->stripe_id;
+		st[lr.n_stripes].version = best->version;
+		st[lr.n_stripes].kind = best->kind;
+		st[lr.n_stripes].k = K;
+		st[lr.n_stripes].m = M;
+		st[lr.n_stripes].chunk_size = CS;
+		st[lr.n_stripes].length = best->length;
+		fill_locs(&x[lr.n_stripes], best->n, best->state);
+		st[lr.n_stripes].n_chunks = best->n;
+		st[lr.n_stripes].chunks = x[lr.n_stripes].p;
+		sp[lr.n_stripes] = &st[lr.n_stripes];
+		lr.n_stripes++;
+		next = best->sidx + 1;
+	}
+	lr.stripes = sp;
+	fill_attr(r->ino, &a);
+	lr.attr = &a;
+	rc = wfs_rpc_reply_set_msg(reply, &lr.base);
+	pthread_mutex_unlock(&fk.lock);
+out_free:
+	if (r)
+		wfs_rpc_msg_free(&r->base);
+	wfs_free(st);
+	wfs_free(sp);
+	wfs_free(x);
+	return rc ? rc : 0;
+}
+
+static int h_cwrite(void *arg, const void *req, size_t len,
+		    struct wfs_rpc_reply *reply)
+{
+	Wormfs__ChunkWriteRequest *r;
+	Wormfs__ChunkWriteReply wr = WORMFS__CHUNK_WRITE_REPLY__INIT;
+	struct fchunk *c = NULL;
+	int rc = unpack(&wormfs__chunk_write_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.writes++;
+	if (!r->header || r->header->data_length != r->data.len ||
+	    wfs_crc32c(0, r->data.data, r->data.len) != r->header->data_crc32c)
+		rc = -EBADMSG;
+	else if (fk.fail_writes)
+		rc = -EIO;
+	else if (fk.refuse_long_replicas &&
+		 r->header->kind == WORMFS__STRIPE_KIND__STRIPE_REPLICA &&
+		 r->header->data_length > r->header->chunk_size)
+		rc = -EINVAL;
+	for (unsigned i = 0; rc == 0 && !c && i < MAX_CHUNKS; i++)
+		if (!fk.chunks[i].used)
+			c = &fk.chunks[i];
+	if (rc == 0 && !c)
+		rc = -ENOSPC;
+	if (rc == 0) {
+		c->used = true;
+		c->stripe_id = r->header->stripe_id;
+		c->version = r->header->version;
+		c->index = r->header->index;
+		c->hdr = *r->header;
+		c->hdr.base.descriptor = &wormfs__chunk_header__descriptor;
+		c->data = wfs_memdup(r->data.data, r->data.len ? r->data.len
+							       : 1);
+		c->len = r->data.len;
+		wr.disk_id = r->disk_id;
+		rc = wfs_rpc_reply_set_msg(reply, &wr.base);
+	}
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static int h_cread(void *arg, const void *req, size_t len,
+		   struct wfs_rpc_reply *reply)
+{
+	Wormfs__ChunkReadRequest *r;
+	Wormfs__ChunkReadReply rr = WORMFS__CHUNK_READ_REPLY__INIT;
+	struct fchunk *c;
+	int rc = unpack(&wormfs__chunk_read_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.reads++;
+	c = chunk_find(r->stripe_id, r->version, r->index);
+	if (!c) {
+		rc = -ENOENT;
+	} else {
+		Wormfs__ChunkHeader h = c->hdr;
+
+		/* As the real node does for the first stripe of a file. */
+		if (h.sidx == 0)
+			h.chunk_size = 0;
+		rr.header = &h;
+		rr.data.data = c->data;
+		rr.data.len = c->len;
+		rc = wfs_rpc_reply_set_msg(reply, &rr.base);
+	}
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static void fake_clear(void)
+{
+	pthread_mutex_lock(&fk.lock);
+	for (unsigned i = 0; i < MAX_CHUNKS; i++) {
+		wfs_free(fk.chunks[i].data);
+		memset(&fk.chunks[i], 0, sizeof(fk.chunks[i]));
+	}
+	memset(fk.stripes, 0, sizeof(fk.stripes));
+	memset(fk.inodes, 0, sizeof(fk.inodes));
+	fk.places = fk.commits = fk.reads = fk.writes = fk.layouts = 0;
+	fk.eagain_left = 0;
+	fk.refuse_long_replicas = fk.fail_writes = false;
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static int suite_init(void)
+{
+	static const struct {
+		const char *method;
+		wfs_rpc_handler_cb cb;
+	} routes[] = {
+		{ "/wormfs.Meta/GetAttr", h_getattr },
+		{ "/wormfs.Meta/SetAttr", h_setattr },
+		{ "/wormfs.Meta/Create", h_create },
+		{ "/wormfs.Meta/PlaceStripe", h_place },
+		{ "/wormfs.Meta/CommitStripe", h_commit },
+		{ "/wormfs.Meta/GetLayout", h_layout },
+		{ "/wormfs.Chunk/Write", h_cwrite },
+		{ "/wormfs.Chunk/Read", h_cread },
+	};
+
+	pthread_mutex_init(&fk.lock, NULL);
+	if (wfs_rpc_server_new("127.0.0.1:0", 4, &fk.srv))
+		return -1;
+	for (unsigned i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (wfs_rpc_server_handle(fk.srv, routes[i].method,
+					  routes[i].cb, NULL))
+			return -1;
+	if (wfs_rpc_server_start(fk.srv))
+		return -1;
+	snprintf(fk.addr, sizeof(fk.addr), "127.0.0.1:%d",
+		 wfs_rpc_server_port(fk.srv));
+	return 0;
+}
+
+static int suite_cleanup(void)
+{
+	wfs_rpc_server_free(fk.srv);
+	fake_clear();
+	pthread_mutex_destroy(&fk.lock);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static struct wfs_cred cred;
+
+static struct wfs_client *client(void)
+{
+	struct wfs_client_opts o = {
+		.nodes = fk.addr, .retry_ms = 3000, .call_ms = 5000,
+		.io_threads = 8, .stripe_threads = 4,
+	};
+	struct wfs_client *c = NULL;
+
+	fake_clear();
+	CU_ASSERT_EQUAL(wfs_client_new(&o, &c), 0);
+	return c;
+}
+
+static struct wfs_file *create(struct wfs_client *c, const char *name,
+			       int flags)
+{
+	struct wfs_file *f = NULL;
+	bool created = false;
+
+	CU_ASSERT_EQUAL(wfs_file_create(c, &cred, 1, name, 0644,
+					flags | O_CREAT | O_RDWR, NULL,
+					&created, &f), 0);
+	return f;
+}
+
+static struct wfs_file *reopen(struct wfs_client *c, struct wfs_file *f,
+			       int flags)
+{
+	uint64_t ino = wfs_file_ino(f);
+	struct wfs_file *g = NULL;
+
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, ino, O_RDWR | flags, NULL, &g),
+			0);
+	return g;
+}
+
+static void write_ok(struct wfs_file *f, unsigned char *model,
+		     const unsigned char *src, size_t len, uint64_t off)
+{
+	CU_ASSERT_EQUAL(wfs_file_write(f, src, len, off), (ssize_t)len);
+	if (model)
+		memcpy(model + off, src, len);
+}
+
+/* The whole file reads back as @model[0..size). */
+static void check_file(struct wfs_file *f, const unsigned char *model,
+		       uint64_t size)
+{
+	unsigned char *buf = wfs_malloc(size + 100);
+	struct wfs_attr a;
+	uint64_t off = 0;
+
+	wfs_file_getattr(f, &a);
+	CU_ASSERT_EQUAL(a.size, size);
+	/* Odd-sized reads that cross stripes. */
+	while (off < size + 100) {
+		size_t n = 77777;
+		ssize_t got = wfs_file_read(f, buf + off, n, off);
+
+		CU_ASSERT(got >= 0);
+		if (got <= 0)
+			break;
+		off += (uint64_t)got;
+	}
+	CU_ASSERT_EQUAL(off, size);
+	CU_ASSERT_EQUAL(memcmp(buf, model, size), 0);
+	wfs_free(buf);
+}
+
+static struct fstripe *fake_stripe(struct wfs_file *f, uint64_t sidx)
+{
+	return slot(wfs_file_ino(f), sidx);
+}
+
+/* ---- tests ---- */
+
+static void test_sequential(void)
+{
+	uint64_t st = wfs_test_seed();
+	struct wfs_client *c = client();
+	uint64_t size = 10 * SPAN + 12345;
+	unsigned char *model = wfs_malloc(size), *src = wfs_malloc(size);
+	struct wfs_file *f = create(c, "seq", 0);
+
+	wfs_test_fill(&st, src, size);
+	/* In 100,000-byte writes, as a program would. */
+	for (uint64_t off = 0; off < size; off += 100000)
+		write_ok(f, model, src + off,
+			 size - off < 100000 ? size - off : 100000, off);
+	/* New data: nothing was read to write it. */
+	CU_ASSERT_EQUAL(fk.reads, 0);
+	check_file(f, model, size);	/* partly from buffers */
+	CU_ASSERT_EQUAL(wfs_file_flush(f), 0);
+	for (uint64_t s = 0; s < 10; s++) {
+		CU_ASSERT_EQUAL(fake_stripe(f, s)->kind, WFS_STRIPE_EC);
+		CU_ASSERT_EQUAL(fake_stripe(f, s)->length, SPAN);
+	}
+	CU_ASSERT_EQUAL(fake_stripe(f, 10)->kind, WFS_STRIPE_REPLICA);
+	CU_ASSERT_EQUAL(fake_stripe(f, 10)->length, 12345);
+	CU_ASSERT_EQUAL(fake_stripe(f, 10)->n, M + 1);
+	CU_ASSERT_EQUAL(fk.inodes[wfs_file_ino(f)].size, size);
+	/* Each stripe written once. */
+	CU_ASSERT_EQUAL(fk.commits, 11);
+	f = reopen(c, f, 0);
+	fk.reads = 0;
+	check_file(f, model, size);
+	CU_ASSERT(fk.reads > 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	wfs_free(model);
+	wfs_free(src);
+}
+
+static void test_small_and_append(void)
+{
+	uint64_t st = wfs_test_seed() ^ 1;
+	struct wfs_client *c = client();
+	unsigned char model[SPAN + 5000], src[SPAN + 5000];
+	struct wfs_file *f = create(c, "small", 0);
+	uint64_t size = 0;
+
+	wfs_test_fill(&st, src, sizeof(src));
+	write_ok(f, model, src, 3000, 0);
+	CU_ASSERT_EQUAL(wfs_file_fsync(f, false), 0);
+	CU_ASSERT_EQUAL(fake_stripe(f, 0)->kind, WFS_STRIPE_REPLICA);
+	CU_ASSERT_EQUAL(fake_stripe(f, 0)->version, 1);
+	/* Appends, each fsync'ed: the tail replica is rewritten (new
+	 * versions) until the stripe fills and becomes EC. */
+	size = 3000;
+	while (size < sizeof(src)) {
+		size_t n = sizeof(src) - size < 40000 ? sizeof(src) - size
+						       : 40000;
+
+		CU_ASSERT_EQUAL(wfs_file_write(f, src + size, n, WFS_FILE_END),
+				(ssize_t)n);
+		memcpy(model + size, src + size, n);
+		size += n;
+		CU_ASSERT_EQUAL(wfs_file_fsync(f, true), 0);
+	}
+	CU_ASSERT_EQUAL(fake_stripe(f, 0)->kind, WFS_STRIPE_EC);
+	CU_ASSERT(fake_stripe(f, 0)->version > 2);
+	CU_ASSERT_EQUAL(fake_stripe(f, 1)->kind, WFS_STRIPE_REPLICA);
+	CU_ASSERT_EQUAL(fake_stripe(f, 1)->length, 5000);
+	f = reopen(c, f, 0);
+	check_file(f, model, size);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
+static void test_overwrite_rmw(void)
+{
+	uint64_t st = wfs_test_seed() ^ 2;
+	struct wfs_client *c = client();
+	uint64_t size = 3 * SPAN;
+	unsigned char *model = wfs_malloc(size), *src = wfs_malloc(size);
+	struct wfs_file *f = create(c, "rmw", 0);
+
+	wfs_test_fill(&st, src, size);
+	write_ok(f, model, src, size, 0);
+	f = reopen(c, f, 0);
+	/* A few bytes into stripe 1 and a range across stripes 0 and 1,
+	 * written over a committed file without reading it first. */
+	wfs_test_fill(&st, src, size);
+	write_ok(f, model, src, 10, SPAN + 5);
+	write_ok(f, model, src + 100, 2 * CS, SPAN - CS);
+	check_file(f, model, size);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(slot(2, 0)->version, 2);
+	CU_ASSERT_EQUAL(slot(2, 1)->version, 2);
+	CU_ASSERT_EQUAL(slot(2, 2)->version, 1);
+	CU_ASSERT_EQUAL(slot(2, 1)->kind, WFS_STRIPE_EC);
+	/* A fresh client sees the merged data. */
+	wfs_client_free(c);
+	{
+		struct wfs_client_opts o = { .nodes = fk.addr };
+		struct wfs_file *g = NULL;
+
+		CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c), 0);
+		CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &g),
+				0);
+		check_file(g, model, size);
+		wfs_file_close(g);
+		wfs_client_free(c);
+	}
+	wfs_free(model);
+	wfs_free(src);
+}
+
+static void test_truncate_and_holes(void)
+{
+	uint64_t st = wfs_test_seed() ^ 3;
+	struct wfs_client *c = client();
+	uint64_t big = 6 * SPAN;
+	unsigned char *model = wfs_calloc(1, big), *src = wfs_malloc(big);
+	struct wfs_file *f = create(c, "trunc", 0);
+	struct wfs_attr a;
+
+	wfs_test_fill(&st, src, big);
+	write_ok(f, model, src, 2 * SPAN + 100, 0);
+	/* Cut inside stripe 1 (buffered data flushed first), then grow:
+	 * what lay past the cut reads as zeros. */
+	CU_ASSERT_EQUAL(wfs_file_truncate(f, &cred, SPAN + 1000, &a), 0);
+	CU_ASSERT_EQUAL(a.size, SPAN + 1000);
+	memset(model + SPAN + 1000, 0, big - SPAN - 1000);
+	check_file(f, model, SPAN + 1000);
+	CU_ASSERT_EQUAL(wfs_file_truncate(f, &cred, 4 * SPAN, &a), 0);
+	check_file(f, model, 4 * SPAN);
+	/* A write past the end leaves a hole of whole stripes. */
+	write_ok(f, model, src, 500, 5 * SPAN + 7);
+	check_file(f, model, 5 * SPAN + 507);
+	f = reopen(c, f, 0);
+	check_file(f, model, 5 * SPAN + 507);
+	CU_ASSERT_PTR_NULL(fake_stripe(f, 2));
+	CU_ASSERT_PTR_NULL(fake_stripe(f, 3));
+	CU_ASSERT_PTR_NULL(fake_stripe(f, 4));
+	CU_ASSERT_EQUAL(fake_stripe(f, 1)->length, 1000);
+	/* Down to nothing and up again, through O_TRUNC. */
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDWR | O_TRUNC, &a, &f),
+			0);
+	CU_ASSERT_EQUAL(a.size, 0);
+	memset(model, 0, big);
+	write_ok(f, model, src, 10, 100);
+	check_file(f, model, 110);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	wfs_free(model);
+	wfs_free(src);
+}
+
+static void test_shared_buffers(void)
+{
+	uint64_t st = wfs_test_seed() ^ 4;
+	struct wfs_client *c = client();
+	unsigned char model[100000], src[100000];
+	struct wfs_file *f = create(c, "shared", 0), *g = NULL;
+	struct wfs_attr a;
+
+	wfs_test_fill(&st, src, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, wfs_file_ino(f), O_RDONLY,
+				      NULL, &g), 0);
+	write_ok(f, model, src, sizeof(src), 0);
+	/* Nothing committed yet, and another handle reads it all. */
+	CU_ASSERT_EQUAL(fk.commits, 0);
+	check_file(g, model, sizeof(src));
+	/* getattr includes the buffered size. */
+	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, wfs_file_ino(f), &a), 0);
+	CU_ASSERT_EQUAL(a.size, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(fk.commits, 1);
+	check_file(g, model, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_close(g), 0);
+	wfs_client_free(c);
+}
+
+static void test_large_offsets(void)
+{
+	uint64_t st = wfs_test_seed() ^ 5;
+	struct wfs_client *c = client();
+	struct wfs_file *f = create(c, "huge", 0);
+	uint64_t off = (5ULL << 30) + 12345;	/* past 4 GiB */
+	unsigned char src[SPAN], buf[SPAN];
+	struct wfs_attr a;
+
+	wfs_test_fill(&st, src, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_write(f, src, sizeof(src), off),
+			(ssize_t)sizeof(src));
+	f = reopen(c, f, 0);
+	wfs_file_getattr(f, &a);
+	CU_ASSERT_EQUAL(a.size, off + sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_read(f, buf, sizeof(buf), off),
+			(ssize_t)sizeof(buf));
+	CU_ASSERT_EQUAL(memcmp(buf, src, sizeof(src)), 0);
+	/* Far before it: a hole, zeros, no chunk read. */
+	fk.reads = 0;
+	memset(buf, 1, sizeof(buf));
+	CU_ASSERT_EQUAL(wfs_file_read(f, buf, 4096, 3ULL << 30), 4096);
+	CU_ASSERT_EQUAL(buf[0], 0);
+	CU_ASSERT_EQUAL(buf[4095], 0);
+	CU_ASSERT_EQUAL(fk.reads, 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
+static void test_lost_chunks(void)
+{
+	uint64_t st = wfs_test_seed() ^ 6;
+	struct wfs_client *c = client();
+	uint64_t size = 2 * SPAN + 777;
+	unsigned char *model = wfs_malloc(size), *src = wfs_malloc(size);
+	struct wfs_file *f = create(c, "lost", 0);
+	struct fstripe *s0, *s2;
+
+	wfs_test_fill(&st, src, size);
+	write_ok(f, model, src, size, 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	/* Stripe 0: two data chunks gone; the tail: its first copy gone. */
+	pthread_mutex_lock(&fk.lock);
+	s0 = slot(2, 0);
+	s2 = slot(2, 2);
+	chunk_find(s0->stripe_id, s0->version, 0)->used = false;
+	chunk_find(s0->stripe_id, s0->version, 3)->used = false;
+	chunk_find(s2->stripe_id, s2->version, 0)->used = false;
+	/* Stripe 1: a corrupt byte in data chunk 1. */
+	s0 = slot(2, 1);
+	chunk_find(s0->stripe_id, s0->version, 1)->data[1000] ^= 0x10;
+	pthread_mutex_unlock(&fk.lock);
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
+	check_file(f, model, size);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	wfs_free(model);
+	wfs_free(src);
+}
+
+static void test_write_failures(void)
+{
+	uint64_t st = wfs_test_seed() ^ 7;
+	struct wfs_client *c = client();
+	unsigned char src[SPAN];
+	struct wfs_file *f = create(c, "fail", 0);
+
+	wfs_test_fill(&st, src, sizeof(src));
+	fk.fail_writes = true;
+	CU_ASSERT_EQUAL(wfs_file_write(f, src, 1000, 0), 1000);
+	CU_ASSERT_EQUAL(wfs_file_flush(f), -EIO);
+	/* The data stays buffered: once the nodes take writes again, the
+	 * next flush commits it. */
+	fk.fail_writes = false;
+	CU_ASSERT_EQUAL(wfs_file_flush(f), 0);
+	CU_ASSERT_EQUAL(fake_stripe(f, 0)->length, 1000);
+	/* A full stripe flushed in the background: its error comes with
+	 * the next write (or flush), once. */
+	fk.fail_writes = true;
+	CU_ASSERT_EQUAL(wfs_file_write(f, src, SPAN, SPAN), (ssize_t)SPAN);
+	CU_ASSERT_EQUAL(wfs_file_flush(f), -EIO);
+	CU_ASSERT_EQUAL(wfs_file_write(f, src, 10, 2 * SPAN), 10);
+	fk.fail_writes = false;
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
+static void test_long_replicas_refused(void)
+{
+	uint64_t st = wfs_test_seed() ^ 8;
+	struct wfs_client *c = client();
+	unsigned char model[3 * CS], src[3 * CS];
+	struct wfs_file *f = create(c, "long", 0);
+
+	wfs_test_fill(&st, src, sizeof(src));
+	fk.refuse_long_replicas = true;
+	write_ok(f, model, src, sizeof(src), 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	/* Written as a zero-padded EC stripe of its length. */
+	CU_ASSERT_EQUAL(slot(2, 0)->kind, WFS_STRIPE_EC);
+	CU_ASSERT_EQUAL(slot(2, 0)->length, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
+	check_file(f, model, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
+static void test_stale_stripe(void)
+{
+	uint64_t st = wfs_test_seed() ^ 9;
+	struct wfs_client *c = client();
+	unsigned char model[SPAN], src[SPAN];
+	struct wfs_file *f = create(c, "stale", 0);
+	struct wfs_client_opts o = { .nodes = fk.addr };
+	struct wfs_client *c2;
+	struct wfs_file *g = NULL;
+
+	wfs_test_fill(&st, src, sizeof(src));
+	write_ok(f, model, src, sizeof(src), 0);
+	f = reopen(c, f, 0);
+	/* Another client rewrites a part of the stripe after this one
+	 * opened it... */
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
+	CU_ASSERT_EQUAL(wfs_file_open(c2, &cred, 2, O_RDWR, NULL, &g), 0);
+	write_ok(g, model, src + 5, 100, 50000);
+	CU_ASSERT_EQUAL(wfs_file_close(g), 0);
+	wfs_client_free(c2);
+	/* ...then this one writes another part: its commit finds the
+	 * stripe changed, reads it again and keeps both writes. */
+	write_ok(f, model, src + 9, 100, 200000);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(slot(2, 0)->version, 3);
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
+	check_file(f, model, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
+static void test_retries(void)
+{
+	struct wfs_client *c = client();
+	struct wfs_file *f = create(c, "retry", 0);
+	struct wfs_client_opts o = { .nodes = fk.addr, .retry_ms = 300 };
+	struct wfs_attr a;
+
+	/* An election: the call waits it out. */
+	fk.eagain_left = 3;
+	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, 2, &a), 0);
+	CU_ASSERT_EQUAL(fk.eagain_left, 0);
+	CU_ASSERT_EQUAL(a.ino, 2);
+	/* Other errors come back as they are. */
+	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, 40, &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	/* No master for longer than the retry deadline: EIO. */
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c), 0);
+	fk.eagain_left = 1000000;
+	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, 2, &a), -EIO);
+	fk.eagain_left = 0;
+	wfs_client_free(c);
+	/* Nobody there at all. */
+	o.nodes = "127.0.0.1:1";
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c), 0);
+	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, 2, &a), -EIO);
+	wfs_client_free(c);
+}
+
+static void test_client_args(void)
+{
+	struct wfs_client_opts o = { 0 };
+	struct wfs_client *c = NULL;
+	size_t n;
+
+	CU_ASSERT_EQUAL(wfs_client_new(&o, &c), -EINVAL);
+	o.nodes = "nohostport";
+	CU_ASSERT_EQUAL(wfs_client_new(&o, &c), -EINVAL);
+	o.nodes = "127.0.0.1:7,127.0.0.2:8";
+	CU_ASSERT_EQUAL(wfs_client_new(&o, &c), 0);
+	CU_ASSERT_PTR_NOT_NULL(wfs_client_id(c, &n));
+	CU_ASSERT_EQUAL(n, 16);
+	wfs_client_free(c);
+	wfs_client_free(NULL);
+	CU_ASSERT_EQUAL(wfs_file_close(NULL), 0);
+}
+
+static CU_TestInfo file_tests[] = {
+	{ "sequential write, EC stripes and a replica tail",
+	  test_sequential },
+	{ "small file and fsync'ed appends", test_small_and_append },
+	{ "partial overwrite (read-modify-write)", test_overwrite_rmw },
+	{ "truncate, extend, holes, O_TRUNC", test_truncate_and_holes },
+	{ "handles of one inode share buffers", test_shared_buffers },
+	{ "offsets past 4 GiB", test_large_offsets },
+	{ "lost and corrupt chunks", test_lost_chunks },
+	{ "write failures", test_write_failures },
+	{ "replicas longer than a chunk refused", test_long_replicas_refused },
+	{ "stripe changed by another client", test_stale_stripe },
+	{ "metadata retries", test_retries },
+	{ "client arguments", test_client_args },
+	CU_TEST_INFO_NULL,
+};
+WFS_TEST_SUITE("client_file", file_tests, suite_init, suite_cleanup)

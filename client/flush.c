@@ -1,0 +1,359 @@
+/* client/flush: writing a file's stripe buffers out.
+ *
+ * A buffer goes out as file.c's plan says (client/geom.h): EC when its data
+ * fills the span (or is longer than the nodes take replicas), else m + 1
+ * replicas.  Writing it is: PlaceStripe (a new stripe id, the slot's
+ * current version, where each chunk goes), the chunks written in parallel
+ * (client/stripe.h: encoding, CRCs, the write quorum), then CommitStripe
+ * with the version the placement reported as the expected one.  A partial
+ * rewrite is built on the committed version it read: if the placement or
+ * the commit finds another one there (-ESTALE: another client), the buffer
+ * learns the new version, reads what it lacks again and tries again.
+ *
+ * Flushes run as jobs on the client's stripe pool, several per file at
+ * once, each with the inode's lock dropped around its remote calls; the
+ * buffer's "flushing" state keeps writers and loads off its data meanwhile.
+ * A failed flush leaves the data buffered and the error on the inode, for
+ * the next write, flush or fsync to report once.
+ */
+#include "client/file_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "mem/mem.h"
+
+/* A commit that keeps finding its stripe changed gives up after this many
+ * tries (another client rewriting the same stripe without end). */
+#define MAX_STALE 8
+
+static void hdr_chunks_to_pb(const struct wfs_lstripe *s,
+			     Wormfs__ChunkLocation *locs,
+			     Wormfs__ChunkLocation **ptrs)
+{
+	for (unsigned i = 0; i < s->nchunks; i++) {
+		const struct wfs_lchunk *ch = &s->chunks[i];
+
+		wormfs__chunk_location__init(&locs[i]);
+		locs[i].index = i;
+		locs[i].state = ch->state == WFS_CHUNK_OK
+					? WORMFS__CHUNK_STATE__CHUNK_OK
+					: WORMFS__CHUNK_STATE__CHUNK_MISSING;
+		if (ch->node) {
+			locs[i].node_id.data = ch->node->id;
+			locs[i].node_id.len = ch->node->id_len;
+			locs[i].node_addr = ch->node->addr;
+		}
+		locs[i].disk_id.data = (uint8_t *)ch->disk;
+		locs[i].disk_id.len = ch->disk_len;
+		ptrs[i] = &locs[i];
+	}
+}
+
+/* Ask for a placement of stripe @sidx of @kind: *s gets the new stripe's
+ * id, kind, geometry and locations (version: the expected one + 1) and
+ * *expected the slot's current version. */
+static int place(struct cinode *ci, const struct wfs_cred *cred,
+		 uint64_t sidx, uint32_t kind, struct wfs_lstripe **s,
+		 uint64_t *expected)
+{
+	Wormfs__PlaceStripeRequest req = WORMFS__PLACE_STRIPE_REQUEST__INIT;
+	Wormfs__Caller caller = WORMFS__CALLER__INIT;
+	Wormfs__PlaceStripeReply *r = NULL;
+	Wormfs__Stripe pbs = WORMFS__STRIPE__INIT;
+	int rc;
+
+	wfs_caller_fill(&caller, cred);
+	req.caller = &caller;
+	req.ino = ci->ino;
+	req.sidx = sidx;
+	req.kind = kind;
+	rc = wfs_meta_call(ci->c, WFS_M_META("PlaceStripe"), &req.base,
+			   &wormfs__place_stripe_reply__descriptor,
+			   (ProtobufCMessage **)&r, 0);
+	if (rc)
+		return rc;
+	pbs.sidx = sidx;
+	pbs.stripe_id = r->stripe_id;
+	pbs.version = r->expected_version + 1;
+	pbs.kind = r->kind;
+	pbs.k = r->k;
+	pbs.m = r->m;
+	pbs.chunk_size = r->chunk_size;
+	pbs.n_chunks = r->n_chunks;
+	pbs.chunks = r->chunks;
+	*expected = r->expected_version;
+	if (r->kind != kind || (uint64_t)r->k * r->chunk_size != ci->span ||
+	    r->n_chunks < wfs_geom_nchunks(kind, r->k, r->m)) {
+		wfs_log_error("client",
+			      "inode %" PRIu64 " stripe %" PRIu64 ": placement"
+			      " of kind %u, %u+%u x %u does not fit the file's"
+			      " span %" PRIu64 " and kind %u", ci->ino, sidx,
+			      r->kind, r->k, r->m, r->chunk_size, ci->span,
+			      kind);
+		rc = -EIO;
+	} else {
+		*s = wfs_lstripe_from_pb(ci->c, &pbs);
+		rc = *s ? 0 : -ENOMEM;
+	}
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static int commit(struct cinode *ci, const struct wfs_cred *cred,
+		  const struct wfs_lstripe *s, uint64_t expected,
+		  struct wfs_attr *attr)
+{
+	Wormfs__CommitStripeRequest req = WORMFS__COMMIT_STRIPE_REQUEST__INIT;
+	Wormfs__Caller caller = WORMFS__CALLER__INIT;
+	Wormfs__CommitStripeReply *r = NULL;
+	Wormfs__ChunkLocation locs[WFS_STRIPE_MAX_CHUNKS];
+	Wormfs__ChunkLocation *ptrs[WFS_STRIPE_MAX_CHUNKS];
+	int rc;
+
+	wfs_caller_fill(&caller, cred);
+	hdr_chunks_to_pb(s, locs, ptrs);
+	req.caller = &caller;
+	req.ino = ci->ino;
+	req.sidx = s->sidx;
+	req.stripe_id = s->stripe_id;
+	req.expected_version = expected;
+	req.kind = s->kind;
+	req.k = s->k;
+	req.m = s->m;
+	req.chunk_size = s->chunk_size;
+	req.length = s->length;
+	req.file_size = s->sidx * ci->span + s->length;
+	req.n_chunks = s->nchunks;
+	req.chunks = ptrs;
+	rc = wfs_meta_call(ci->c, WFS_M_META("CommitStripe"), &req.base,
+			   &wormfs__commit_stripe_reply__descriptor,
+			   (ProtobufCMessage **)&r, 0);
+	if (rc)
+		return rc;
+	if (r->version != s->version || !r->attr) {
+		wfs_log_error("client",
+			      "inode %" PRIu64 " stripe %" PRIu64 ": commit "
+			      "made version %" PRIu64 ", expected %" PRIu64,
+			      ci->ino, s->sidx, r->version, s->version);
+		rc = -EPROTO;
+	} else {
+		wfs_attr_from_pb(attr, r->attr);
+	}
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+/* Place, write and commit @sb's data as @plan says.  Runs without
+ * ci->lock: sb->flushing keeps writers and loads off sb->data.  On
+ * success *out is the committed stripe. */
+static int put_stripe(struct cinode *ci, struct sbuf *sb,
+		      const struct wfs_cred *cred,
+		      const struct wfs_flush_plan *plan, uint64_t base_version,
+		      struct wfs_lstripe **out, struct wfs_attr *attr,
+		      uint32_t *chunk_size)
+{
+	struct wfs_lstripe *s = NULL;
+	struct wfs_ec *ec = NULL;
+	uint64_t expected;
+	int rc = place(ci, cred, sb->sidx, plan->kind, &s, &expected);
+
+	if (rc)
+		return rc;
+	*chunk_size = s->chunk_size;
+	/* A partial rewrite is built on the version it read: if the slot
+	 * holds another one now, that has to be read again. */
+	if (!plan->full && expected != base_version) {
+		rc = -ESTALE;
+		goto out_free;
+	}
+	s->length = plan->length;
+	if (s->kind == WFS_KIND_EC) {
+		ec = wfs_client_codec(ci->c, s->k, s->m);
+		if (!ec) {
+			rc = -EIO;
+			goto out_free;
+		}
+	}
+	rc = wfs_stripe_write(&ci->c->io, ec, ci->ino, s, sb->data);
+	if (rc == 0)
+		rc = commit(ci, cred, s, expected, attr);
+	if (rc == 0) {
+		*out = s;
+		return 0;
+	}
+out_free:
+	wfs_free(s);
+	return rc;
+}
+
+/* @sb's data is now committed as @s (ownership taken). */
+static void commit_done(struct cinode *ci, struct sbuf *sb,
+			struct wfs_lstripe *s, const struct wfs_attr *attr)
+{
+	if (wfs_sbuf_set_base(ci, sb, s) == 0)
+		sb->valid = wfs_sbuf_all_blocks(sb, ci->span);
+	else
+		sb->base_known = false;
+	wfs_ranges_clear(&sb->dirty);
+	ci->ndirty--;
+	wfs_cinode_take_attr(ci, attr);
+	if (wfs_layout_put(&ci->layout, s) != 0)
+		wfs_layout_clear(&ci->layout);
+}
+
+/* The nodes refused a replica chunk longer than @chunk_size: from now on
+ * stripe data longer than that goes out as zero-padded EC stripes. */
+static void refuse_long_replicas(struct wfs_client *c, uint32_t chunk_size)
+{
+	unsigned prev = atomic_exchange(&c->replica_max, chunk_size);
+
+	if (prev != chunk_size)
+		wfs_log_warn("client", "the nodes refuse replicas longer than a"
+			     " chunk (%u bytes): longer partial stripes are "
+			     "written as zero-padded EC stripes", chunk_size);
+}
+
+/* Write out @sb (dirty, flushing set by the caller, who holds it).  Drops
+ * ci->lock around remote calls. */
+static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
+{
+	for (unsigned attempt = 0;; attempt++) {
+		struct wfs_flush_plan plan;
+		struct wfs_sbuf_state st;
+		struct wfs_lstripe *s = NULL;
+		struct wfs_attr attr;
+		struct wfs_cred cred = ci->cred;
+		uint64_t base_version;
+		uint32_t chunk_size = 0;
+		int rc = 0;
+
+		/* A reader's load must end before the plan counts on it. */
+		while (sb->loading)
+			pthread_cond_wait(&ci->cond, &ci->lock);
+		/* Unless every byte of the span is new, the committed
+		 * version decides the length and what must be read. */
+		if (!wfs_ranges_covers(&sb->dirty, 0, ci->span))
+			rc = wfs_sbuf_resolve_base(ci, sb);
+		if (rc)
+			return rc;
+		wfs_sbuf_state(ci, sb, &st);
+		wfs_geom_plan_flush(&st, &plan);
+		if (plan.load) {
+			rc = wfs_sbuf_load(ci, sb, plan.load);
+			if (rc)
+				return rc;
+			continue;
+		}
+		base_version = sb->base ? sb->base->version : 0;
+		/* The padding of a short EC stripe is coded too. */
+		if (plan.kind == WFS_KIND_EC && plan.length < ci->span)
+			memset(sb->data + plan.length, 0,
+			       ci->span - plan.length);
+		pthread_mutex_unlock(&ci->lock);
+		rc = put_stripe(ci, sb, &cred, &plan, base_version, &s, &attr,
+				&chunk_size);
+		pthread_mutex_lock(&ci->lock);
+		if (rc == 0) {
+			commit_done(ci, sb, s, &attr);
+			return 0;
+		}
+		if (rc == -EINVAL && plan.kind == WFS_KIND_REPLICA &&
+		    plan.length > chunk_size && attempt + 1 < MAX_STALE) {
+			refuse_long_replicas(ci->c, chunk_size);
+			continue;
+		}
+		if (rc == -EINVAL)
+			return -EIO;
+		if (rc != -ESTALE || attempt + 1 >= MAX_STALE)
+			return rc;
+		/* Someone else changed the stripe: learn its new version. */
+		wfs_log_debug("client", "inode %" PRIu64 " stripe %" PRIu64
+			      ": changed meanwhile, reading it again",
+			      ci->ino, sb->sidx);
+		wfs_layout_clear(&ci->layout);
+		ci->layout_gen++;
+		ci->server_size = UINT64_MAX;
+		sb->base_known = false;
+	}
+}
+
+static void set_wb_error(struct cinode *ci, int rc)
+{
+	if (!ci->wb_error)
+		ci->wb_error = rc;
+}
+
+/* Flush @sb now, on this thread (the caller holds it, lock held). */
+static int flush_now(struct cinode *ci, struct sbuf *sb)
+{
+	int rc;
+
+	while (sb->flushing)
+		pthread_cond_wait(&ci->cond, &ci->lock);
+	if (sb->dead || !sb->dirty.n)
+		return 0;
+	sb->flushing = true;
+	rc = flush_sbuf(ci, sb);
+	sb->flushing = false;
+	pthread_cond_broadcast(&ci->cond);
+	if (rc) {
+		wfs_log_error("client", "inode %" PRIu64 " stripe %" PRIu64
+			      ": write failed: %s", ci->ino, sb->sidx,
+			      strerror(-rc));
+		set_wb_error(ci, rc);
+	}
+	return rc;
+}
+
+static void flush_job(struct wfs_task *t)
+{
+	struct sbuf *sb = (struct sbuf *)((char *)t -
+					  offsetof(struct sbuf, task));
+	struct cinode *ci = sb->ci;
+
+	pthread_mutex_lock(&ci->lock);
+	sb->queued = false;
+	sb->users++;
+	if (!sb->dead)
+		flush_now(ci, sb);
+	wfs_sbuf_unuse(sb);
+	ci->inflight--;
+	pthread_cond_broadcast(&ci->cond);
+	wfs_sbuf_evict(ci);
+	pthread_mutex_unlock(&ci->lock);
+	wfs_cinode_put(ci);
+}
+
+/* Flush @sb in the background. */
+void wfs_sbuf_queue_flush(struct cinode *ci, struct sbuf *sb)
+{
+	if (sb->queued || sb->flushing || sb->dead)
+		return;
+	sb->queued = true;
+	ci->inflight++;
+	wfs_cinode_ref(ci);
+	wfs_pool_submit(ci->c->stripe_pool, &sb->task, flush_job);
+}
+
+/* Flush every dirty buffer (in parallel, in the background) and wait for
+ * all flushes, including those already running.  Returns the first error
+ * since the last report, and clears it. */
+int wfs_cinode_flush_all(struct cinode *ci)
+{
+	int rc;
+
+	for (struct sbuf *sb = ci->bufs; sb; sb = sb->next)
+		if (sb->dirty.n)
+			wfs_sbuf_queue_flush(ci, sb);
+	while (ci->inflight)
+		pthread_cond_wait(&ci->cond, &ci->lock);
+	rc = ci->wb_error;
+	ci->wb_error = 0;
+	if (!ci->ndirty)
+		ci->wtime_ns = 0;
+	return rc;
+}

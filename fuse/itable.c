@@ -1,0 +1,256 @@
+/* fuse/itable: lookup counts and per-inode cache notes of the mount (see
+ * itable.h), in a chained hash table that doubles when it fills.
+ */
+#include "fuse/itable.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+#include "mem/mem.h"
+
+struct ient {
+	struct ient *next;
+	uint64_t ino;
+	uint64_t nlookup;
+	bool orphan;
+	bool cached;		/* cached_* are set */
+	bool locked;		/* POSIX locks were taken on it */
+	int64_t cached_mtime;
+	uint64_t cached_size;
+	int64_t nocap_until;
+};
+
+struct wfs_itable {
+	pthread_mutex_t lock;
+	struct ient **slots;
+	unsigned long nslots, count;
+};
+
+static unsigned long slot_of(const struct wfs_itable *t, uint64_t ino)
+{
+	return (unsigned long)((ino * 0x9E3779B97F4A7C15ULL) >> 17) %
+	       t->nslots;
+}
+
+int wfs_itable_new(struct wfs_itable **out)
+{
+	struct wfs_itable *t = wfs_calloc(1, sizeof(*t));
+
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	t->nslots = 1024;
+	t->slots = wfs_calloc(t->nslots, sizeof(*t->slots));
+	if (!t->slots) {
+		wfs_free(t);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	*out = t;
+	return 0;
+}
+
+void wfs_itable_free(struct wfs_itable *t)
+{
+	if (!t)
+		return;
+	for (unsigned long i = 0; i < t->nslots; i++)
+		while (t->slots[i]) {
+			struct ient *e = t->slots[i];
+
+			t->slots[i] = e->next;
+			wfs_free(e);
+		}
+	wfs_free(t->slots);
+	pthread_mutex_destroy(&t->lock);
+	wfs_free(t);
+}
+
+static struct ient **find(struct wfs_itable *t, uint64_t ino)
+{
+	struct ient **pp = &t->slots[slot_of(t, ino)];
+
+	while (*pp && (*pp)->ino != ino)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Double the slots when the table is fuller than one entry per slot; a
+ * failed allocation just leaves the chains longer. */
+static void grow(struct wfs_itable *t)
+{
+	unsigned long old = t->nslots;
+	struct ient **slots = wfs_calloc(old * 2, sizeof(*slots));
+	struct ient **prev = t->slots;
+
+	if (!slots)
+		return;
+	t->slots = slots;
+	t->nslots = old * 2;
+	for (unsigned long i = 0; i < old; i++)
+		while (prev[i]) {
+			struct ient *e = prev[i];
+			unsigned long s = slot_of(t, e->ino);
+
+			prev[i] = e->next;
+			e->next = slots[s];
+			slots[s] = e;
+		}
+	wfs_free(prev);
+}
+
+int wfs_itable_ref(struct wfs_itable *t, uint64_t ino, uint64_t n)
+{
+	struct ient **pp;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	pp = find(t, ino);
+	if (!*pp) {
+		struct ient *e = wfs_calloc(1, sizeof(*e));
+
+		if (!e) {
+			rc = -ENOMEM;
+			goto out_unlock;
+		}
+		e->ino = ino;
+		*pp = e;
+		if (++t->count > t->nslots)
+			grow(t);
+		pp = find(t, ino);
+	}
+	(*pp)->nlookup += n;
+out_unlock:
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+bool wfs_itable_forget(struct wfs_itable *t, uint64_t ino, uint64_t n)
+{
+	struct ient **pp, *e;
+	bool release = false;
+
+	pthread_mutex_lock(&t->lock);
+	pp = find(t, ino);
+	e = *pp;
+	if (e) {
+		e->nlookup = e->nlookup > n ? e->nlookup - n : 0;
+		if (!e->nlookup) {
+			release = e->orphan;
+			*pp = e->next;
+			t->count--;
+			wfs_free(e);
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return release;
+}
+
+bool wfs_itable_orphan(struct wfs_itable *t, uint64_t ino)
+{
+	struct ient *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	if (e)
+		e->orphan = true;
+	pthread_mutex_unlock(&t->lock);
+	return e != NULL;
+}
+
+void wfs_itable_set_cached(struct wfs_itable *t, uint64_t ino,
+			   int64_t mtime_ns, uint64_t size)
+{
+	struct ient *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	if (e) {
+		e->cached = true;
+		e->cached_mtime = mtime_ns;
+		e->cached_size = size;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool wfs_itable_cache_valid(struct wfs_itable *t, uint64_t ino,
+			    int64_t mtime_ns, uint64_t size)
+{
+	struct ient *e;
+	bool valid;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	valid = e && e->cached && e->cached_mtime == mtime_ns &&
+		e->cached_size == size;
+	pthread_mutex_unlock(&t->lock);
+	return valid;
+}
+
+void wfs_itable_set_nocap(struct wfs_itable *t, uint64_t ino,
+			  int64_t until_ns)
+{
+	struct ient *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	if (e)
+		e->nocap_until = until_ns;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool wfs_itable_nocap(struct wfs_itable *t, uint64_t ino, int64_t now_ns)
+{
+	struct ient *e;
+	bool nocap;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	nocap = e && now_ns < e->nocap_until;
+	pthread_mutex_unlock(&t->lock);
+	return nocap;
+}
+
+void wfs_itable_set_locked(struct wfs_itable *t, uint64_t ino)
+{
+	struct ient *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	if (e)
+		e->locked = true;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool wfs_itable_locked(struct wfs_itable *t, uint64_t ino)
+{
+	struct ient *e;
+	bool locked;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	locked = e && e->locked;
+	pthread_mutex_unlock(&t->lock);
+	return locked;
+}
+
+void wfs_itable_orphans(struct wfs_itable *t, wfs_itable_orphan_cb cb,
+			void *arg)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned long i = 0; i < t->nslots; i++)
+		for (struct ient *e = t->slots[i]; e; e = e->next)
+			if (e->orphan)
+				cb(e->ino, arg);
+	pthread_mutex_unlock(&t->lock);
+}
+
+unsigned long wfs_itable_count(struct wfs_itable *t)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->count;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
