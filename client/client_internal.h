@@ -60,11 +60,6 @@ struct wfs_client {
 	struct cinode **itab;		/* open inodes by ino; itab_lock */
 	unsigned itab_size, nopen;
 
-	/* The longest replica chunk the nodes take: the span, unless they
-	 * refused one longer than a chunk (then tails past a chunk are
-	 * written as zero-padded EC stripes). */
-	atomic_uint replica_max;
-
 	uint8_t id[16];			/* random client id */
 };
 

@@ -343,7 +343,6 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 
 		memcpy(c->id, &v, sizeof(v));
 	}
-	atomic_init(&c->replica_max, UINT32_MAX);
 	rc = start_pools(c);
 	if (rc)
 		goto out_free;

@@ -438,7 +438,6 @@ void wfs_sbuf_state(const struct cinode *ci, const struct sbuf *sb,
 		       struct wfs_sbuf_state *st)
 {
 	st->span = ci->span;
-	st->replica_max = atomic_load(&ci->c->replica_max);
 	st->len = sb->len;
 	st->base_len = sb->base_len;
 	st->block = sb->block;

@@ -68,7 +68,6 @@ static struct fake {
 	unsigned places, commits, reads, writes, layouts;
 	/* faults */
 	int eagain_left;		/* GetAttr answers -EAGAIN this often */
-	bool refuse_long_replicas;
 	bool fail_writes;
 } fk;
 
@@ -419,10 +418,6 @@ static int h_cwrite(void *arg, const void *req, size_t len,
 		rc = -EBADMSG;
 	else if (fk.fail_writes)
 		rc = -EIO;
-	else if (fk.refuse_long_replicas &&
-		 r->header->kind == WORMFS__STRIPE_KIND__STRIPE_REPLICA &&
-		 r->header->data_length > r->header->chunk_size)
-		rc = -EINVAL;
 	for (unsigned i = 0; rc == 0 && !c && i < MAX_CHUNKS; i++)
 		if (!fk.chunks[i].used)
 			c = &fk.chunks[i];
@@ -489,7 +484,7 @@ static void fake_clear(void)
 	memset(fk.inodes, 0, sizeof(fk.inodes));
 	fk.places = fk.commits = fk.reads = fk.writes = fk.layouts = 0;
 	fk.eagain_left = 0;
-	fk.refuse_long_replicas = fk.fail_writes = false;
+	fk.fail_writes = false;
 	pthread_mutex_unlock(&fk.lock);
 }
 
@@ -878,7 +873,7 @@ static void test_write_failures(void)
 	wfs_client_free(c);
 }
 
-static void test_long_replicas_refused(void)
+static void test_long_tail_replica(void)
 {
 	uint64_t st = wfs_test_seed() ^ 8;
 	struct wfs_client *c = client();
@@ -886,11 +881,11 @@ static void test_long_replicas_refused(void)
 	struct wfs_file *f = create(c, "long", 0);
 
 	wfs_test_fill(&st, src, sizeof(src));
-	fk.refuse_long_replicas = true;
 	write_ok(f, model, src, sizeof(src), 0);
 	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
-	/* Written as a zero-padded EC stripe of its length. */
-	CU_ASSERT_EQUAL(slot(2, 0)->kind, WFS_STRIPE_EC);
+	/* A tail longer than one chunk is still one replica stripe: each
+	 * replica holds the whole tail (DESIGN.md). */
+	CU_ASSERT_EQUAL(slot(2, 0)->kind, WFS_STRIPE_REPLICA);
 	CU_ASSERT_EQUAL(slot(2, 0)->length, sizeof(src));
 	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
 	check_file(f, model, sizeof(src));
@@ -986,7 +981,7 @@ static CU_TestInfo file_tests[] = {
 	{ "offsets past 4 GiB", test_large_offsets },
 	{ "lost and corrupt chunks", test_lost_chunks },
 	{ "write failures", test_write_failures },
-	{ "replicas longer than a chunk refused", test_long_replicas_refused },
+	{ "a tail longer than a chunk is a replica", test_long_tail_replica },
 	{ "stripe changed by another client", test_stale_stripe },
 	{ "metadata retries", test_retries },
 	{ "client arguments", test_client_args },

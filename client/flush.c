@@ -153,8 +153,7 @@ static int commit(struct cinode *ci, const struct wfs_cred *cred,
 static int put_stripe(struct cinode *ci, struct sbuf *sb,
 		      const struct wfs_cred *cred,
 		      const struct wfs_flush_plan *plan, uint64_t base_version,
-		      struct wfs_lstripe **out, struct wfs_attr *attr,
-		      uint32_t *chunk_size)
+		      struct wfs_lstripe **out, struct wfs_attr *attr)
 {
 	struct wfs_lstripe *s = NULL;
 	struct wfs_ec *ec = NULL;
@@ -163,7 +162,6 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 
 	if (rc)
 		return rc;
-	*chunk_size = s->chunk_size;
 	/* A partial rewrite is built on the version it read: if the slot
 	 * holds another one now, that has to be read again. */
 	if (!plan->full && expected != base_version) {
@@ -205,18 +203,6 @@ static void commit_done(struct cinode *ci, struct sbuf *sb,
 		wfs_layout_clear(&ci->layout);
 }
 
-/* The nodes refused a replica chunk longer than @chunk_size: from now on
- * stripe data longer than that goes out as zero-padded EC stripes. */
-static void refuse_long_replicas(struct wfs_client *c, uint32_t chunk_size)
-{
-	unsigned prev = atomic_exchange(&c->replica_max, chunk_size);
-
-	if (prev != chunk_size)
-		wfs_log_warn("client", "the nodes refuse replicas longer than a"
-			     " chunk (%u bytes): longer partial stripes are "
-			     "written as zero-padded EC stripes", chunk_size);
-}
-
 /* Write out @sb (dirty, flushing set by the caller, who holds it).  Drops
  * ci->lock around remote calls. */
 static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
@@ -228,7 +214,6 @@ static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
 		struct wfs_attr attr;
 		struct wfs_cred cred = ci->cred;
 		uint64_t base_version;
-		uint32_t chunk_size = 0;
 		int rc = 0;
 
 		/* A reader's load must end before the plan counts on it. */
@@ -254,17 +239,11 @@ static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
 			memset(sb->data + plan.length, 0,
 			       ci->span - plan.length);
 		pthread_mutex_unlock(&ci->lock);
-		rc = put_stripe(ci, sb, &cred, &plan, base_version, &s, &attr,
-				&chunk_size);
+		rc = put_stripe(ci, sb, &cred, &plan, base_version, &s, &attr);
 		pthread_mutex_lock(&ci->lock);
 		if (rc == 0) {
 			commit_done(ci, sb, s, &attr);
 			return 0;
-		}
-		if (rc == -EINVAL && plan.kind == WFS_KIND_REPLICA &&
-		    plan.length > chunk_size && attempt + 1 < MAX_STALE) {
-			refuse_long_replicas(ci->c, chunk_size);
-			continue;
 		}
 		if (rc == -EINVAL)
 			return -EIO;

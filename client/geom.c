@@ -202,8 +202,7 @@ void wfs_geom_plan_flush(const struct wfs_sbuf_state *st,
 			 struct wfs_flush_plan *plan)
 {
 	plan->length = st->len;
-	plan->kind = st->len == st->span || st->len > st->replica_max
-			     ? WFS_KIND_EC : WFS_KIND_REPLICA;
+	plan->kind = st->len == st->span ? WFS_KIND_EC : WFS_KIND_REPLICA;
 	plan->full = wfs_ranges_covers(st->dirty, 0, st->len);
 	plan->load = plan->full ? 0 : need_blocks(st, 0, st->len);
 }

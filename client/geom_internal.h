@@ -116,12 +116,11 @@ struct wfs_sbuf_state {
 				 * its chunk size (EC) or the span (replica) */
 	uint32_t valid;		/* blocks whose clean bytes already hold the
 				 * committed data */
-	uint32_t replica_max;	/* longest replica the nodes take */
 	const struct wfs_ranges *dirty; /* bytes written since the commit */
 };
 
 /* Decide how to write out a stripe buffer: EC if its data fills the span
- * or is longer than replica_max, else replica; which committed blocks must
+ * else replica; which committed blocks must
  * be read first: those meeting
  * [0, min(len, base_len)) that are neither valid nor wholly dirty.  Bytes
  * past base_len that are not dirty are zeros and need no read. */

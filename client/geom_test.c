@@ -144,7 +144,7 @@ static struct wfs_sbuf_state state(const struct wfs_ranges *dirty,
 {
 	struct wfs_sbuf_state st = {
 		.span = 400, .len = len, .base_len = base_len, .block = 100,
-		.valid = valid, .replica_max = UINT32_MAX, .dirty = dirty,
+		.valid = valid, .dirty = dirty,
 	};
 
 	return st;
@@ -174,10 +174,6 @@ static void test_plan(void)
 	wfs_geom_plan_flush(&st, &p);
 	CU_ASSERT(p.kind == WFS_KIND_REPLICA && p.full && p.load == 0 &&
 		  p.length == 150);
-	/* Longer than a replica may be: padded EC. */
-	st.replica_max = 100;
-	wfs_geom_plan_flush(&st, &p);
-	CU_ASSERT(p.kind == WFS_KIND_EC && p.length == 150);
 
 	/* Read-modify-write: 10 bytes into block 1 of a full committed
 	 * stripe: blocks 0, 2, 3 wholly clean, 1 partly: all four load. */
