@@ -29,3 +29,4 @@ INTEGRATION += tests/integration/big_file.sh
 INTEGRATION += tests/integration/kill9.sh
 INTEGRATION += tests/integration/chunk_damage.sh
 INTEGRATION += tests/integration/programs.sh
+INTEGRATION += tests/integration/wormctl.sh
