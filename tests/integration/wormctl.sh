@@ -58,11 +58,15 @@ expect_rc() {
 }
 
 wfs_step "status: wait for a master"
+# A new node is elected first, then formats the file system and records
+# itself and its disks: wait for all of it, not just the election.
 master_ready() {
 	ctl -t 2 status --json >"$out/status.json" 2>/dev/null &&
 		python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-sys.exit(0 if d["master_id"] else 1)' "$out/status.json"
+ok = d.get("master_id") and d.get("cluster_id") and d.get("nodes") and \
+     len(d["nodes"][0].get("disks") or []) == 6
+sys.exit(0 if ok else 1)' "$out/status.json"
 }
 wfs_wait 30 "a master" master_ready || {
 	ctl status
@@ -163,14 +167,11 @@ for x in s[:2]:
     assert x["kind"] == "ec" and (x["k"], x["m"]) == (4, 2), x
     assert [c["index"] for c in x["chunks"]] == list(range(6)), x
     assert len({c["disk_id"] for c in x["chunks"]}) == 6, x
-# The 2 MiB tail: m+1 replicas, or, since the nodes take no replica
-# longer than a chunk, a zero-padded EC stripe.
+# The 2 MiB tail (longer than one chunk): m+1 full replicas.
 tail = s[2]
 assert tail["length"] == 2 << 20, tail
-if tail["length"] <= tail["chunk_size"]:
-    assert tail["kind"] == "replica" and len(tail["chunks"]) == 3, tail
-else:
-    assert tail["kind"] == "ec" and len(tail["chunks"]) == 6, tail
+assert tail["kind"] == "replica" and len(tail["chunks"]) == 3, tail
+assert len({c["disk_id"] for c in tail["chunks"]}) == 3, tail
 for x in s:
     for c in x["chunks"]:
         assert c["state"] == "ok" and c["node"] == "node-1", c
