@@ -129,6 +129,7 @@ struct wfs_raftlog {
 	struct req *queue, **queue_tail;
 	enum wfs_raftlog_role role;
 	uint64_t leader_id;
+	uint64_t term;
 	char leader_addr[WFS_RAFTLOG_ADDR_MAX];
 
 	/* raft thread only */
@@ -602,19 +603,26 @@ static void publish_state(struct wfs_raftlog *log)
 	enum wfs_raftlog_role role = current_role(log);
 	raft_id leader = 0;
 	const char *addr = NULL;
+	uint64_t term = log->raft_open && !log->raft_closing
+				? log->raft.current_term : log->seen_term;
 
 	if (role != WFS_RAFTLOG_STOPPED && role != WFS_RAFTLOG_FAILED)
 		raft_leader(&log->raft, &leader, &addr);
 	if (!addr)
 		leader = 0;
-	if (role == log->seen_role && leader == log->seen_leader)
+
+	if (role == log->seen_role && leader == log->seen_leader &&
+	    term == log->seen_term)
 		return;
-	log_change(log, role, leader, addr ? addr : "");
+	if (role != log->seen_role || leader != log->seen_leader)
+		log_change(log, role, leader, addr ? addr : "");
 	log->seen_role = role;
 	log->seen_leader = leader;
+	log->seen_term = term;
 	pthread_mutex_lock(&log->lock);
 	log->role = role;
 	log->leader_id = leader;
+	log->term = log->seen_term;
 	snprintf(log->leader_addr, sizeof(log->leader_addr), "%s",
 		 addr ? addr : "");
 	pthread_mutex_unlock(&log->lock);
@@ -1227,6 +1235,16 @@ enum wfs_raftlog_role wfs_raftlog_role(struct wfs_raftlog *log)
 bool wfs_raftlog_is_leader(struct wfs_raftlog *log)
 {
 	return wfs_raftlog_role(log) == WFS_RAFTLOG_LEADER;
+}
+
+uint64_t wfs_raftlog_term(struct wfs_raftlog *log)
+{
+	uint64_t term;
+
+	pthread_mutex_lock(&log->lock);
+	term = log->term;
+	pthread_mutex_unlock(&log->lock);
+	return term;
 }
 
 int wfs_raftlog_leader(struct wfs_raftlog *log, uint64_t *id, char *addr,

@@ -200,6 +200,10 @@ bool wfs_raftlog_is_leader(struct wfs_raftlog *log);
 /* This node's role, as of the raft thread's last turn.  Thread-safe. */
 enum wfs_raftlog_role wfs_raftlog_role(struct wfs_raftlog *log);
 
+/* The Raft term as of the raft thread's last turn (0 before start).
+ * Thread-safe. */
+uint64_t wfs_raftlog_term(struct wfs_raftlog *log);
+
 /* The leader this node knows: its id into *id and its address into @addr
  * (@cap bytes, NUL-terminated; @addr NULL and @cap 0 ask for the id only).
  * Returns 0, -ENOENT when no leader is known (an election, or not running),

@@ -1004,7 +1004,7 @@ static void test_three_voters(void)
 	unsigned ports[3];
 	struct prop p;
 	struct tally t;
-	uint64_t id;
+	uint64_t id, term;
 	int l, f, l2;
 
 	CU_ASSERT_FATAL(wfs_test_mkdtemp(base, sizeof(base)) == 0);
@@ -1016,6 +1016,7 @@ static void test_three_voters(void)
 	for (unsigned i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL_FATAL(node_start(&nodes[i], v, 3, 0, 0), 0);
 	l = wait_leader(nodes, 3);
+	CU_ASSERT(l < 0 || wfs_raftlog_term(nodes[l].log) >= 1);
 	CU_ASSERT_FATAL(l >= 0);
 
 	/* A follower refuses, naming the leader. */
@@ -1046,8 +1047,11 @@ static void test_three_voters(void)
 	CU_ASSERT_TRUE(toy_same(&nodes[0].toy, &nodes[2].toy));
 
 	/* The leader dies: the other two elect one of them and go on. */
+	term = wfs_raftlog_term(nodes[l].log);
 	node_stop(&nodes[l]);
 	l2 = wait_leader(nodes, 3);
+	/* A new election is a new term. */
+	CU_ASSERT(l2 < 0 || wfs_raftlog_term(nodes[l2].log) > term);
 	CU_ASSERT_FATAL(l2 >= 0 && l2 != l);
 	CU_ASSERT_EQUAL(propose_all(nodes[l2].log, N1, N2), N2);
 	for (unsigned i = 0; i < 3; i++) {

@@ -268,6 +268,7 @@ static int h_status(void *arg, const void *req, size_t len,
 	sr.leader_id.len = strlen(leader);
 	sr.leader_addr = (char *)leader_addr;
 	sr.raft_applied_index = v.applied;
+	sr.raft_term = wfs_raftlog_term(n->raft);
 	sr.inodes = v.inodes;
 	sr.bytes_used = v.bytes;
 	rc = status_pack(n, &v, &sr, reply);
