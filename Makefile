@@ -15,7 +15,7 @@ DEB_PKGS := build-essential pkg-config libisal-dev libraft-dev libsqlite3-dev \
 	libsodium-dev libmsgpack-dev libev-dev libgrpc-dev libprotobuf-c-dev \
 	protobuf-c-compiler libcunit1-dev libuv1-dev libmicrohttpd-dev \
 	libyaml-dev libjansson-dev libfuse3-dev fuse3 sqlite3 iproute2 \
-	procps psmisc git
+	procps psmisc git python3
 
 PKGS := libisal sqlite3 libsodium msgpack libprotobuf-c grpc cunit libuv raft \
 	libmicrohttpd yaml-0.1 jansson fuse3
