@@ -216,7 +216,7 @@ static int folder_path(char *buf, size_t len, const char *root,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int fsync_path(const char *path)
+int wfs_disk_fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc;
@@ -678,7 +678,7 @@ static int folder_make(const char *root, unsigned folder)
 	if (mkdir(path, 0755) != 0)
 		return errno == EEXIST ? 0 : -errno;
 	*strrchr(path, '/') = '\0';
-	return fsync_path(path);
+	return wfs_disk_fsync_dir(path);
 }
 
 int wfs_disk_chunk_put(const char *root, const struct wfs_chunk_header *hdr,
@@ -721,7 +721,7 @@ int wfs_disk_chunk_put(const char *root, const struct wfs_chunk_header *hdr,
 		return rc;
 	}
 	rc = folder_path(tmp, sizeof(tmp), root, folder, NULL);
-	return rc ? rc : fsync_path(tmp);
+	return rc ? rc : wfs_disk_fsync_dir(tmp);
 }
 
 /* Read and check the header of the open chunk file @fd, which should be
@@ -852,7 +852,7 @@ int wfs_disk_chunk_unlink(const char *root, const struct wfs_chunk_key *key)
 		return -errno;
 	rc = folder_path(path, sizeof(path), root,
 			 wfs_disk_folder(key->stripe_id), NULL);
-	return rc ? rc : fsync_path(path);
+	return rc ? rc : wfs_disk_fsync_dir(path);
 }
 
 /* ---- folder indexes ---- */

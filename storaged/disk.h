@@ -57,6 +57,10 @@ struct wfs_disk_rec {
 	struct wfs_chunk_key key;
 };
 
+/* fsync the directory @path, so that entries created or renamed in it are
+ * durable.  Returns 0 or a negative errno.  Blocks on disk I/O. */
+int wfs_disk_fsync_dir(const char *path);
+
 /* 1 if @node_id can name a node (1..WFS_DISK_NODE_ID_MAX bytes, each
  * printable ASCII other than space), else 0. */
 int wfs_disk_node_id_valid(const char *node_id);

@@ -31,6 +31,7 @@
 
 #include "erasure/crc32c.h"
 #include "log/log.h"
+#include "storaged/disk.h"
 
 #define SUB "identity"
 #define KEY_FILE_LEN 44
@@ -150,19 +151,6 @@ static int read_key(int fd, const char *path, struct wfs_identity *id)
 	return rc;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 static int write_all(int fd, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
@@ -205,7 +193,7 @@ static int make_key(const char *dir, const char *path, struct wfs_identity *id)
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = fsync_dir(dir);
+		rc = wfs_disk_fsync_dir(dir);
 	if (rc == 0)
 		rc = from_seed(buf + 8, id);
 	if (rc)

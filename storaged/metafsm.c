@@ -41,6 +41,7 @@
 #include "erasure/crc32c.h"
 #include "log/log.h"
 #include "mem/mem.h"
+#include "storaged/disk.h"
 
 #define SUB "metafsm"
 #define DESC_FIXED 38
@@ -93,19 +94,6 @@ static char *path_join(const char *a, const char *b)
 	p[la] = '/';
 	memcpy(p + la + 1, b, lb + 1);
 	return p;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 /* ---- the descriptor ---- */
@@ -255,7 +243,7 @@ static int fsm_snapshot(void *arg, uint64_t index, void **buf, size_t *len)
 	if (rc == 0)
 		rc = file_crc(path, &d.size, &d.crc);
 	if (rc == 0)
-		rc = fsync_dir(f->snap_dir);
+		rc = wfs_disk_fsync_dir(f->snap_dir);
 	if (rc == 0)
 		rc = desc_encode(&d, buf, len);
 	if (rc == 0) {
@@ -335,7 +323,7 @@ static int swap_in(struct wfs_metafsm *f, const char *src)
 		unlink(tmp);
 		return rc;
 	}
-	rc = fsync_dir(f->dir);
+	rc = wfs_disk_fsync_dir(f->dir);
 	if (rc)
 		return rc;
 	return wfs_meta_open(f->db_path, &f->meta);
