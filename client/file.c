@@ -875,7 +875,12 @@ static int truncate_locked(struct cinode *ci, const struct wfs_cred *cred,
 		if (sb->sidx * ci->span >= size)
 			sbuf_drop(ci, sb);
 	}
-	rc = wfs_cinode_flush_all(ci);
+	/* Flushing waits with ci->lock released, and a write may land in
+	 * the meantime: the buffers dropped below must hold nothing that is
+	 * not committed, so flush until nothing is dirty. */
+	do
+		rc = wfs_cinode_flush_all(ci);
+	while (rc == 0 && ci->ndirty);
 	if (rc)
 		return rc;
 	rc = wfs_meta_setattr(ci->c, cred, ci->ino, set, attr);

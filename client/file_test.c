@@ -924,6 +924,40 @@ static void test_stale_stripe(void)
 	wfs_client_free(c);
 }
 
+/* A stripe this client rewrites whole but that is shorter than the span
+ * must not cut off bytes another client appended to it meanwhile. */
+static void test_stale_short_stripe(void)
+{
+	uint64_t st = wfs_test_seed() ^ 10;
+	struct wfs_client *c = client();
+	unsigned char model[SPAN], src[SPAN], got[1000];
+	struct wfs_file *f = create(c, "short", 0);
+	struct wfs_client_opts o = { .nodes = fk.addr };
+	struct wfs_client *c2;
+	struct wfs_file *g = NULL;
+
+	memset(model, 0, sizeof(model));
+	wfs_test_fill(&st, src, sizeof(src));
+	write_ok(f, model, src, 1000, 0);
+	f = reopen(c, f, 0);
+	/* This client reads the stripe (version 1, 1000 bytes)... */
+	CU_ASSERT_EQUAL(wfs_file_read(f, got, sizeof(got), 0), 1000);
+	/* ...another appends to the same stripe and commits... */
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
+	CU_ASSERT_EQUAL(wfs_file_open(c2, &cred, 2, O_RDWR, NULL, &g), 0);
+	write_ok(g, model, src + 7, 1000, 1000);
+	CU_ASSERT_EQUAL(wfs_file_close(g), 0);
+	wfs_client_free(c2);
+	/* ...then this one overwrites all it had read: both writes stay. */
+	write_ok(f, model, src + 3, 1000, 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(slot(2, 0)->length, 2000);
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
+	check_file(f, model, 2000);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
 static void test_retries(void)
 {
 	struct wfs_client *c = client();
@@ -982,6 +1016,7 @@ static CU_TestInfo file_tests[] = {
 	{ "lost and corrupt chunks", test_lost_chunks },
 	{ "write failures", test_write_failures },
 	{ "a tail longer than a chunk is a replica", test_long_tail_replica },
+	{ "a short stripe grown by another client", test_stale_short_stripe },
 	{ "stripe changed by another client", test_stale_stripe },
 	{ "metadata retries", test_retries },
 	{ "client arguments", test_client_args },

@@ -163,8 +163,12 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 	if (rc)
 		return rc;
 	/* A partial rewrite is built on the version it read: if the slot
-	 * holds another one now, that has to be read again. */
-	if (!plan->full && expected != base_version) {
+	 * holds another one now, that has to be read again.  "Partial" means
+	 * anything short of the whole span: a stripe we wrote entirely but
+	 * that is shorter than the span may have grown since (another
+	 * client appended), and committing it would cut those bytes off. */
+	if (!(plan->full && plan->length == ci->span) &&
+	    expected != base_version) {
 		rc = -ESTALE;
 		goto out_free;
 	}
