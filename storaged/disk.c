@@ -157,8 +157,7 @@ static int is_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
-/* write() all of @len bytes (the file may be O_APPEND). */
-static int write_all(int fd, const void *buf, size_t len)
+int wfs_disk_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 
@@ -352,7 +351,7 @@ static int marker_write(int rootfd, const struct wfs_disk_ident *id)
 		    0644);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, buf, (size_t)len);
+	rc = wfs_disk_write_all(fd, buf, (size_t)len);
 	if (rc == 0 && fsync(fd) != 0)
 		rc = -errno;
 	if (close_checked(fd) != 0 && rc == 0)
@@ -707,9 +706,9 @@ int wfs_disk_chunk_put(const char *root, const struct wfs_chunk_header *hdr,
 	if (fd < 0)
 		return -errno;
 	wfs_chunk_header_encode(hdr, head);
-	rc = write_all(fd, head, sizeof(head));
+	rc = wfs_disk_write_all(fd, head, sizeof(head));
 	if (rc == 0)
-		rc = write_all(fd, data, hdr->data_len);
+		rc = wfs_disk_write_all(fd, data, hdr->data_len);
 	if (rc == 0 && fdatasync(fd) != 0)
 		rc = -errno;
 	if (close_checked(fd) != 0 && rc == 0)
@@ -1011,7 +1010,7 @@ int wfs_disk_index_append(const char *root, unsigned folder,
 	}
 	rec_encode(buf + len, rec);
 	len += REC_SIZE;
-	rc = write_all(fd, buf, len);
+	rc = wfs_disk_write_all(fd, buf, len);
 	if (rc != 0 && ftruncate(fd, end) != 0)
 		wfs_log_debug("disk", "%s: cannot cut back a failed append: %s",
 			      path, strerror(errno));
@@ -1043,12 +1042,12 @@ int wfs_disk_index_write(const char *root, unsigned folder,
 		rec_encode(buf + used, &recs[i]);
 		used += REC_SIZE;
 		if (used == sizeof(buf)) {
-			rc = write_all(fd, buf, used);
+			rc = wfs_disk_write_all(fd, buf, used);
 			used = 0;
 		}
 	}
 	if (rc == 0 && used)
-		rc = write_all(fd, buf, used);
+		rc = wfs_disk_write_all(fd, buf, used);
 	if (close_checked(fd) != 0 && rc == 0)
 		rc = -EIO;
 	if (rc == 0 && rename(tmp, path) != 0)

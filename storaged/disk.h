@@ -57,6 +57,11 @@ struct wfs_disk_rec {
 	struct wfs_chunk_key key;
 };
 
+/* write() all @len bytes of @buf to @fd, retrying short writes and EINTR
+ * (the file may be O_APPEND).  Returns 0 or a negative errno (-EIO if the
+ * kernel writes nothing).  Blocks on disk I/O. */
+int wfs_disk_write_all(int fd, const void *buf, size_t len);
+
 /* fsync the directory @path, so that entries created or renamed in it are
  * durable.  Returns 0 or a negative errno.  Blocks on disk I/O. */
 int wfs_disk_fsync_dir(const char *path);

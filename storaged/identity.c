@@ -151,23 +151,6 @@ static int read_key(int fd, const char *path, struct wfs_identity *id)
 	return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int make_key(const char *dir, const char *path, struct wfs_identity *id)
 {
 	unsigned char buf[KEY_FILE_LEN];
@@ -186,7 +169,7 @@ static int make_key(const char *dir, const char *path, struct wfs_identity *id)
 		rc = -errno;
 		goto out_wipe;
 	}
-	rc = write_all(fd, buf, sizeof(buf));
+	rc = wfs_disk_write_all(fd, buf, sizeof(buf));
 	if (rc == 0 && fsync(fd) != 0)
 		rc = -errno;
 	close(fd);

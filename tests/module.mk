@@ -3,13 +3,17 @@
 
 # Test programs run by the integration tests (tests/integration/) against a
 # mounted file system; they use nothing of WormFS but mem and log.
+# Whole-buffer pread/pwrite shared by the test programs.
+MODULES += fsio
+fsio_SRCS := tests/fs/fullio.c
+
 PROGRAMS += posix_check
 posix_check_MAIN := tests/fs/posix_check.c
-posix_check_USES := mem log
+posix_check_USES := fsio mem log
 
 PROGRAMS += fsx
 fsx_MAIN := tests/fs/fsx.c
-fsx_USES := mem log
+fsx_USES := fsio mem log
 
 # The FUSE bench: a plain passthrough to measure WormFS against, and the
 # file system bench run on both mounts by tests/bench/fuse_bench.sh.

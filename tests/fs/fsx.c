@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/fs/fullio.h"
 #include "mem/mem.h"
 
 #define MIB (1024LL * 1024)
@@ -147,48 +148,6 @@ fail(struct fsx *f, const char *fmt, ...)
 	exit(1);
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
-/* Read up to @len bytes at @off, short only at EOF: bytes read or -errno. */
-static ssize_t pread_all(int fd, void *buf, size_t len, off_t off)
-{
-	uint8_t *p = buf;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, off + (off_t)got);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /* Compare @len bytes at file offset @off; fail on the first difference. */
 static void compare(struct fsx *f, const uint8_t *got, const uint8_t *want,
 		    int64_t len, int64_t off, const char *what)
@@ -230,8 +189,8 @@ static void check_size(struct fsx *f)
 static void read_compare(struct fsx *f, int64_t off, int64_t len,
 			 const char *what)
 {
-	ssize_t n = pread_all(f->fd, f->rbuf, (size_t)len, off);
-	ssize_t rn = pread_all(f->ref_fd, f->refbuf, (size_t)len, off);
+	ssize_t n = wfs_fsio_pread_all(f->fd, f->rbuf, (size_t)len, off);
+	ssize_t rn = wfs_fsio_pread_all(f->ref_fd, f->refbuf, (size_t)len, off);
 
 	if (n < 0)
 		fail(f, "%s: pread 0x%" PRIx64 "+0x%" PRIx64 ": %s", what, off,
@@ -298,11 +257,11 @@ static void do_write(struct fsx *f)
 
 		memcpy(f->wbuf + i, &v, len - i < 8 ? (size_t)(len - i) : 8);
 	}
-	rc = pwrite_all(f->fd, f->wbuf, (size_t)len, off);
+	rc = wfs_fsio_pwrite_all(f->fd, f->wbuf, (size_t)len, off);
 	if (rc < 0)
 		fail(f, "pwrite 0x%" PRIx64 "+0x%" PRIx64 ": %s", off, len,
 		     strerror(-rc));
-	rc = pwrite_all(f->ref_fd, f->wbuf, (size_t)len, off);
+	rc = wfs_fsio_pwrite_all(f->ref_fd, f->wbuf, (size_t)len, off);
 	if (rc < 0)
 		fail(f, "reference pwrite: %s", strerror(-rc));
 	if (off + len > f->size)

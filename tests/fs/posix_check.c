@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/fs/fullio.h"
 #include "mem/mem.h"
 
 #ifndef RENAME_NOREPLACE
@@ -199,48 +200,6 @@ static bool all_zero(const void *buf, size_t len)
 	return true;
 }
 
-/* Write all of @buf at @off.  Returns 0 or -errno. */
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
-/* Read up to @len bytes at @off, stopping early only at EOF.  Returns the
- * bytes read or -errno. */
-static ssize_t pread_all(int fd, void *buf, size_t len, off_t off)
-{
-	char *p = buf;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, off + (off_t)got);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /* Create (or replace) @path with @len bytes of pattern @seed.  Returns 0 or
  * -errno. */
 static int make_file(const char *path, size_t len, unsigned seed)
@@ -256,7 +215,7 @@ static int make_file(const char *path, size_t len, unsigned seed)
 		rc = -errno;
 		goto out_free_buf;
 	}
-	rc = pwrite_all(fd, buf, len, 0);
+	rc = wfs_fsio_pwrite_all(fd, buf, len, 0);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 out_free_buf:
@@ -279,7 +238,7 @@ static int file_is(const char *path, size_t len, unsigned seed)
 		rc = -errno;
 		goto out_free;
 	}
-	n = pread_all(fd, got, len + 1, 0);
+	n = wfs_fsio_pread_all(fd, got, len + 1, 0);
 	close(fd);
 	if (n < 0) {
 		rc = (int)n;
@@ -433,7 +392,7 @@ static void check_open(struct suite *s)
 	}
 	fd = open(f, O_RDONLY);
 	memset(buf, 0, sizeof(buf));
-	check(s, fd >= 0 && pread_all(fd, buf, sizeof(buf), 0) == 16 &&
+	check(s, fd >= 0 && wfs_fsio_pread_all(fd, buf, sizeof(buf), 0) == 16 &&
 		      memcmp(buf + 10, "abcxyz", 6) == 0,
 	      "O_APPEND pwrite appends too (Linux)", "file is %.16s", buf);
 	if (fd >= 0) {
@@ -726,7 +685,7 @@ static void check_rename_files(struct suite *s)
 		int fd = open(b, O_RDONLY);
 
 		expect_ok(s, "rename over a file that is open", rename(a, b));
-		check(s, fd >= 0 && pread_all(fd, buf, sizeof(buf), 0) == 300 &&
+		check(s, fd >= 0 && wfs_fsio_pread_all(fd, buf, sizeof(buf), 0) == 300 &&
 			      file_is(b, 700, 14) == 1,
 		      "the replaced file stays readable through its fd", "");
 		if (fd >= 0) {
@@ -973,7 +932,7 @@ static bool prefix_then_zeros(int fd, const char *ref, size_t from, size_t to)
 
 	if (!buf)
 		return false;
-	ok = pread_all(fd, buf, to, 0) == (ssize_t)to &&
+	ok = wfs_fsio_pread_all(fd, buf, to, 0) == (ssize_t)to &&
 	     !memcmp(buf, ref, from) && all_zero(buf + from, to - from);
 	wfs_free(buf);
 	return ok;
@@ -1008,7 +967,7 @@ static void check_truncate(struct suite *s)
 		check(s, prefix_then_zeros(fd, ref, 100, 3 * MIB),
 		      "ftruncate down then up: zeros", "");
 		/* Write past the end after a cut: the gap reads zero. */
-		pwrite_all(fd, ref, 10, 4 * MIB + 5);
+		wfs_fsio_pwrite_all(fd, ref, 10, 4 * MIB + 5);
 		got = fstat(fd, &st);
 		check(s, got == 0 && st.st_size == 4 * MIB + 15 &&
 			      prefix_then_zeros(fd, ref, 100, 4 * MIB + 5),
@@ -1055,19 +1014,19 @@ static void check_holes(struct suite *s)
 		wfs_free(buf);
 		return;
 	}
-	pwrite_all(fd, "head", 4, 0);
-	pwrite_all(fd, "tail", 4, 10 * MIB);
+	wfs_fsio_pwrite_all(fd, "head", 4, 0);
+	wfs_fsio_pwrite_all(fd, "tail", 4, 10 * MIB);
 	fsync(fd);
 	got = fstat(fd, &st);
 	check(s, got == 0 && st.st_size == 10 * MIB + 4,
 	      "write past EOF extends the size", "size %lld",
 	      (long long)st.st_size);
-	check(s, pread_all(fd, buf, MIB, 3 * MIB) == MIB && all_zero(buf, MIB),
+	check(s, wfs_fsio_pread_all(fd, buf, MIB, 3 * MIB) == MIB && all_zero(buf, MIB),
 	      "a hole reads as zeros", "");
-	check(s, pread_all(fd, buf, 8, 10 * MIB - 4) == 8 &&
+	check(s, wfs_fsio_pread_all(fd, buf, 8, 10 * MIB - 4) == 8 &&
 		      all_zero(buf, 4) && !memcmp(buf + 4, "tail", 4),
 	      "data after a hole is intact", "");
-	check(s, pread_all(fd, buf, 4096, 0) == 4096 &&
+	check(s, wfs_fsio_pread_all(fd, buf, 4096, 0) == 4096 &&
 		      !memcmp(buf, "head", 4) && all_zero(buf + 4, 4092),
 	      "zeros after data in the first block", "");
 	check(s, (long long)st.st_blocks * 512 < st.st_size,
@@ -1093,10 +1052,10 @@ static void check_holes(struct suite *s)
 		check(s, got == 0 && st.st_size == far + 3,
 		      "64-bit size past 4 GiB", "size %lld",
 		      (long long)st.st_size);
-		check(s, pread_all(fd, buf, 3, far) == 3 &&
+		check(s, wfs_fsio_pread_all(fd, buf, 3, far) == 3 &&
 			      !memcmp(buf, "far", 3),
 		      "read back at 5 GiB", "");
-		check(s, pread_all(fd, buf, 4096, 4LL * 1024 * MIB - 2048) ==
+		check(s, wfs_fsio_pread_all(fd, buf, 4096, 4LL * 1024 * MIB - 2048) ==
 				  4096 && all_zero(buf, 4096),
 		      "hole across the 4 GiB boundary reads zeros", "");
 		close(fd);
@@ -1128,12 +1087,12 @@ static void check_unlinked_open(struct suite *s)
 	check(s, got == 0 && st.st_nlink == 0,
 	      "fstat of an unlinked file: nlink 0", "nlink %lu",
 	      (unsigned long)st.st_nlink);
-	check(s, pread_all(fd, buf, sizeof(buf), 0) == sizeof(buf) &&
+	check(s, wfs_fsio_pread_all(fd, buf, sizeof(buf), 0) == sizeof(buf) &&
 		      !memcmp(buf, want, sizeof(buf)),
 	      "an unlinked open file is still readable", "");
 	make_file(f, 10, 61);
-	pwrite_all(fd, "more", 4, sizeof(buf));
-	check(s, pread_all(fd, buf, 4, sizeof(buf)) == 4 &&
+	wfs_fsio_pwrite_all(fd, "more", 4, sizeof(buf));
+	check(s, wfs_fsio_pread_all(fd, buf, 4, sizeof(buf)) == 4 &&
 		      !memcmp(buf, "more", 4) && file_is(f, 10, 61) == 1,
 	      "writable too, and a new file of that name is separate", "");
 	close(fd);
