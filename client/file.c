@@ -251,11 +251,15 @@ uint32_t wfs_sbuf_all_blocks(const struct sbuf *sb, uint64_t span)
 	return n >= 32 ? UINT32_MAX : (1u << n) - 1;
 }
 
+static void fill_clean(struct sbuf *sb, const unsigned char *src,
+		       uint64_t src_off, uint64_t start, uint64_t end);
+
 /* Learn @sb's committed version from @s (NULL: none). */
 int wfs_sbuf_set_base(struct cinode *ci, struct sbuf *sb,
 		    const struct wfs_lstripe *s)
 {
 	struct wfs_lstripe *copy = NULL;
+	uint64_t len;
 
 	if (s) {
 		if ((uint64_t)s->k * s->chunk_size != ci->span) {
@@ -279,8 +283,16 @@ int wfs_sbuf_set_base(struct cinode *ci, struct sbuf *sb,
 	sb->valid = wfs_sbuf_all_blocks(sb, ci->span) &
 		    ~wfs_geom_blocks(sb->block, 0, sb->base_len);
 	sb->base_known = true;
-	if (sb->len < sb->base_len)
-		sb->len = sb->base_len;
+	/* The new base decides the length: the old one's clean bytes past
+	 * its end (say another client truncated the stripe) must not stay,
+	 * nor count as data, or a rewrite would bring them back.  Blocks
+	 * wholly past base_len are "valid" as zeros, so make them zeros. */
+	len = wfs_ranges_end(&sb->dirty);
+	if (len < sb->base_len)
+		len = sb->base_len;
+	if (sb->data && sb->len > sb->base_len)
+		fill_clean(sb, NULL, 0, sb->base_len, sb->len);
+	sb->len = (uint32_t)len;
 	return 0;
 }
 
@@ -808,7 +820,10 @@ int wfs_file_fsync(struct wfs_file *f, bool datasync)
 }
 
 /* The server says @a: if it changed and this client holds nothing
- * unwritten, what is cached here may be stale: drop it. */
+ * unwritten, what is cached here may be stale: drop it.  With nothing
+ * unwritten the size here must be the server's too: a commit's reply can
+ * bring the server's new attributes (after another client's truncate)
+ * while this client still counts the size it had seen. */
 static void refresh(struct cinode *ci, const struct wfs_attr *a)
 {
 	bool pending = ci->ndirty || ci->inflight;
@@ -821,7 +836,7 @@ static void refresh(struct cinode *ci, const struct wfs_attr *a)
 		return;
 	}
 	if (!pending && (a->mtime_ns != ci->attr.mtime_ns ||
-			 a->size != ci->attr.size)) {
+			 a->size != ci->attr.size || a->size != ci->size)) {
 		struct sbuf *sb = ci->bufs, *next;
 
 		for (; sb; sb = next) {

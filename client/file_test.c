@@ -305,7 +305,8 @@ static int h_commit(void *arg, const void *req, size_t len,
 	pthread_mutex_lock(&fk.lock);
 	fk.commits++;
 	s = slot(r->ino, r->sidx);
-	if ((s ? s->version : 0) != r->expected_version) {
+	if ((s ? s->version : 0) != r->expected_version ||
+	    (s && r->check_length && s->length != r->expected_length)) {
 		rc = -ESTALE;
 		goto out_unlock;
 	}
@@ -587,7 +588,7 @@ static void check_file(struct wfs_file *f, const unsigned char *model,
 	CU_ASSERT_EQUAL(a.size, size);
 	/* Odd-sized reads that cross stripes. */
 	while (off < size + 100) {
-		size_t n = 77777;
+		size_t n = size + 100 - off < 77777 ? size + 100 - off : 77777;
 		ssize_t got = wfs_file_read(f, buf + off, n, off);
 
 		CU_ASSERT(got >= 0);
@@ -951,12 +952,59 @@ static void test_stale_short_stripe(void)
 	/* ...then this one overwrites all it had read: both writes stay. */
 	write_ok(f, model, src + 3, 1000, 0);
 	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
-	wfs_client_free(c);
 	CU_ASSERT_EQUAL(slot(2, 0)->length, 2000);
-	/* What the cluster holds, read by a client with no cache of it. */
+	/* What this client reads back after its retry... */
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
+	check_file(f, model, 2000);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	/* ...and what the cluster holds, read by a client with no cache. */
 	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
 	CU_ASSERT_EQUAL(wfs_file_open(c2, &cred, 2, O_RDONLY, NULL, &g), 0);
 	check_file(g, model, 2000);
+	CU_ASSERT_EQUAL(wfs_file_close(g), 0);
+	wfs_client_free(c2);
+}
+
+/* Another client truncates a stripe this one has read and cached: this
+ * one's later partial rewrite must not bring the cut bytes back. */
+static void test_stripe_truncated_by_another(void)
+{
+	uint64_t st = wfs_test_seed() ^ 11;
+	struct wfs_client *c = client();
+	unsigned char model[SPAN], src[SPAN], got[2000];
+	struct wfs_file *f = create(c, "cut", 0);
+	struct wfs_client_opts o = { .nodes = fk.addr };
+	struct wfs_client *c2;
+	struct wfs_file *g = NULL;
+	struct wfs_attr a;
+
+	memset(model, 0, sizeof(model));
+	wfs_test_fill(&st, src, sizeof(src));
+	write_ok(f, model, src, 2000, 0);
+	f = reopen(c, f, 0);
+	CU_ASSERT_EQUAL(wfs_file_read(f, got, sizeof(got), 0), 2000);
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
+	CU_ASSERT_EQUAL(wfs_file_open(c2, &cred, 2, O_RDWR, NULL, &g), 0);
+	CU_ASSERT_EQUAL(wfs_file_truncate(g, &cred, 500, &a), 0);
+	memset(model + 500, 0, 1500);
+	CU_ASSERT_EQUAL(wfs_file_close(g), 0);
+	wfs_client_free(c2);
+	/* The stripe keeps its version but holds 500 bytes now. */
+	CU_ASSERT_EQUAL(slot(2, 0)->length, 500);
+	write_ok(f, model, src + 3, 100, 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(slot(2, 0)->length, 500);
+	CU_ASSERT_EQUAL(fk.inodes[2].size, 500);
+	/* Read back by this client, whose cache held the long version... */
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
+	check_file(f, model, 500);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	/* ...and by one with no cache at all. */
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
+	CU_ASSERT_EQUAL(wfs_file_open(c2, &cred, 2, O_RDONLY, NULL, &g), 0);
+	check_file(g, model, 500);
 	CU_ASSERT_EQUAL(wfs_file_close(g), 0);
 	wfs_client_free(c2);
 }
@@ -1021,6 +1069,8 @@ static CU_TestInfo file_tests[] = {
 	{ "a tail longer than a chunk is a replica", test_long_tail_replica },
 	{ "a short stripe grown by another client", test_stale_short_stripe },
 	{ "stripe changed by another client", test_stale_stripe },
+	{ "a stripe truncated by another client",
+	  test_stripe_truncated_by_another },
 	{ "metadata retries", test_retries },
 	{ "client arguments", test_client_args },
 	CU_TEST_INFO_NULL,

@@ -103,8 +103,11 @@ static int place(struct cinode *ci, const struct wfs_cred *cred,
 	return rc;
 }
 
+/* Commit @s over version @expected; @check_length asks the node to refuse
+ * it unless the slot still holds @expected_length bytes. */
 static int commit(struct cinode *ci, const struct wfs_cred *cred,
 		  const struct wfs_lstripe *s, uint64_t expected,
+		  bool check_length, uint64_t expected_length,
 		  struct wfs_attr *attr)
 {
 	Wormfs__CommitStripeRequest req = WORMFS__COMMIT_STRIPE_REQUEST__INIT;
@@ -121,6 +124,8 @@ static int commit(struct cinode *ci, const struct wfs_cred *cred,
 	req.sidx = s->sidx;
 	req.stripe_id = s->stripe_id;
 	req.expected_version = expected;
+	req.check_length = check_length;
+	req.expected_length = expected_length;
 	req.kind = s->kind;
 	req.k = s->k;
 	req.m = s->m;
@@ -153,11 +158,13 @@ static int commit(struct cinode *ci, const struct wfs_cred *cred,
 static int put_stripe(struct cinode *ci, struct sbuf *sb,
 		      const struct wfs_cred *cred,
 		      const struct wfs_flush_plan *plan, uint64_t base_version,
-		      struct wfs_lstripe **out, struct wfs_attr *attr)
+		      uint64_t base_len, struct wfs_lstripe **out,
+		      struct wfs_attr *attr)
 {
 	struct wfs_lstripe *s = NULL;
 	struct wfs_ec *ec = NULL;
 	uint64_t expected;
+	bool partial = !(plan->full && plan->length == ci->span);
 	int rc = place(ci, cred, sb->sidx, plan->kind, &s, &expected);
 
 	if (rc)
@@ -166,9 +173,10 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 	 * holds another one now, that has to be read again.  "Partial" means
 	 * anything short of the whole span: a stripe we wrote entirely but
 	 * that is shorter than the span may have grown since (another
-	 * client appended), and committing it would cut those bytes off. */
-	if (!(plan->full && plan->length == ci->span) &&
-	    expected != base_version) {
+	 * client appended), and committing it would cut those bytes off.
+	 * A truncate shortens a stripe keeping its version, so the commit
+	 * also names the length it was built on. */
+	if (partial && expected != base_version) {
 		rc = -ESTALE;
 		goto out_free;
 	}
@@ -182,7 +190,8 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 	}
 	rc = wfs_stripe_write(&ci->c->io, ec, ci->ino, s, sb->data);
 	if (rc == 0)
-		rc = commit(ci, cred, s, expected, attr);
+		rc = commit(ci, cred, s, expected, partial && base_version,
+			    base_len, attr);
 	if (rc == 0) {
 		*out = s;
 		return 0;
@@ -217,7 +226,7 @@ static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
 		struct wfs_lstripe *s = NULL;
 		struct wfs_attr attr;
 		struct wfs_cred cred = ci->cred;
-		uint64_t base_version;
+		uint64_t base_version, base_len;
 		int rc = 0;
 
 		/* A reader's load must end before the plan counts on it. */
@@ -238,12 +247,14 @@ static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
 			continue;
 		}
 		base_version = sb->base ? sb->base->version : 0;
+		base_len = sb->base ? sb->base_len : 0;
 		/* The padding of a short EC stripe is coded too. */
 		if (plan.kind == WFS_KIND_EC && plan.length < ci->span)
 			memset(sb->data + plan.length, 0,
 			       ci->span - plan.length);
 		pthread_mutex_unlock(&ci->lock);
-		rc = put_stripe(ci, sb, &cred, &plan, base_version, &s, &attr);
+		rc = put_stripe(ci, sb, &cred, &plan, base_version, base_len,
+				&s, &attr);
 		pthread_mutex_lock(&ci->lock);
 		if (rc == 0) {
 			commit_done(ci, sb, s, &attr);

@@ -515,6 +515,11 @@ int wfs_meta_apply_stripe(struct meta_apply *ap)
 		rc = stripe_slot(m, s->ino, s->sidx, cur);
 	if (rc == 0 && cur[1] != s->expected_version)
 		rc = -ESTALE;
+	/* Shortened by a truncate since the writer read it: its clean bytes
+	 * past the new end are stale. */
+	if (rc == 0 && cur[0] && s->expected_length != WFS_META_LENGTH_ANY &&
+	    cur[2] != s->expected_length)
+		rc = -ESTALE;
 	if (rc == 0 && cur[0])
 		rc = stripe_retire(m, cur[0]);
 	if (rc == 0)

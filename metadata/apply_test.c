@@ -808,6 +808,7 @@ static struct wfs_meta_op op_stripe(uint64_t ino, uint64_t sidx, uint64_t sid,
 	op.u.stripe.file_size = file_size;
 	op.u.stripe.nchunks = 6;
 	op.u.stripe.chunks = locs;
+	op.u.stripe.expected_length = WFS_META_LENGTH_ANY;
 	return op;
 }
 
@@ -878,8 +879,12 @@ static void test_stripe_commit(void)
 					       'b'), NULL), -ESTALE);
 	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first + 1, 2, 5, 5,
 					       'b'), NULL), -ESTALE);
-	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first + 1, 1, 4000,
-					       500, 'b'), &r), 0);
+	/* and on the length, when asked */
+	op = op_stripe(file, 0, first + 1, 1, 4000, 500, 'b');
+	op.u.stripe.expected_length = 999;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ESTALE);
+	op.u.stripe.expected_length = 1000;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
 	CU_ASSERT_EQUAL(r.value, 2);
 	CU_ASSERT_EQUAL(r.attr.size, 1000);	/* never shrinks */
 	CU_ASSERT_EQUAL(r.attr.bytes, 4000);

@@ -7,13 +7,13 @@
  * anything the encoder accepts the decoder accepts too: an op that reached
  * the log can always be read back.
  *
- * Wire form, format version 1.  An op is exactly one msgpack array, with
+ * Wire form, format version 2.  An op is exactly one msgpack array, with
  * nothing before or after it:
  *
  *   [version, type, time_ns, uid, gid, arg...]
  *
- *   version  u32, 1.  The array and this first element are the one part no
- *            future version may change.
+ *   version  u32, 2 (1 is still read).  The array and this first element
+ *            are the one part no future version may change.
  *   type     u32, enum wfs_meta_op_type: format 1, mknod 2, mkdir 3,
  *            symlink 4, link 5, unlink 6, rmdir 7, rename 8, setattr 9,
  *            setxattr 10, removexattr 11, purge 12, reserve_ids 13,
@@ -42,7 +42,7 @@
  *   reserve_ids    count u32
  *   stripe_commit  ino u64, sidx u64, stripe_id u64, expected_version u64,
  *                  kind u32, k u32, m u32, chunk_size u32, length u32,
- *                  file_size u64, chunks
+ *                  file_size u64, chunks, expected_length u64 (since 2)
  *   chunk_set      stripe_id u64, loc
  *   gc_done        gc
  *   policy_set     id u32, name bytes(NAME_MAX), k u32, m u32,
@@ -76,7 +76,7 @@
  * purge of inode 42 at time 1000 by uid 0, gid 0 (9 bytes):
  *
  *   96           array of 6
- *   01           version 1
+ *   02           version 2
  *   0c           type 12, purge
  *   cd 03 e8     time_ns 1000
  *   00 00        uid 0, gid 0
@@ -110,7 +110,10 @@
 
 #include "mem/mem.h"
 
-#define OP_FORMAT_VERSION 1
+/* The version this code writes.  Version 1 lacks the fields marked "since
+ * 2"; they decode as their documented defaults (see fill_defaults). */
+#define OP_FORMAT_VERSION 2
+#define OP_FORMAT_OLDEST 1
 
 /* [version, type, time_ns, uid, gid] before the args. */
 #define OP_HEADER_ELEMENTS 5
@@ -141,10 +144,11 @@ struct field {
 	uint8_t kind;		/* enum field_kind */
 	uint16_t off;		/* offsetof(struct wfs_meta_op, ...) */
 	uint32_t max;		/* F_BYTES: the length limit */
+	uint8_t since;		/* the format version that added it; 0: 1 */
 };
 
-/* The most args any type has (stripe_commit: 11), plus the F_END. */
-#define OP_FIELDS_MAX 12
+/* The most args any type has (stripe_commit: 12), plus the F_END. */
+#define OP_FIELDS_MAX 13
 
 struct op_desc {
 	const char *name;	/* NULL: not an op type */
@@ -207,7 +211,8 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 		U64(stripe.ino), U64(stripe.sidx), U64(stripe.stripe_id),
 		U64(stripe.expected_version), U32(stripe.kind),
 		U32(stripe.k), U32(stripe.m), U32(stripe.chunk_size),
-		U32(stripe.length), U64(stripe.file_size), CHUNKS } },
+		U32(stripe.length), U64(stripe.file_size), CHUNKS,
+		{ F_U64, AT(stripe.expected_length), 0, 2 } } },
 	[WFS_META_OP_CHUNK_SET] = { "chunk_set", {
 		U64(chunk.stripe_id), LOC(chunk.loc) } },
 	[WFS_META_OP_GC_DONE] = { "gc_done", { GC } },
@@ -244,6 +249,30 @@ static unsigned nfields(const struct op_desc *d)
 	while (n < OP_FIELDS_MAX && d->fields[n].kind != F_END)
 		n++;
 	return n;
+}
+
+/* Whether field @f is on the wire in format @version.  New fields only
+ * ever go at the end of a type's list, so an older op is a prefix. */
+static bool field_in(const struct field *f, uint32_t version)
+{
+	return (f->since ? f->since : 1) <= version;
+}
+
+/* The args of @d that format @version carries. */
+static unsigned nfields_in(const struct op_desc *d, uint32_t version)
+{
+	unsigned n = 0;
+
+	for (const struct field *f = d->fields; f->kind != F_END; f++)
+		n += field_in(f, version);
+	return n;
+}
+
+/* Give the fields an op of format @version lacks their defaults. */
+static void fill_defaults(struct wfs_meta_op *op, uint32_t version)
+{
+	if (version < 2 && op->type == WFS_META_OP_STRIPE_COMMIT)
+		op->u.stripe.expected_length = WFS_META_LENGTH_ANY;
 }
 
 const char *wfs_meta_op_name(uint32_t type)
@@ -733,22 +762,23 @@ static int get_field(struct rd *r, const struct field *f,
 
 /* Read [version, type, time_ns, uid, gid] and find the type's args. */
 static int get_header(struct rd *r, struct wfs_meta_op *op,
-		      const struct op_desc **d)
+		      const struct op_desc **d, uint32_t *version)
 {
-	uint32_t n, version;
+	uint32_t n;
 	int rc;
 
 	rc = get_array(r, UINT32_MAX, 1, &n);
 	if (rc == 0)
-		rc = get_u32(r, &version);
-	if (rc == 0 && version != OP_FORMAT_VERSION)
+		rc = get_u32(r, version);
+	if (rc == 0 && (*version < OP_FORMAT_OLDEST ||
+			*version > OP_FORMAT_VERSION))
 		rc = -EPROTO;
 	if (rc == 0)
 		rc = get_u32(r, &op->type);
 	if (rc < 0)
 		return rc;
 	*d = desc_of(op->type);
-	if (!*d || n != OP_HEADER_ELEMENTS + nfields(*d))
+	if (!*d || n != OP_HEADER_ELEMENTS + nfields_in(*d, *version))
 		return -EPROTO;
 	rc = get_i64(r, &op->time_ns);
 	if (rc == 0)
@@ -762,15 +792,18 @@ int wfs_meta_op_decode(const void *buf, size_t len, struct wfs_meta_op *op)
 {
 	struct rd r = { buf, (const uint8_t *)buf + len };
 	const struct op_desc *d;
+	uint32_t version;
 	int rc;
 
 	memset(op, 0, sizeof(*op));
 	if (!buf)
 		return -EPROTO;
-	rc = get_header(&r, op, &d);
+	rc = get_header(&r, op, &d, &version);
 	if (rc < 0)
 		goto out_release;
 	for (const struct field *f = d->fields; f->kind != F_END; f++) {
+		if (!field_in(f, version))
+			continue;
 		rc = get_field(&r, f, op);
 		if (rc < 0)
 			goto out_release;
@@ -779,6 +812,7 @@ int wfs_meta_op_decode(const void *buf, size_t len, struct wfs_meta_op *op)
 		rc = -EPROTO;
 		goto out_release;
 	}
+	fill_defaults(op, version);
 	return 0;
 
 out_release:

@@ -30,6 +30,9 @@
 
 #define WFS_META_ROOT_INO 1
 
+/* STRIPE_COMMIT's expected_length when the slot's length is not checked. */
+#define WFS_META_LENGTH_ANY UINT64_MAX
+
 enum wfs_meta_op_type {
 	WFS_META_OP_FORMAT = 1,	/* new file system: root inode, default policy */
 	WFS_META_OP_MKNOD,	/* regular file, fifo, socket or device node */
@@ -190,7 +193,13 @@ struct wfs_meta_op {
 		 * @length bytes of file data, kept as @kind with @k/@m and
 		 * chunks of @chunk_size bytes at @chunks.  It applies only
 		 * if the slot's current version is @expected_version (0: no
-		 * stripe yet), else -ESTALE; the new version is
+		 * stripe yet) and, unless @expected_length is
+		 * WFS_META_LENGTH_ANY or the slot is empty, its length is
+		 * @expected_length (a truncate shortens a stripe in place,
+		 * keeping its version, and a rewrite built on the longer
+		 * bytes would bring the cut ones back); else -ESTALE.  Ops
+		 * of format version 1 decode with WFS_META_LENGTH_ANY.
+		 * The new version is
 		 * expected_version + 1 (result.value).  The file grows to
 		 * @file_size if that is larger; mtime = ctime = op time.
 		 * The chunks of the version it replaces go to garbage. */
@@ -205,6 +214,7 @@ struct wfs_meta_op {
 			uint64_t file_size;
 			uint32_t nchunks;
 			const struct wfs_meta_chunk_loc *chunks;
+			uint64_t expected_length;
 		} stripe;
 
 		/* CHUNK_SET: chunk @loc.index of @stripe_id now lives at

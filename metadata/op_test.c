@@ -555,11 +555,14 @@ static void test_unused_fields_ignored(void)
 	wfs_free(b);
 }
 
-/* @op encodes to exactly @want, and @want decodes to @op. */
+/* @op encodes to exactly @want (format 2), and @want decodes to @op; so
+ * does @want as format 1 (its version byte 01), for a type that did not
+ * change in version 2. */
 static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 			 size_t want_len)
 {
 	struct wfs_meta_op back;
+	uint8_t v1[64];
 	void *buf;
 	size_t len;
 
@@ -570,6 +573,71 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(want, want_len, &back), 0);
 	CU_ASSERT(ops_equal(op, &back));
 	wfs_meta_op_release(&back);
+	CU_ASSERT_FATAL(want_len <= sizeof(v1) && want[1] == 0x02);
+	memcpy(v1, want, want_len);
+	v1[1] = 0x01;
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v1, want_len, &back), 0);
+	CU_ASSERT(ops_equal(op, &back));
+	wfs_meta_op_release(&back);
+}
+
+/* stripe_commit gained expected_length in format 2: a format 1 op (without
+ * it) still decodes, as "length not checked". */
+static void test_stripe_commit_v1(void)
+{
+	static const uint8_t v1[] = {
+		0xdc, 0x00, 0x10, 0x01, 0x0e, 0x00, 0x00, 0x00,
+		0x02, 0x00, 0x07, 0x01, 0x02, 0x04, 0x02, 0xcd, 0x10, 0x00,
+		0x64, 0x64, 0x90 };
+	static const uint8_t v2[] = {
+		0xdc, 0x00, 0x11, 0x02, 0x0e, 0x00, 0x00, 0x00,
+		0x02, 0x00, 0x07, 0x01, 0x02, 0x04, 0x02, 0xcd, 0x10, 0x00,
+		0x64, 0x64, 0x90, 0x64 };
+	struct wfs_meta_op op, back;
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_STRIPE_COMMIT;
+	op.u.stripe.ino = 2;
+	op.u.stripe.stripe_id = 7;
+	op.u.stripe.expected_version = 1;
+	op.u.stripe.kind = 2;
+	op.u.stripe.k = 4;
+	op.u.stripe.m = 2;
+	op.u.stripe.chunk_size = 4096;
+	op.u.stripe.length = 100;
+	op.u.stripe.file_size = 100;
+	op.u.stripe.expected_length = 100;
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v1, sizeof(v1), &back), 0);
+	CU_ASSERT_EQUAL(back.u.stripe.expected_length, WFS_META_LENGTH_ANY);
+	back.u.stripe.expected_length = 100;
+	CU_ASSERT(ops_equal(&op, &back));
+	wfs_meta_op_release(&back);
+	{
+		void *buf;
+		size_t len;
+
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
+		CU_ASSERT(len == sizeof(v2) && memcmp(buf, v2, len) == 0);
+		wfs_free(buf);
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v2, sizeof(v2),
+							 &back), 0);
+		CU_ASSERT(ops_equal(&op, &back));
+		wfs_meta_op_release(&back);
+	}
+	/* Format 1 with format 2's extra element, and format 2 without it,
+	 * are both malformed. */
+	{
+		uint8_t bad[sizeof(v2)];
+
+		memcpy(bad, v2, sizeof(v2));
+		bad[3] = 0x01;
+		CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(bad), &back),
+				-EPROTO);
+		memcpy(bad, v1, sizeof(v1));
+		bad[1] = 0x02;
+		CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(v1), &back),
+				-EPROTO);
+	}
 }
 
 /* The examples of op.c's top comment, byte for byte: the wire form must not
@@ -577,19 +645,19 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 static void test_golden(void)
 {
 	static const uint8_t purge[] = {
-		0x96, 0x01, 0x0c, 0xcd, 0x03, 0xe8, 0x00, 0x00, 0x2a };
+		0x96, 0x02, 0x0c, 0xcd, 0x03, 0xe8, 0x00, 0x00, 0x2a };
 	static const uint8_t unlink[] = {
-		0x97, 0x01, 0x06, 0xff, 0xcd, 0x03, 0xe8, 0x64, 0x01,
+		0x97, 0x02, 0x06, 0xff, 0xcd, 0x03, 0xe8, 0x64, 0x01,
 		0xc4, 0x03, 'a', '/', 0x00 };
 	static const uint8_t chunk_set[] = {
-		0x97, 0x01, 0x0f, 0x00, 0x00, 0x00,
+		0x97, 0x02, 0x0f, 0x00, 0x00, 0x00,
 		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
 		0x94, 0x02, 0x01, 0xc4, 0x02, 'n', '1', 0xc4, 0x00 };
 	static const uint8_t gc_done[] = {
-		0x96, 0x01, 0x10, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
+		0x96, 0x02, 0x10, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
 		0xce, 0xff, 0xff, 0xff, 0xff, 0x07, 0x91, 0x92, 0x05, 0x03 };
 	static const uint8_t setattr[] = {
-		0x9e, 0x01, 0x09, 0x05, 0x00, 0x00, 0x02, 0x28, 0x00, 0x00,
+		0x9e, 0x02, 0x09, 0x05, 0x00, 0x00, 0x02, 0x28, 0x00, 0x00,
 		0x00, 0xcd, 0x01, 0x2c, 0x00, 0xfe, 0x00 };
 	static const struct wfs_meta_gc_entry entry = { 5, 3 };
 	struct wfs_meta_op op;
@@ -679,7 +747,7 @@ static void test_msgpack_c_reads_it(void)
 		    obj.type == MSGPACK_OBJECT_ARRAY) {
 			CU_ASSERT(obj.via.array.size >= 6);
 			CU_ASSERT(only_our_types(&obj));
-			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 1);
+			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 2);
 			CU_ASSERT_EQUAL(obj.via.array.ptr[1].via.u64, t);
 		}
 		msgpack_zone_destroy(&zone);
@@ -899,7 +967,7 @@ static const struct vector vectors[] = {
 	V("ino uint16 cut short", -EPROTO,
 	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xcd, 0x01),
 	V("version 0", -EPROTO, 0x96, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x2a),
-	V("version 2", -EPROTO, 0x96, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("version 3", -EPROTO, 0x96, 0x03, 0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("version -1", -EPROTO, 0x96, 0xff, 0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("version 2^32+1", -EPROTO, 0x96, 0xcf, 0, 0, 0, 1, 0, 0, 0, 1,
 	  0x0c, 0x00, 0x00, 0x00, 0x2a),
@@ -1299,6 +1367,7 @@ static CU_TestInfo op_tests[] = {
 	{ "round trip of every type", test_round_trip_every_type },
 	{ "unused fields ignored", test_unused_fields_ignored },
 	{ "golden encodings", test_golden },
+	{ "stripe_commit of format 1", test_stripe_commit_v1 },
 	{ "msgpack-c reads the encoding", test_msgpack_c_reads_it },
 	{ "encode: string limits", test_encode_string_limits },
 	{ "encode: array limits", test_encode_array_limits },

@@ -481,6 +481,8 @@ static int commit_serve(struct wfs_node *n,
 	op.u.stripe.sidx = r->sidx;
 	op.u.stripe.stripe_id = r->stripe_id;
 	op.u.stripe.expected_version = r->expected_version;
+	op.u.stripe.expected_length = r->check_length ? r->expected_length
+						      : WFS_META_LENGTH_ANY;
 	op.u.stripe.kind = (uint32_t)r->kind;
 	op.u.stripe.k = r->k;
 	op.u.stripe.m = r->m;
