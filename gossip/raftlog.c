@@ -72,8 +72,8 @@
 enum req_kind {
 	REQ_PROPOSE,
 	REQ_BARRIER,
-	REQ_ADD_VOTER,
-	REQ_REMOVE_VOTER,
+	REQ_ADD,
+	REQ_REMOVE,
 };
 
 struct link {
@@ -90,12 +90,13 @@ struct req {
 	enum req_kind kind;
 	int rc;
 	bool has_result;
-	bool assigning;			/* ADD_VOTER: raft_add done */
+	bool assigning;			/* ADD: raft_add done */
+	int role;			/* ADD: RAFT_VOTER or RAFT_STANDBY */
 	wfs_raftlog_done_cb cb;
 	void *arg;
 	struct raft_buffer buf;		/* PROPOSE: ours until raft_apply */
-	uint64_t id;			/* ADD/REMOVE_VOTER */
-	char *addr;			/* ADD_VOTER */
+	uint64_t id;			/* ADD/REMOVE */
+	char *addr;			/* ADD */
 	union {
 		struct raft_apply apply;
 		struct raft_barrier barrier;
@@ -131,6 +132,8 @@ struct wfs_raftlog {
 	uint64_t leader_id;
 	uint64_t term;
 	char leader_addr[WFS_RAFTLOG_ADDR_MAX];
+	struct wfs_raftlog_member *members; /* the latest configuration */
+	unsigned nmembers;
 
 	/* raft thread only */
 	uv_loop_t loop;
@@ -155,6 +158,7 @@ struct wfs_raftlog {
 	uint64_t scratch_index;	/* the entry scratch holds the result of */
 	enum wfs_raftlog_role seen_role;
 	uint64_t seen_leader;
+	uint64_t seen_conf_index;	/* configuration published */
 	uint64_t seen_term;
 };
 
@@ -461,15 +465,15 @@ static void barrier_done(struct raft_barrier *breq, int status)
 
 static void change_done(struct raft_change *creq, int status);
 
-/* Second half of add_voter: promote the (now present) server to voter. */
-static int assign_voter(struct wfs_raftlog *log, struct req *req)
+/* Second half of an add: give the (now present) server its role. */
+static int assign_role(struct wfs_raftlog *log, struct req *req)
 {
 	int rv;
 
 	req->assigning = true;
-	rv = raft_assign(&log->raft, &req->u.change, req->id, RAFT_VOTER,
+	rv = raft_assign(&log->raft, &req->u.change, req->id, req->role,
 			 change_done);
-	/* Already a voter: nothing to change. */
+	/* It has that role already: nothing to change. */
 	if (rv == RAFT_BADROLE)
 		return 1;
 	return rv ? req_errno(log, rv) : 0;
@@ -485,14 +489,14 @@ static void change_done(struct raft_change *creq, int status)
 		req_finish(log, req, req_errno(log, status));
 		return;
 	}
-	if (req->kind != REQ_ADD_VOTER || req->assigning) {
+	if (req->kind != REQ_ADD || req->assigning) {
 		wfs_log_info(SUB, "node %llu: membership change for node %llu "
 			     "committed", (unsigned long long)log->id,
 			     (unsigned long long)req->id);
 		req_finish(log, req, 0);
 		return;
 	}
-	rc = assign_voter(log, req);
+	rc = assign_role(log, req);
 	if (rc != 0)
 		req_finish(log, req, rc > 0 ? 0 : rc);
 }
@@ -521,19 +525,19 @@ static void submit(struct wfs_raftlog *log, struct req *req)
 		req->u.barrier.data = req;
 		rv = raft_barrier(&log->raft, &req->u.barrier, barrier_done);
 		break;
-	case REQ_ADD_VOTER:
+	case REQ_ADD:
 		req->u.change.data = req;
 		rv = raft_add(&log->raft, &req->u.change, req->id, req->addr,
 			      change_done);
-		/* Already a member (a spare or standby): go on to assign. */
+		/* Already a member: go on to assign. */
 		if (rv == RAFT_DUPLICATEID) {
-			rc = assign_voter(log, req);
+			rc = assign_role(log, req);
 			if (rc != 0)
 				req_finish(log, req, rc > 0 ? 0 : rc);
 			return;
 		}
 		break;
-	case REQ_REMOVE_VOTER:
+	case REQ_REMOVE:
 		req->u.change.data = req;
 		rv = raft_remove(&log->raft, &req->u.change, req->id,
 				 change_done);
@@ -598,6 +602,42 @@ static void log_change(struct wfs_raftlog *log, enum wfs_raftlog_role role,
 
 /* Publish role and leader for the other threads; tell the owner when they
  * changed. */
+/* Copy raft's configuration for wfs_raftlog_members() when it changed. */
+static void publish_members(struct wfs_raftlog *log)
+{
+	const struct raft_configuration *c = &log->raft.configuration;
+	uint64_t index = log->raft.configuration_uncommitted_index
+				 ? log->raft.configuration_uncommitted_index
+				 : log->raft.configuration_index;
+	struct wfs_raftlog_member *v = NULL, *old;
+
+	if (!log->raft_open || log->raft_closing ||
+	    index == log->seen_conf_index)
+		return;
+	if (c->n) {
+		v = wfs_calloc(c->n, sizeof(*v));
+		if (!v)
+			return;		/* next turn */
+	}
+	for (unsigned i = 0; i < c->n; i++) {
+		v[i].id = c->servers[i].id;
+		snprintf(v[i].addr, sizeof(v[i].addr), "%s",
+			 c->servers[i].address);
+		v[i].role = c->servers[i].role == RAFT_VOTER
+				    ? WFS_RAFTLOG_MEMBER_VOTER
+			    : c->servers[i].role == RAFT_STANDBY
+				    ? WFS_RAFTLOG_MEMBER_STANDBY
+				    : 0;
+	}
+	log->seen_conf_index = index;
+	pthread_mutex_lock(&log->lock);
+	old = log->members;
+	log->members = v;
+	log->nmembers = c->n;
+	pthread_mutex_unlock(&log->lock);
+	wfs_free(old);
+}
+
 static void publish_state(struct wfs_raftlog *log)
 {
 	enum wfs_raftlog_role role = current_role(log);
@@ -606,6 +646,7 @@ static void publish_state(struct wfs_raftlog *log)
 	uint64_t term = log->raft_open && !log->raft_closing
 				? log->raft.current_term : log->seen_term;
 
+	publish_members(log);
 	if (role != WFS_RAFTLOG_STOPPED && role != WFS_RAFTLOG_FAILED)
 		raft_leader(&log->raft, &leader, &addr);
 	if (!addr)
@@ -1189,17 +1230,23 @@ int wfs_raftlog_barrier(struct wfs_raftlog *log, wfs_raftlog_done_cb cb,
 	return enqueue(log, req);
 }
 
-int wfs_raftlog_add_voter(struct wfs_raftlog *log, uint64_t id,
-			  const char *addr, wfs_raftlog_done_cb cb, void *arg)
+int wfs_raftlog_add_member(struct wfs_raftlog *log, uint64_t id,
+			   const char *addr,
+			   enum wfs_raftlog_member_role role,
+			   wfs_raftlog_done_cb cb, void *arg)
 {
 	struct req *req;
 
-	if (id == 0 || !addr_ok(addr) || !cb)
+	if (id == 0 || !addr_ok(addr) || !cb ||
+	    (role != WFS_RAFTLOG_MEMBER_VOTER &&
+	     role != WFS_RAFTLOG_MEMBER_STANDBY))
 		return -EINVAL;
-	req = req_new(log, REQ_ADD_VOTER, 0, cb, arg);
+	req = req_new(log, REQ_ADD, 0, cb, arg);
 	if (!req)
 		return -ENOMEM;
 	req->id = id;
+	req->role = role == WFS_RAFTLOG_MEMBER_VOTER ? RAFT_VOTER
+						     : RAFT_STANDBY;
 	req->addr = wfs_strdup(addr);
 	if (!req->addr) {
 		req_free(req);
@@ -1215,11 +1262,25 @@ int wfs_raftlog_remove_voter(struct wfs_raftlog *log, uint64_t id,
 
 	if (id == 0 || !cb)
 		return -EINVAL;
-	req = req_new(log, REQ_REMOVE_VOTER, 0, cb, arg);
+	req = req_new(log, REQ_REMOVE, 0, cb, arg);
 	if (!req)
 		return -ENOMEM;
 	req->id = id;
 	return enqueue(log, req);
+}
+
+unsigned wfs_raftlog_members(struct wfs_raftlog *log,
+			     struct wfs_raftlog_member *out, unsigned cap)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&log->lock);
+	n = log->nmembers;
+	if (out && n && cap)
+		memcpy(out, log->members,
+		       (n < cap ? n : cap) * sizeof(*out));
+	pthread_mutex_unlock(&log->lock);
+	return n;
 }
 
 enum wfs_raftlog_role wfs_raftlog_role(struct wfs_raftlog *log)
@@ -1296,6 +1357,7 @@ void wfs_raftlog_free(struct wfs_raftlog *log)
 	pthread_cond_destroy(&log->cond);
 	pthread_mutex_destroy(&log->lock);
 	wfs_free(log->scratch);
+	wfs_free(log->members);
 	free_voters(log);
 	wfs_free(log->dir);
 	wfs_free(log->addr);

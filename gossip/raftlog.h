@@ -68,7 +68,7 @@ struct wfs_raftlog_config {
 	 * @dir holds no raft state yet: then the group is bootstrapped with
 	 * exactly these voters (every founding voter must be given the same
 	 * list).  @nvoters 0 means "join an existing group": the node waits
-	 * until the leader adds it (wfs_raftlog_add_voter). */
+	 * until the leader adds it (wfs_raftlog_add_member). */
 	const struct wfs_raftlog_server *voters;
 	unsigned nvoters;
 	unsigned heartbeat_ms;	/* 0: 100; leader's idle ping to followers */
@@ -176,19 +176,44 @@ int wfs_raftlog_propose(struct wfs_raftlog *log, const void *buf, size_t len,
 int wfs_raftlog_barrier(struct wfs_raftlog *log, wfs_raftlog_done_cb cb,
 			void *arg);
 
-/* Leader only: make server @id at @addr a voter (added to the group if it is
- * not in it yet; raft first catches it up with the log).  @cb(@arg, rc, NULL)
- * when the new configuration is committed: rc 0 (also if it already was a
- * voter), -EREMOTE, -EBUSY if another membership change is under way,
- * -EEXIST if @addr belongs to another id, or another negative errno if it
- * could not catch up.  One change at a time.  Returns and fails like
- * wfs_raftlog_propose(), also -EINVAL for id 0 or a bad @addr.  Thread-safe.
- */
-int wfs_raftlog_add_voter(struct wfs_raftlog *log, uint64_t id,
-			  const char *addr, wfs_raftlog_done_cb cb, void *arg);
+/* What a member of the group does.  A standby receives the log and keeps a
+ * full copy of the state machine but does not vote, so promoting it to
+ * voter is quick: it is already caught up. */
+enum wfs_raftlog_member_role {
+	WFS_RAFTLOG_MEMBER_VOTER = 1,
+	WFS_RAFTLOG_MEMBER_STANDBY,
+};
+
+/* Leader only: make server @id at @addr a member in @role (added to the
+ * group if it is not in it yet, then its role set; raft first catches a new
+ * voter up with the log).  A voter may be made a standby too.
+ * @cb(@arg, rc, NULL) when the new configuration is committed: rc 0 (also
+ * if it already had that role), -EREMOTE, -EBUSY if another membership
+ * change is under way, -EEXIST if @addr belongs to another id, or another
+ * negative errno if it could not catch up.  One change at a time.  Returns
+ * and fails like wfs_raftlog_propose(), also -EINVAL for id 0, a bad @addr
+ * or @role.  Thread-safe. */
+int wfs_raftlog_add_member(struct wfs_raftlog *log, uint64_t id,
+			   const char *addr,
+			   enum wfs_raftlog_member_role role,
+			   wfs_raftlog_done_cb cb, void *arg);
+
+/* One member of the group's latest configuration (committed or not). */
+struct wfs_raftlog_member {
+	uint64_t id;
+	char addr[WFS_RAFTLOG_ADDR_MAX];
+	enum wfs_raftlog_member_role role; /* 0: a spare (no log, no vote) */
+};
+
+/* Copy the group's latest configuration, as of the raft thread's last
+ * turn, into @out (room for @cap members).  Returns the number of members
+ * (which may exceed @cap: then only @cap were copied), 0 before start.
+ * Thread-safe. */
+unsigned wfs_raftlog_members(struct wfs_raftlog *log,
+			     struct wfs_raftlog_member *out, unsigned cap);
 
 /* Leader only: remove server @id from the group (a leader removing itself
- * steps down once that commits).  @cb as for wfs_raftlog_add_voter, with
+ * steps down once that commits).  @cb as for wfs_raftlog_add_member, with
  * -ENOENT if @id is not a member.  Thread-safe. */
 int wfs_raftlog_remove_voter(struct wfs_raftlog *log, uint64_t id,
 			     wfs_raftlog_done_cb cb, void *arg);

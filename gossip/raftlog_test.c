@@ -562,10 +562,14 @@ static void test_config(void)
 	CU_ASSERT_EQUAL(wfs_raftlog_barrier(log, tally_done, &t), -ECANCELED);
 	CU_ASSERT_EQUAL(wfs_raftlog_propose(log, e, 0, tally_done, &t),
 			-EINVAL);
-	CU_ASSERT_EQUAL(wfs_raftlog_add_voter(log, 0, "127.0.0.1:3",
-					      tally_done, &t), -EINVAL);
-	CU_ASSERT_EQUAL(wfs_raftlog_add_voter(log, 3, "nope", tally_done, &t),
-			-EINVAL);
+	CU_ASSERT_EQUAL(wfs_raftlog_add_member(log, 0, "127.0.0.1:3",
+					       WFS_RAFTLOG_MEMBER_VOTER,
+					       tally_done, &t), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_raftlog_add_member(log, 3, "127.0.0.1:3", 0,
+					       tally_done, &t), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_raftlog_add_member(log, 3, "nope",
+					       WFS_RAFTLOG_MEMBER_VOTER,
+					       tally_done, &t), -EINVAL);
 	CU_ASSERT_EQUAL(wfs_raftlog_leader(log, &id, NULL, 0), -ENOENT);
 	CU_ASSERT_FALSE(wfs_raftlog_is_leader(log));
 	CU_ASSERT_EQUAL(wfs_raftlog_role(log), WFS_RAFTLOG_STOPPED);
@@ -1081,6 +1085,24 @@ static void test_three_voters(void)
 	}
 }
 
+/* Whether @log sees nodes 1 (a voter) and 2 (in @role), waiting up to 5 s
+ * for its raft thread to publish the change. */
+static bool members_are(struct wfs_raftlog *log,
+			enum wfs_raftlog_member_role role)
+{
+	for (int i = 0; i < 500; i++) {
+		struct wfs_raftlog_member v[4];
+		unsigned n = wfs_raftlog_members(log, v, 4);
+
+		if (n == 2 && v[0].id == 1 &&
+		    v[0].role == WFS_RAFTLOG_MEMBER_VOTER && v[1].id == 2 &&
+		    v[1].role == role && strchr(v[1].addr, ':'))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 static void test_membership(void)
 {
 	char base[256];
@@ -1098,39 +1120,51 @@ static void test_membership(void)
 	CU_ASSERT_FATAL(wait_leader(nodes, 1) == 0);
 	CU_ASSERT_EQUAL(propose_all(nodes[0].log, 0, 50), 50);
 
-	/* A new node joins empty and becomes a voter: it gets the history. */
+	/* A new node joins empty as a standby: it gets the history without
+	 * a vote, then is promoted. */
 	CU_ASSERT_EQUAL_FATAL(node_start(&nodes[1], NULL, 0, 0, 0), 0);
 	tally_init(&t);
-	CU_ASSERT_EQUAL(wfs_raftlog_add_voter(nodes[0].log, 2, nodes[1].addr,
-					      tally_done, &t), 0);
+	CU_ASSERT_EQUAL(wfs_raftlog_add_member(nodes[0].log, 2, nodes[1].addr,
+					       WFS_RAFTLOG_MEMBER_STANDBY,
+					       tally_done, &t), 0);
 	CU_ASSERT_TRUE(tally_wait(&t, 1));
 	CU_ASSERT_EQUAL(t.ok, 1);
 	CU_ASSERT_EQUAL(propose_all(nodes[0].log, 50, 50), 50);
 	CU_ASSERT_TRUE(toy_wait(&nodes[1].toy, 100));
 	CU_ASSERT_TRUE(toy_same(&nodes[0].toy, &nodes[1].toy));
+	CU_ASSERT_TRUE(members_are(nodes[0].log, WFS_RAFTLOG_MEMBER_STANDBY));
+	CU_ASSERT_EQUAL(wfs_raftlog_add_member(nodes[0].log, 2, nodes[1].addr,
+					       WFS_RAFTLOG_MEMBER_VOTER,
+					       tally_done, &t), 0);
+	CU_ASSERT_TRUE(tally_wait(&t, 2));
+	CU_ASSERT_EQUAL(t.ok, 2);
+	CU_ASSERT_TRUE(members_are(nodes[0].log, WFS_RAFTLOG_MEMBER_VOTER));
+	CU_ASSERT_TRUE(members_are(nodes[1].log, WFS_RAFTLOG_MEMBER_VOTER));
 	CU_ASSERT_FATAL(wait_leader(nodes, 2) == 0);
 
 	/* Adding it again changes nothing; a follower cannot change members. */
-	CU_ASSERT_EQUAL(wfs_raftlog_add_voter(nodes[0].log, 2, nodes[1].addr,
-					      tally_done, &t), 0);
-	CU_ASSERT_TRUE(tally_wait(&t, 2));
-	CU_ASSERT_EQUAL(t.ok, 2);
+	CU_ASSERT_EQUAL(wfs_raftlog_add_member(nodes[0].log, 2, nodes[1].addr,
+					       WFS_RAFTLOG_MEMBER_VOTER,
+					       tally_done, &t), 0);
+	CU_ASSERT_TRUE(tally_wait(&t, 3));
+	CU_ASSERT_EQUAL(t.ok, 3);
 	CU_ASSERT_EQUAL(wfs_raftlog_remove_voter(nodes[1].log, 1, tally_done,
 						 &t), 0);
-	CU_ASSERT_TRUE(tally_wait(&t, 3));
+	CU_ASSERT_TRUE(tally_wait(&t, 4));
 	CU_ASSERT_EQUAL(t.remote, 1);
 
 	/* Removed again, the leader commits alone. */
 	CU_ASSERT_EQUAL(wfs_raftlog_remove_voter(nodes[0].log, 2, tally_done,
 						 &t), 0);
-	CU_ASSERT_TRUE(tally_wait(&t, 4));
-	CU_ASSERT_EQUAL(t.ok, 3);
+	CU_ASSERT_TRUE(tally_wait(&t, 5));
+	CU_ASSERT_EQUAL(t.ok, 4);
 	node_stop(&nodes[1]);
 	CU_ASSERT_EQUAL(propose_all(nodes[0].log, 100, 20), 20);
+	CU_ASSERT_EQUAL(wfs_raftlog_members(nodes[0].log, NULL, 0), 1);
 	CU_ASSERT_EQUAL(wfs_raftlog_remove_voter(nodes[0].log, 9, tally_done,
 						 &t), 0);
-	CU_ASSERT_TRUE(tally_wait(&t, 5));
-	CU_ASSERT_EQUAL(t.ok + t.remote, 4);
+	CU_ASSERT_TRUE(tally_wait(&t, 6));
+	CU_ASSERT_EQUAL(t.ok + t.remote, 5);
 	CU_ASSERT_EQUAL(t.other, 1);
 	node_stop(&nodes[0]);
 	tally_release(&t);

@@ -87,8 +87,8 @@ struct wfs_config {
 	} metadata;
 	struct {
 		struct wfs_config_addrs seeds; /* cluster.seeds: other nodes'
-						* peer addresses; may be empty
-						* on the first node */
+						* API addresses; empty on the
+						* node that founds a cluster */
 		char *join_token;	/* cluster.join_token: NULL if absent */
 	} cluster;
 	struct {

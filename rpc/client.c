@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <grpc/byte_buffer.h>
@@ -223,6 +224,9 @@ struct exchange {
 	grpc_metadata_array initial, trailing;
 	grpc_status_code status;
 	grpc_slice details;
+	grpc_metadata hops_md;	/* sent when hops_len > 0 */
+	char hops[4];
+	size_t hops_len;
 };
 
 /* Run the call's single batch and wait for it.  Returns the call's outcome
@@ -237,6 +241,14 @@ static int run_batch(grpc_call *gc, grpc_completion_queue *cq,
 
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (x->hops_len) {
+		x->hops_md.key = grpc_slice_from_static_string(
+			WFS_RPC_HOPS_KEY);
+		x->hops_md.value = grpc_slice_from_copied_buffer(x->hops,
+								 x->hops_len);
+		ops[0].data.send_initial_metadata.count = 1;
+		ops[0].data.send_initial_metadata.metadata = &x->hops_md;
+	}
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = x->req;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -274,8 +286,9 @@ static int run_batch(grpc_call *gc, grpc_completion_queue *cq,
 	return x->resp ? 0 : -EPROTO;
 }
 
-int wfs_rpc_call(struct wfs_rpc_client *c, const char *method, const void *req,
-		 size_t len, int64_t timeout_ms, void **resp, size_t *resp_len)
+static int call(struct wfs_rpc_client *c, const char *method, const void *req,
+		size_t len, int64_t timeout_ms, unsigned hops, void **resp,
+		size_t *resp_len)
 {
 	struct exchange x;
 	grpc_completion_queue *cq;
@@ -290,6 +303,13 @@ int wfs_rpc_call(struct wfs_rpc_client *c, const char *method, const void *req,
 	if (!method || method[0] != '/' || (!req && len))
 		return -EINVAL;
 	memset(&x, 0, sizeof(x));
+	if (hops) {
+		int n = snprintf(x.hops, sizeof(x.hops), "%u",
+				 hops < WFS_RPC_HOPS_MAX ? hops
+							 : WFS_RPC_HOPS_MAX);
+
+		x.hops_len = (size_t)n;
+	}
 	cq = cq_get(c);
 	gc = make_call(c, method, cq, timeout_ms);
 	if (!gc) {
@@ -318,9 +338,27 @@ int wfs_rpc_call(struct wfs_rpc_client *c, const char *method, const void *req,
 	grpc_slice_unref(x.details);
 	grpc_metadata_array_destroy(&x.initial);
 	grpc_metadata_array_destroy(&x.trailing);
+	if (x.hops_len) {
+		grpc_slice_unref(x.hops_md.key);
+		grpc_slice_unref(x.hops_md.value);
+	}
 	grpc_call_unref(gc);
 	cq_put(c, cq);
 	return rc;
+}
+
+int wfs_rpc_call(struct wfs_rpc_client *c, const char *method, const void *req,
+		 size_t len, int64_t timeout_ms, void **resp, size_t *resp_len)
+{
+	return call(c, method, req, len, timeout_ms, 0, resp, resp_len);
+}
+
+int wfs_rpc_call_relayed(struct wfs_rpc_client *c, const char *method,
+			 const void *req, size_t len, int64_t timeout_ms,
+			 unsigned hops, void **resp, size_t *resp_len)
+{
+	return call(c, method, req, len, timeout_ms, hops + 1, resp,
+		    resp_len);
 }
 
 int wfs_rpc_call_msg(struct wfs_rpc_client *c, const char *method,

@@ -85,6 +85,26 @@ int wfs_rpc_server_port(const struct wfs_rpc_server *s);
 int wfs_rpc_server_handle(struct wfs_rpc_server *s, const char *method,
 			  wfs_rpc_handler_cb cb, void *arg);
 
+/* What a gate says to a call: serve it here, or it dealt with the call. */
+#define WFS_RPC_GATE_PASS 1
+
+/* A gate sees every call to a routed method before its handler, with the
+ * method's full name and how many servers relayed the call before
+ * (wfs_rpc_call_relayed; 0 from a client).  It returns WFS_RPC_GATE_PASS
+ * to run the handler, or else acts as the handler itself (a reply set and
+ * 0, wfs_rpc_reply_later and 0, or a negative errno): a node that is not
+ * the metadata master relays the call to the master this way.  Same
+ * threads and rules as a handler. */
+typedef int (*wfs_rpc_gate_cb)(void *arg, const char *method, unsigned hops,
+			       const void *req, size_t req_len,
+			       struct wfs_rpc_reply *reply);
+
+/* Put @cb (with @arg, borrowed until the server is freed) in front of every
+ * handler.  Before wfs_rpc_server_start, from the owning thread.  Returns
+ * 0 or -EBUSY once started. */
+int wfs_rpc_server_set_gate(struct wfs_rpc_server *s, wfs_rpc_gate_cb cb,
+			    void *arg);
+
 /* How long wfs_rpc_server_stop waits for calls in flight (default
  * WFS_RPC_STOP_GRACE_MS).  Any time before stop, from the owning thread. */
 void wfs_rpc_server_set_stop_grace(struct wfs_rpc_server *s, int64_t grace_ms);
@@ -156,6 +176,13 @@ int wfs_rpc_client_new(const char *target, struct wfs_rpc_client **out);
  * call blocks only its own thread. */
 int wfs_rpc_call(struct wfs_rpc_client *c, const char *method, const void *req,
 		 size_t len, int64_t timeout_ms, void **resp, size_t *resp_len);
+
+/* wfs_rpc_call for a server relaying a call it received (see
+ * wfs_rpc_server_set_gate): the call carries @hops + 1, so the next server
+ * can tell a relayed call from a client's and refuse to relay it again. */
+int wfs_rpc_call_relayed(struct wfs_rpc_client *c, const char *method,
+			 const void *req, size_t len, int64_t timeout_ms,
+			 unsigned hops, void **resp, size_t *resp_len);
 
 /* wfs_rpc_call with protobuf-c messages: packs @req, and on success unpacks
  * the reply as a @resp_desc message into *resp (release with

@@ -12,6 +12,9 @@
 /* Trailing metadata key whose value is the handler's errno, as a positive
  * decimal number ("2" for ENOENT).  Lower case, as HTTP/2 requires. */
 #define WFS_RPC_ERRNO_KEY "wfs-errno"
+/* Request metadata: how many servers relayed the call (absent: none). */
+#define WFS_RPC_HOPS_KEY "wfs-hops"
+#define WFS_RPC_HOPS_MAX 8
 
 /* Take and drop a reference on the gRPC library (grpc_init and
  * grpc_shutdown); the first also routes gRPC's log lines to wfs_log.  Every

@@ -284,6 +284,86 @@ static void bg_start(struct bg_call *b, struct wfs_rpc_client *c,
 			      0);
 }
 
+/* A gate that relays every call to another server (the "master"), the
+ * way a follower relays metadata calls, and refuses relayed ones. */
+struct relay {
+	struct wfs_rpc_client *to;
+	unsigned seen_hops[4];
+	unsigned calls;
+};
+
+static int relay_gate(void *arg, const char *method, unsigned hops,
+		      const void *req, size_t len, struct wfs_rpc_reply *reply)
+{
+	struct relay *r = arg;
+	void *resp;
+	size_t resp_len;
+	int rc;
+
+	r->seen_hops[r->calls++ % 4] = hops;
+	if (!r->to)
+		return WFS_RPC_GATE_PASS;
+	if (hops > 0)
+		return -ELOOP;
+	rc = wfs_rpc_call_relayed(r->to, method, req, len, CALL_MS, hops,
+				  &resp, &resp_len);
+	if (rc == 0)
+		wfs_rpc_reply_set(reply, resp, resp_len);
+	return rc;
+}
+
+static void test_gate_relays(void)
+{
+	unsigned char buf[300];
+	uint64_t st = wfs_test_seed();
+	struct relay ra = { 0 }, rb = { 0 };
+	struct fx a, b;
+	void *resp;
+	size_t len;
+
+	CU_ASSERT_EQUAL_FATAL(fx_start(&b, 1), 0);
+	/* b's gate passes everything but records hops; a relays to b. */
+	memset(&a, 0, sizeof(a));
+	pthread_mutex_init(&a.ctx.lock, NULL);
+	pthread_cond_init(&a.ctx.cond, NULL);
+	CU_ASSERT_EQUAL_FATAL(wfs_rpc_server_new("127.0.0.1:0", 1, &a.s), 0);
+	CU_ASSERT_EQUAL(wfs_rpc_server_handle(a.s, M_ECHO, h_echo, &a.ctx), 0);
+	CU_ASSERT_EQUAL(wfs_rpc_server_set_gate(a.s, relay_gate, &ra), 0);
+	ra.to = b.c;
+	CU_ASSERT_EQUAL_FATAL(wfs_rpc_server_start(a.s), 0);
+	CU_ASSERT_EQUAL(wfs_rpc_server_set_gate(a.s, relay_gate, &ra), -EBUSY);
+	snprintf(a.target, sizeof(a.target), "127.0.0.1:%d",
+		 wfs_rpc_server_port(a.s));
+	CU_ASSERT_EQUAL_FATAL(wfs_rpc_client_new(a.target, &a.c), 0);
+	/* b has no gate yet: a's relay reaches b's echo handler. */
+	wfs_test_fill(&st, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(echo_check(a.c, buf, sizeof(buf)), 0);
+	CU_ASSERT_EQUAL(ra.calls, 1);
+	CU_ASSERT_EQUAL(ra.seen_hops[0], 0);
+	fx_stop(&b);
+	ra.to = NULL;
+	/* Now a new b relays to a, and a to b: a refuses the relayed call,
+	 * and the refusal comes back exactly. */
+	memset(&b, 0, sizeof(b));
+	pthread_mutex_init(&b.ctx.lock, NULL);
+	pthread_cond_init(&b.ctx.cond, NULL);
+	CU_ASSERT_EQUAL_FATAL(wfs_rpc_server_new("127.0.0.1:0", 1, &b.s), 0);
+	CU_ASSERT_EQUAL(wfs_rpc_server_handle(b.s, M_ECHO, h_echo, &b.ctx), 0);
+	rb.to = a.c;
+	CU_ASSERT_EQUAL(wfs_rpc_server_set_gate(b.s, relay_gate, &rb), 0);
+	CU_ASSERT_EQUAL_FATAL(wfs_rpc_server_start(b.s), 0);
+	snprintf(b.target, sizeof(b.target), "127.0.0.1:%d",
+		 wfs_rpc_server_port(b.s));
+	CU_ASSERT_EQUAL_FATAL(wfs_rpc_client_new(b.target, &b.c), 0);
+	ra.to = b.c;
+	CU_ASSERT_EQUAL(wfs_rpc_call(b.c, M_ECHO, buf, sizeof(buf), CALL_MS,
+				     &resp, &len), -ELOOP);
+	CU_ASSERT_EQUAL(rb.seen_hops[0], 0);
+	CU_ASSERT_EQUAL(ra.seen_hops[1], 1);
+	fx_stop(&b);
+	fx_stop(&a);
+}
+
 static void test_round_trip(void)
 {
 	static const size_t sizes[] = { 0, 1, 100, 4096, 65537, 1 << 20,
@@ -863,6 +943,7 @@ static void test_call_alloc_failure(void)
 
 static CU_TestInfo rpc_tests[] = {
 	{ "round trip", test_round_trip },
+	{ "a gate relays calls, with hop counts", test_gate_relays },
 	{ "4 threads x 1000 calls", test_concurrent_callers },
 	{ "a slow handler does not block others",
 	  test_slow_handler_does_not_block_others },

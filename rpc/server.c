@@ -129,6 +129,8 @@ struct wfs_rpc_server {
 	char *addr;
 	int port;
 	int64_t grace_ms;
+	wfs_rpc_gate_cb gate;	/* set before start */
+	void *gate_arg;
 	bool started;		/* owner thread only */
 	bool stopped;		/* stop has run; owner thread only */
 	bool shut;		/* the shutdown tag came; owner thread only */
@@ -321,9 +323,33 @@ static void req_view_release(struct req_view *v)
 		grpc_byte_buffer_reader_destroy(&v->reader);
 }
 
+/* How many servers relayed the call whose request metadata is @md. */
+static unsigned hops_of(const grpc_metadata_array *md)
+{
+	for (size_t i = 0; i < md->count; i++) {
+		const grpc_metadata *e = &md->metadata[i];
+		const unsigned char *p = GRPC_SLICE_START_PTR(e->value);
+		size_t len = GRPC_SLICE_LENGTH(e->value);
+		unsigned v = 0;
+
+		if (grpc_slice_str_cmp(e->key, WFS_RPC_HOPS_KEY) != 0)
+			continue;
+		/* Garbage or a huge count reads as "too many". */
+		if (len == 0 || len > 2)
+			return WFS_RPC_HOPS_MAX;
+		for (size_t j = 0; j < len; j++) {
+			if (p[j] < '0' || p[j] > '9')
+				return WFS_RPC_HOPS_MAX;
+			v = v * 10 + (unsigned)(p[j] - '0');
+		}
+		return v;
+	}
+	return 0;
+}
+
 /* Run @m's handler on a new call and send its answer (now or later). */
 static void serve(struct wfs_rpc_server *s, struct method *m, grpc_call *gc,
-		  grpc_byte_buffer *payload)
+		  const grpc_metadata_array *md, grpc_byte_buffer *payload)
 {
 	struct wfs_rpc_call *call = call_new(s, gc);
 	struct req_view v;
@@ -344,7 +370,12 @@ static void serve(struct wfs_rpc_server *s, struct method *m, grpc_call *gc,
 		return;
 	}
 	rc = req_view_init(&v, payload);
-	if (rc == 0)
+	if (rc == 0 && s->gate)
+		rc = s->gate(s->gate_arg, m->name, hops_of(md), v.p, v.len,
+			     &call->reply);
+	else if (rc == 0)
+		rc = WFS_RPC_GATE_PASS;
+	if (rc == WFS_RPC_GATE_PASS)
 		rc = m->cb(m->arg, v.p, v.len, &call->reply);
 	req_view_release(&v);
 	if (call->reply.later) {
@@ -435,7 +466,7 @@ static void on_new_call(struct slot *sl, int ok)
 		return;
 	}
 	if (sl->m)
-		serve(s, sl->m, sl->call, payload);
+		serve(s, sl->m, sl->call, &sl->md, payload);
 	else
 		refuse_unknown(s, sl);
 	if (payload)
@@ -620,6 +651,16 @@ int wfs_rpc_server_port(const struct wfs_rpc_server *s)
 void wfs_rpc_server_set_stop_grace(struct wfs_rpc_server *s, int64_t grace_ms)
 {
 	s->grace_ms = grace_ms < 0 ? 0 : grace_ms;
+}
+
+int wfs_rpc_server_set_gate(struct wfs_rpc_server *s, wfs_rpc_gate_cb cb,
+			    void *arg)
+{
+	if (s->started)
+		return -EBUSY;
+	s->gate = cb;
+	s->gate_arg = arg;
+	return 0;
 }
 
 int wfs_rpc_server_handle(struct wfs_rpc_server *s, const char *method,

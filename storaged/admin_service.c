@@ -177,6 +177,24 @@ static void own_disks(struct wfs_node *n, struct status_msgs *mm,
 	}
 }
 
+/* What the node does in the raft group, as this node sees it: "voter",
+ * "standby", or "none" (admitted, not a member yet). */
+static const char *role_of(struct wfs_node *n, const struct node_copy *c)
+{
+	struct wfs_raftlog_member v[64];
+	uint64_t id = wfs_identity_raft_id(c->id, strlen(c->id));
+	unsigned count = wfs_raftlog_members(n->raft, v, 64);
+
+	for (unsigned i = 0; i < count && i < 64; i++)
+		if (v[i].id == id)
+			return v[i].role == WFS_RAFTLOG_MEMBER_VOTER
+				       ? "voter"
+			       : v[i].role == WFS_RAFTLOG_MEMBER_STANDBY
+				       ? "standby"
+				       : "spare";
+	return "none";
+}
+
 static void fill_node(struct wfs_node *n, const struct view *v,
 		      const struct node_copy *c, struct status_msgs *mm,
 		      struct wfs_store_disk_info *infos)
@@ -191,7 +209,7 @@ static void fill_node(struct wfs_node *n, const struct view *v,
 	ns->name = (char *)c->name;
 	ns->addr = (char *)c->addr;
 	ns->state = c->state == WFS_NODE_STATE_ALIVE ? "alive" : "dead";
-	ns->role = c->role == WFS_NODE_ROLE_VOTER ? "voter" : "standby";
+	ns->role = (char *)role_of(n, c);
 	if (self) {
 		own_disks(n, mm, infos);
 	} else {

@@ -23,6 +23,7 @@
 
 #include "log/log.h"
 #include "nodeconf/config.h"
+#include "storaged/identity.h"
 #include "storaged/node.h"
 #include "storaged/pidfile.h"
 
@@ -31,7 +32,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-"usage: storaged [-c FILE] [--check-config]\n"
+"usage: storaged [-c FILE] [--check-config | --show-key]\n"
 "       storaged --help | --version\n"
 "\n"
 "storaged is the WormFS storage node.  It keeps erasure-coded chunks on the\n"
@@ -46,11 +47,19 @@ static void usage(FILE *out)
 "  -c, --config FILE   the node's YAML configuration (default %s)\n"
 "      --check-config  check the configuration, print its problems or \"ok\",\n"
 "                      and exit (0 if ok, 1 if not)\n"
+"      --show-key      print the node's public key (making the key pair in\n"
+"                      node.data_dir if there is none yet) and exit; on a\n"
+"                      member, `wormctl node add KEY` admits the node\n"
 "  -h, --help          this help\n"
 "  -V, --version       print the version and exit\n"
 "\n"
-"example:\n"
+"examples:\n"
 "  storaged -c /etc/wormfs/storaged.yaml\n"
+"  wormctl node add $(storaged --show-key -c node-4.yaml)   # admit a node\n"
+"\n"
+"The first node of a cluster has no cluster.seeds; it founds the cluster.\n"
+"Every other node lists a member or two in cluster.seeds: once its key is\n"
+"admitted it joins through them, at every start.\n"
 "\n"
 "The commented example configuration, the reference for every key, is\n"
 "config/storaged.yaml in the WormFS source tree.  Only node.name,\n"
@@ -62,15 +71,17 @@ static void usage(FILE *out)
 struct args {
 	const char *config;
 	int check_only;
+	int show_key;
 };
 
 /* Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	enum { OPT_CHECK = 256 };
+	enum { OPT_CHECK = 256, OPT_SHOW_KEY };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "show-key", no_argument, NULL, OPT_SHOW_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -79,6 +90,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 	a->config = DEFAULT_CONFIG;
 	a->check_only = 0;
+	a->show_key = 0;
 	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -86,6 +98,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_CHECK:
 			a->check_only = 1;
+			break;
+		case OPT_SHOW_KEY:
+			a->show_key = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -200,6 +215,25 @@ static int run(const struct wfs_config *cfg)
 	return 0;
 }
 
+/* Print the node's public key in hex, making the key pair if needed. */
+static int show_key(const struct wfs_config *cfg)
+{
+	struct wfs_identity id;
+	bool created;
+	int rc = wfs_identity_load(cfg->node.data_dir, &id, &created);
+
+	if (rc) {
+		fprintf(stderr, "storaged: node key in %s: %s\n",
+			cfg->node.data_dir, strerror(-rc));
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(id.pk); i++)
+		printf("%02x", id.pk[i]);
+	printf("\n");
+	wfs_identity_release(&id);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct wfs_config cfg;
@@ -215,6 +249,11 @@ int main(int argc, char **argv)
 		printf("ok\n");
 		wfs_config_release(&cfg);
 		return 0;
+	}
+	if (a.show_key) {
+		rc = show_key(&cfg);
+		wfs_config_release(&cfg);
+		return rc;
 	}
 	if (setup_log(&cfg) != 0) {
 		wfs_config_release(&cfg);

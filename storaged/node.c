@@ -31,6 +31,9 @@
 #include "placement/place.h"
 #include "storaged/admin_service.h"
 #include "storaged/chunk_service.h"
+#include "storaged/cluster_service.h"
+#include "storaged/forward.h"
+#include "proto/wormfs.pb-c.h"
 #include "storaged/gc.h"
 #include "storaged/meta_service.h"
 #include "storaged/stripe_service.h"
@@ -166,6 +169,46 @@ int wfs_node_serving(struct wfs_node *n)
 	if (!atomic_load(&n->formatted) || !wfs_raftlog_is_leader(n->raft))
 		return -EAGAIN;
 	return 0;
+}
+
+struct leader_find {
+	uint64_t raft_id;
+	char *addr;
+	size_t cap;
+	int rc;
+};
+
+static int leader_cb(const struct wfs_meta_node *nd, void *arg)
+{
+	struct leader_find *f = arg;
+
+	if (wfs_identity_raft_id((const char *)nd->id.data, nd->id.len) !=
+	    f->raft_id)
+		return 0;
+	if (nd->addr.len == 0)
+		return 1;
+	if (nd->addr.len >= f->cap) {
+		f->rc = -ERANGE;
+		return 1;
+	}
+	memcpy(f->addr, nd->addr.data, nd->addr.len);
+	f->addr[nd->addr.len] = 0;
+	f->rc = 0;
+	return 1;
+}
+
+int wfs_node_leader_api(struct wfs_node *n, char *addr, size_t cap)
+{
+	struct leader_find f = { .addr = addr, .cap = cap, .rc = -EAGAIN };
+	struct wfs_meta *m;
+	int rc;
+
+	if (wfs_raftlog_leader(n->raft, &f.raft_id, NULL, 0) != 0)
+		return -EAGAIN;
+	m = wfs_metafsm_read_begin(n->fsm);
+	rc = m ? wfs_meta_nodes(m, leader_cb, &f) : -EIO;
+	wfs_metafsm_read_end(n->fsm);
+	return rc < 0 ? -EAGAIN : f.rc;
 }
 
 /* ---- formatting and registration (upkeep thread) ---- */
@@ -387,6 +430,121 @@ static bool upkeep_stopping(struct wfs_node *n)
 	return stop;
 }
 
+/* ---- joining (upkeep thread of a node that is not the master) ---- */
+
+/* Where to send Join: the master if this node knows it, else the seeds in
+ * turn. */
+static int join_target(struct wfs_node *n, unsigned attempt, char *addr,
+		       size_t cap)
+{
+	const struct wfs_config_addrs *seeds = &n->cfg->cluster.seeds;
+
+	if (wfs_node_leader_api(n, addr, cap) == 0 &&
+	    strcmp(addr, n->api_addr) != 0)
+		return 0;
+	if (!seeds->count)
+		return -ENOENT;
+	wfs_config_addr_format(&seeds->addrs[attempt % seeds->count], addr,
+			       cap);
+	return 0;
+}
+
+static int join_request(struct wfs_node *n, Wormfs__JoinRequest *req,
+			Wormfs__JoinDisk *disks, Wormfs__JoinDisk **ptrs,
+			struct wfs_store_disk_info *info, unsigned cap)
+{
+	unsigned count = wfs_store_disk_count(n->store), nd = 0;
+
+	req->public_key.data = n->id.pk;
+	req->public_key.len = sizeof(n->id.pk);
+	req->name = (char *)n->cfg->node.name;
+	req->api_addr = n->api_addr;
+	req->raft_addr = n->raft_addr;
+	req->voter = n->cfg->metadata.voter;
+	wfs_store_refresh(n->store);
+	for (unsigned i = 0; i < count && nd < cap; i++) {
+		if (wfs_store_disk_info(n->store, i, &info[nd]) != 0 ||
+		    !info[nd].id[0])
+			continue;
+		wormfs__join_disk__init(&disks[nd]);
+		disks[nd].disk_id.data = (uint8_t *)info[nd].id;
+		disks[nd].disk_id.len = strlen(info[nd].id);
+		disks[nd].path = (char *)info[nd].path;
+		disks[nd].capacity = info[nd].capacity;
+		disks[nd].free = info[nd].avail;
+		disks[nd].online = info[nd].online;
+		ptrs[nd] = &disks[nd];
+		nd++;
+	}
+	req->n_disks = nd;
+	req->disks = ptrs;
+	return 0;
+}
+
+#define JOIN_DISKS_MAX 256
+#define JOIN_TIMEOUT_MS 10000
+
+/* Ask the master (through any member) to record this node and its disks
+ * and to make it a member.  Returns 0 or the call's error. */
+static int join(struct wfs_node *n, unsigned attempt)
+{
+	Wormfs__JoinRequest req = WORMFS__JOIN_REQUEST__INIT;
+	Wormfs__JoinReply *rep = NULL;
+	Wormfs__JoinDisk *disks;
+	Wormfs__JoinDisk **ptrs;
+	struct wfs_store_disk_info *info;
+	struct wfs_rpc_client *c = NULL;
+	char addr[WFS_META_ADDR_MAX + 1];
+	int rc;
+
+	rc = join_target(n, attempt, addr, sizeof(addr));
+	if (rc)
+		return rc;
+	disks = wfs_calloc(JOIN_DISKS_MAX, sizeof(*disks));
+	ptrs = wfs_calloc(JOIN_DISKS_MAX, sizeof(*ptrs));
+	info = wfs_calloc(JOIN_DISKS_MAX, sizeof(*info));
+	rc = disks && ptrs && info ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = join_request(n, &req, disks, ptrs, info, JOIN_DISKS_MAX);
+	if (rc == 0)
+		rc = wfs_rpc_client_new(addr, &c);
+	if (rc == 0)
+		rc = wfs_rpc_call_msg(c, "/wormfs.Admin/Join", &req.base,
+				      &wormfs__join_reply__descriptor,
+				      JOIN_TIMEOUT_MS,
+				      (ProtobufCMessage **)&rep);
+	if (rc == 0) {
+		wfs_log_debug(SUB, "joined through %s as %s", addr, rep->role);
+		wfs_rpc_msg_free(&rep->base);
+	} else if (rc == -EACCES) {
+		wfs_log_error(SUB, "the cluster at %s refuses this node's key: "
+			      "admit it there with `wormctl node add %s`",
+			      addr, n->pk_hex);
+	} else {
+		wfs_log_info(SUB, "cannot join through %s yet: %s", addr,
+			     strerror(-rc));
+	}
+	wfs_rpc_client_free(c);
+	wfs_free(info);
+	wfs_free(ptrs);
+	wfs_free(disks);
+	return rc;
+}
+
+static void member_tick(struct wfs_node *n, uint64_t now,
+			uint64_t *next_disks)
+{
+	if (now < *next_disks)
+		return;
+	if (join(n, n->join_attempt++) != 0)
+		return;
+	*next_disks = now + n->opts.disk_refresh_ms;
+	pthread_mutex_lock(&n->lock);
+	n->registered = true;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+}
+
 static void upkeep_tick(struct wfs_node *n, uint64_t *next_disks)
 {
 	uint64_t now = wfs_node_mono_ms();
@@ -394,8 +552,13 @@ static void upkeep_tick(struct wfs_node *n, uint64_t *next_disks)
 	int rc;
 
 	wfs_locks_expire(n->locks, now);
-	if (!wfs_raftlog_is_leader(n->raft) || ensure_formatted(n) != 0)
+	if (!wfs_raftlog_is_leader(n->raft)) {
+		member_tick(n, now, next_disks);
 		return;
+	}
+	if (ensure_formatted(n) != 0)
+		return;
+	wfs_cluster_balance(n);
 	pthread_mutex_lock(&n->lock);
 	registered = n->registered;
 	pthread_mutex_unlock(&n->lock);
@@ -550,8 +713,11 @@ static int open_identity(struct wfs_node *n)
 	if (created)
 		wfs_log_info(SUB, "new node key made in %s/%s", dir,
 			     WFS_IDENTITY_FILE);
-	wfs_log_info(SUB, "node %s (%s), raft id %016" PRIx64,
-		     n->id.node_id, n->cfg->node.name, n->id.raft_id);
+	sodium_bin2hex(n->pk_hex, sizeof(n->pk_hex), n->id.pk,
+		       sizeof(n->id.pk));
+	wfs_log_info(SUB, "node %s (%s), raft id %016" PRIx64 ", key %s",
+		     n->id.node_id, n->cfg->node.name, n->id.raft_id,
+		     n->pk_hex);
 	return 0;
 }
 
@@ -581,9 +747,13 @@ static int open_stores(struct wfs_node *n)
 static int make_raft(struct wfs_node *n, char *raft_dir, size_t cap)
 {
 	struct wfs_raftlog_server self = { n->id.raft_id, n->raft_addr };
+	/* The first node of a cluster (no seeds) founds a group of one; a
+	 * node with seeds waits to be added by the master it joins.  Either
+	 * way this only counts while the raft folder is empty. */
+	bool founder = n->cfg->cluster.seeds.count == 0;
 	struct wfs_raftlog_config rc_cfg = {
 		.id = n->id.raft_id, .addr = n->raft_addr, .dir = raft_dir,
-		.voters = &self, .nvoters = 1,
+		.voters = founder ? &self : NULL, .nvoters = founder ? 1 : 0,
 		.snapshot_threshold = n->opts.snapshot_threshold,
 	};
 	struct wfs_raftlog_fsm fsm;
@@ -615,13 +785,20 @@ static int make_server(struct wfs_node *n)
 	}
 	wfs_rpc_server_set_stop_grace(n->rpc, n->opts.stop_grace_ms);
 	advertised_api(n, wfs_rpc_server_port(n->rpc));
-	rc = wfs_metasvc_register(n, n->rpc);
+	rc = wfs_forward_new(n, 0, &n->forward);
+	if (rc == 0)
+		rc = wfs_rpc_server_set_gate(n->rpc, wfs_forward_gate,
+					     n->forward);
+	if (rc == 0)
+		rc = wfs_metasvc_register(n, n->rpc);
 	if (rc == 0)
 		rc = wfs_stripesvc_register(n->stripes, n->rpc);
 	if (rc == 0)
 		rc = wfs_chunksvc_register(n, n->rpc);
 	if (rc == 0)
 		rc = wfs_adminsvc_register(n, n->rpc);
+	if (rc == 0)
+		rc = wfs_clustersvc_register(n, n->rpc, &n->clustersvc);
 	return rc;
 }
 
@@ -641,6 +818,13 @@ static int start_parts(struct wfs_node *n)
 	char raft_dir[PATH_MAX];
 	int rc;
 
+	if (n->cfg->cluster.join_token) {
+		wfs_log_error(SUB, "cluster.join_token: admission by token is "
+			      "not built yet; remove the key and admit this "
+			      "node by its key on a member: wormctl node add "
+			      "$(storaged --show-key -c CONFIG)");
+		return -EOPNOTSUPP;
+	}
 	rc = open_identity(n);
 	if (rc == 0)
 		rc = open_stores(n);
@@ -688,6 +872,7 @@ int wfs_node_start(const struct wfs_config *cfg,
 	pthread_condattr_destroy(&ca);
 	atomic_init(&n->formatted, false);
 	atomic_init(&n->closing, false);
+	atomic_init(&n->balancing, false);
 	rc = start_parts(n);
 	if (rc) {
 		wfs_node_stop(n);
@@ -711,6 +896,10 @@ void wfs_node_stop(struct wfs_node *n)
 		wfs_locks_cancel_waits(n->locks);
 	wfs_rpc_server_stop(n->rpc);
 	wfs_log_debug(SUB, "stop: api server stopped");
+	/* Relays and membership calls still running finish their calls
+	 * before the server is freed. */
+	wfs_forward_free(n->forward);
+	n->forward = NULL;
 	pthread_mutex_lock(&n->lock);
 	n->stopping = true;
 	pthread_cond_broadcast(&n->cond);
@@ -725,6 +914,7 @@ void wfs_node_stop(struct wfs_node *n)
 		pthread_join(n->upkeep, NULL);
 	wfs_gc_stop(n->gc);
 	wfs_log_debug(SUB, "stop: threads joined");
+	wfs_clustersvc_free(n->clustersvc);
 	wfs_rpc_server_free(n->rpc);
 	wfs_raftlog_free(n->raft);
 	wfs_stripesvc_free(n->stripes);

@@ -20,7 +20,10 @@
 #include "storaged/metafsm.h"
 #include "storaged/node.h"
 
+struct wfs_clustersvc;
+struct wfs_forward;
 struct wfs_gc;
+struct wfs_rpc_client;
 struct wfs_stripesvc;
 
 /* Values of the metadata's NODE_SET role and state fields. */
@@ -41,6 +44,7 @@ struct wfs_node {
 	struct wfs_identity id;
 	char api_addr[WFS_META_ADDR_MAX + 1];	/* advertised host:port */
 	char raft_addr[WFS_RAFTLOG_ADDR_MAX];	/* ip:port of listen.peer */
+	char pk_hex[2 * WFS_IDENTITY_PK_LEN + 1]; /* the public key, in hex */
 	struct wfs_store *store;
 	struct wfs_metafsm *fsm;
 	struct wfs_raftlog *raft;
@@ -48,6 +52,8 @@ struct wfs_node {
 	struct wfs_locks *locks;
 	struct wfs_stripesvc *stripes;
 	struct wfs_gc *gc;
+	struct wfs_forward *forward;
+	struct wfs_clustersvc *clustersvc;
 
 	/* The store is formatted: metadata calls may be served (when
 	 * leading).  Set once by the upkeep thread. */
@@ -55,6 +61,9 @@ struct wfs_node {
 
 	/* The node is stopping: no new waits on locks.  Set once by stop. */
 	atomic_bool closing;
+
+	/* A voter change of wfs_cluster_balance is under way. */
+	atomic_bool balancing;
 
 	/* The upkeep thread and what it signals. */
 	pthread_t upkeep;
@@ -64,6 +73,7 @@ struct wfs_node {
 	bool stopping;			/* protected by lock */
 	bool registered;		/* node and disks recorded; lock */
 	bool kick;			/* role changed: run now; lock */
+	unsigned join_attempt;		/* upkeep thread only */
 };
 
 /* Completion of wfs_node_propose: @rc 0 with @res the applied entry's
@@ -90,9 +100,14 @@ int wfs_node_propose_wait(struct wfs_node *n, const struct wfs_meta_op *op,
 
 /* 0 if this node can serve metadata now (it leads and the store is
  * formatted), else -EAGAIN.  Reads and proposals are served only by the
- * leader: forwarding from a follower comes with the cluster issue, until
- * then the client retries.  Any thread. */
+ * leader; other nodes relay such calls to it (storaged/forward).  Any
+ * thread. */
 int wfs_node_serving(struct wfs_node *n);
+
+/* The API address of the metadata master into @addr (@cap bytes): the
+ * record of the raft leader's node.  Returns 0, -EAGAIN when no leader is
+ * known or its record has no address yet, -ERANGE.  Any thread. */
+int wfs_node_leader_api(struct wfs_node *n, char *addr, size_t cap);
 
 /* Wall-clock nanoseconds (CLOCK_REALTIME): the time ops carry. */
 int64_t wfs_node_now_ns(void);

@@ -89,6 +89,9 @@ static int node_cb(const struct wfs_meta_node *nd, void *arg)
 	c->nodes = grown;
 	copy_str(grown[c->nnodes].id, nd->id, WFS_META_ID_MAX);
 	copy_str(grown[c->nnodes].addr, nd->addr, WFS_META_ADDR_MAX);
+	/* A dead node's disks take no new chunks: no address here. */
+	if (nd->state != WFS_NODE_STATE_ALIVE)
+		grown[c->nnodes].addr[0] = 0;
 	c->nnodes++;
 	return 0;
 }

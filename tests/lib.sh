@@ -128,6 +128,9 @@ wfs_port_open() {
 # NODEDIR/storaged.yaml for a one-node cluster (one voter, policy 4+2) with
 # NDISKS disk dirs NODEDIR/disks/d1.., data in NODEDIR/data, the log in
 # NODEDIR/storaged.log; ports are probed unless given.  Makes the dirs.
+# For a node of a bigger cluster: WFS_CFG_VOTERS (the voters the cluster
+# aims for, default 1) and WFS_CFG_SEEDS (API addresses to join through,
+# comma-separated; empty: this node founds the cluster).
 wfs_write_config() {
 	local dir=$1 name=$2 ndisks=$3 i ports=() k
 	for k in 4 5 6 7; do
@@ -157,7 +160,15 @@ wfs_write_config() {
 		done
 		echo "metadata:"
 		echo "  voter: true"
-		echo "  voters: 1"
+		echo "  voters: ${WFS_CFG_VOTERS:-1}"
+		if [ -n "${WFS_CFG_SEEDS:-}" ]; then
+			echo "cluster:"
+			echo "  seeds:"
+			local s
+			for s in ${WFS_CFG_SEEDS//,/ }; do
+				echo "    - $s"
+			done
+		fi
 		echo "policy:"
 		echo "  k: 4"
 		echo "  m: 2"
@@ -327,6 +338,66 @@ wfs_cluster_up() {
 	done
 	WFS_API=$(wfs_config_get "$WFS_NODE" api)
 	wfs_mount "$WFS_API" "$WFS_MNT" || wfs_fail "wormfs did not mount"
+}
+
+# wfs_cluster_nodes_up COUNT NDISKS: a cluster of COUNT nodes on 127.0.0.1,
+# each with NDISKS disks, under $WFS_TMP/nodeN, aiming for 3 voters (1 for
+# a single node).  node1 founds it; every other node is admitted by its key
+# (wormctl node add) and joins through node1.  Returns once every node is
+# recorded alive and the voters are in place.  Sets WFS_NODES (node dirs),
+# WFS_NODE_PIDS and WFS_APIS (every API address, comma-separated).
+WFS_NODES=()
+WFS_APIS=
+declare -A WFS_NODE_PIDS
+wfs_cluster_nodes_up() {
+	local count=$1 ndisks=$2 i dir key voters=3 api1 try
+	wfs_need storaged wormctl
+	[ "$count" -lt 3 ] && voters=1
+	WFS_NODES=()
+	WFS_APIS=
+	for ((i = 1; i <= count; i++)); do
+		dir=$WFS_TMP/node$i
+		WFS_NODES+=("$dir")
+		WFS_LOGS+=("$dir/storaged.log")
+		for try in 1 2 3; do
+			WFS_CFG_VOTERS=$voters WFS_CFG_SEEDS=${api1:-} \
+				wfs_write_config "$dir" "node-$i" "$ndisks" ||
+				wfs_fail "cannot write the config of node $i"
+			if [ "$i" -gt 1 ]; then
+				key=$("$WFS_BUILD/bin/storaged" --show-key \
+					-c "$dir/storaged.yaml") ||
+					wfs_fail "no key for node $i"
+				"$WFS_BUILD/bin/wormctl" -n "$api1" -t 20 node add \
+					"$key" >/dev/null ||
+					wfs_fail "cannot admit node $i"
+			fi
+			wfs_node_start "$dir" && break
+			wfs_node_stop "$dir" KILL
+			[ "$try" = 3 ] && wfs_fail "node $i did not start"
+			wfs_log "retrying node $i with other ports"
+		done
+		WFS_NODE_PIDS[$dir]=$WFS_NODE_PID
+		[ "$i" = 1 ] && api1=$(wfs_config_get "$dir" api)
+		WFS_APIS+=${WFS_APIS:+,}$(wfs_config_get "$dir" api)
+	done
+	wfs_wait 60 "$count nodes alive, $voters voters" \
+		wfs_cluster_settled "$count" "$voters" ||
+		wfs_fail "the cluster did not settle"
+}
+
+# wfs_cluster_settled COUNT VOTERS: does Admin.Status show COUNT alive
+# nodes, VOTERS of them voters, and a master?
+wfs_cluster_settled() {
+	"$WFS_BUILD/bin/wormctl" -n "$WFS_APIS" -t 5 --json status |
+		python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+nodes = st.get("nodes", [])
+alive = [n for n in nodes if n.get("state") == "alive"]
+voters = [n for n in alive if n.get("role") == "voter"]
+ok = len(alive) == int(sys.argv[1]) and len(voters) == int(sys.argv[2]) \
+	and st.get("master")
+sys.exit(0 if ok else 1)' "$1" "$2"
 }
 
 # wfs_remount: unmount $WFS_MNT and mount it again (drops every cache the

@@ -88,6 +88,19 @@ static const struct command commands[] = {
 	  "example:\n"
 	  "  wormctl get -v /backups/backup.tar /tmp/\n"
 	  "  wormctl get /backups/etc.tar - | tar t\n" },
+	{ "node", wfs_ctl_cmd_node, 0, 2, 2, "node add KEY | node remove ID",
+	  "admit a node to the cluster by its key, or remove one",
+	  "node add KEY admits the node whose public key is KEY (64 hex\n"
+	  "digits: `storaged --show-key -c FILE` prints it, and the node logs\n"
+	  "it when its key is refused); the node then joins by itself, at\n"
+	  "its next try.  node remove ID forgets node ID (see `wormctl\n"
+	  "status --json`): it leaves the metadata group, its disks are no\n"
+	  "longer used, and its key is no longer admitted.  The master cannot\n"
+	  "remove itself: stop it first, then remove it from another node.\n"
+	  "\n"
+	  "example:\n"
+	  "  wormctl node add $(ssh node-4 storaged --show-key)\n"
+	  "  wormctl node remove 3fa2c1...\n" },
 	{ "help", NULL, 0, 0, 1, "help [COMMAND]",
 	  "show the help of one command",
 	  "Shows what COMMAND does, its options and an example; without\n"
