@@ -385,8 +385,8 @@ wfs_cluster_nodes_up() {
 		wfs_fail "the cluster did not settle"
 }
 
-# wfs_cluster_settled COUNT VOTERS: does Admin.Status show COUNT alive
-# nodes, VOTERS of them voters, and a master?
+# wfs_cluster_settled COUNT [VOTERS]: does Admin.Status show COUNT alive
+# nodes, VOTERS of them voters (when given), and a master?
 wfs_cluster_settled() {
 	"$WFS_BUILD/bin/wormctl" -n "$WFS_APIS" -t 5 --json status |
 		python3 -c '
@@ -395,9 +395,9 @@ st = json.load(sys.stdin)
 nodes = st.get("nodes", [])
 alive = [n for n in nodes if n.get("state") == "alive"]
 voters = [n for n in alive if n.get("role") == "voter"]
-ok = len(alive) == int(sys.argv[1]) and len(voters) == int(sys.argv[2]) \
-	and st.get("master")
-sys.exit(0 if ok else 1)' "$1" "$2"
+ok = len(alive) == int(sys.argv[1]) and st.get("master") and \
+	(not sys.argv[2] or len(voters) == int(sys.argv[2]))
+sys.exit(0 if ok else 1)' "$1" "${2:-}"
 }
 
 # wfs_remount: unmount $WFS_MNT and mount it again (drops every cache the
