@@ -124,13 +124,22 @@ wfs_port_open() {
 	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 
+# wfs_addr_open HOST:PORT: the same for any address; a 10.77.x.x address
+# is tried from the switch namespace (wfs_netns_up).
+wfs_addr_open() {
+	local host=${1%:*} port=${1##*:} wrap=()
+	case $host in 10.77.*) wrap=(nsenter --net="/run/netns/$WFS_NETNS_PREFIX-sw") ;; esac
+	"${wrap[@]}" timeout 2 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
+}
+
 # wfs_write_config NODEDIR NAME NDISKS [API PEER GOSSIP HTTP]: write
 # NODEDIR/storaged.yaml for a one-node cluster (one voter, policy 4+2) with
 # NDISKS disk dirs NODEDIR/disks/d1.., data in NODEDIR/data, the log in
 # NODEDIR/storaged.log; ports are probed unless given.  Makes the dirs.
 # For a node of a bigger cluster: WFS_CFG_VOTERS (the voters the cluster
-# aims for, default 1) and WFS_CFG_SEEDS (API addresses to join through,
-# comma-separated; empty: this node founds the cluster).
+# aims for, default 1), WFS_CFG_SEEDS (API addresses to join through,
+# comma-separated; empty: this node founds the cluster) and WFS_CFG_HOST
+# (the address it listens on, default 127.0.0.1).
 wfs_write_config() {
 	local dir=$1 name=$2 ndisks=$3 i ports=() k
 	for k in 4 5 6 7; do
@@ -148,11 +157,12 @@ wfs_write_config() {
 		echo "node:"
 		echo "  name: $name"
 		echo "  data_dir: $dir/data"
+		local host=${WFS_CFG_HOST:-127.0.0.1}
 		echo "listen:"
-		echo "  api: 127.0.0.1:$api"
-		echo "  peer: 127.0.0.1:$peer"
-		echo "  gossip: 127.0.0.1:$gossip"
-		echo "  http: 127.0.0.1:$http"
+		echo "  api: $host:$api"
+		echo "  peer: $host:$peer"
+		echo "  gossip: $host:$gossip"
+		echo "  http: $host:$http"
 		echo "disks:"
 		for ((i = 1; i <= ndisks; i++)); do
 			mkdir -p "$dir/disks/d$i" || return 1
@@ -190,12 +200,15 @@ wfs_config_get() {
 # background (stdout/stderr to NODEDIR/storaged.out, pid in
 # NODEDIR/storaged.pid and $WFS_NODE_PID) and wait until its API port
 # accepts connections.  Returns 1 if it exits or does not answer in time.
+# With WFS_NODE_NS=i it runs in node i's network namespace (wfs_netns_up).
 WFS_NODE_PID=
 wfs_node_start() {
-	local dir=$1 api port
+	local dir=$1 api port wrap=()
 	api=$(wfs_config_get "$dir" api)
 	port=${api##*:}
-	"$WFS_BUILD/bin/storaged" -c "$dir/storaged.yaml" \
+	[ -n "${WFS_NODE_NS:-}" ] &&
+		wrap=(nsenter --net="/run/netns/$WFS_NETNS_PREFIX-n$WFS_NODE_NS")
+	"${wrap[@]}" "$WFS_BUILD/bin/storaged" -c "$dir/storaged.yaml" \
 		>>"$dir/storaged.out" 2>&1 </dev/null &
 	WFS_NODE_PID=$!
 	WFS_PIDS+=("$WFS_NODE_PID")
@@ -208,7 +221,7 @@ wfs_node_start() {
 			tail -n 20 "$dir/storaged.out" "$dir/storaged.log" 2>/dev/null
 			return 1
 		fi
-		wfs_port_open "$port" && return 0
+		wfs_addr_open "$api" && return 0
 		sleep 0.1
 	done
 	wfs_log "storaged did not answer on $api within ${WFS_START_TIMEOUT}s"
@@ -246,12 +259,15 @@ wfs_is_mounted() {
 # wfs_mount NODES MNT [LOG]: mount wormfs (NODES is host:port[,host:port])
 # on MNT, in the foreground (-f) in the background so its pid is known
 # ($WFS_MOUNT_PID), and wait until MNT is mounted and answers a stat.
+# After wfs_netns_up it runs in the switch namespace.
 WFS_MOUNT_PID=
 wfs_mount() {
-	local nodes=$1 mnt=$2 log=${3:-$WFS_TMP/wormfs.log} opts=()
+	local nodes=$1 mnt=$2 log=${3:-$WFS_TMP/wormfs.log} opts=() wrap=()
 	mkdir -p "$mnt"
 	[ -n "$WFS_MOUNT_OPTS" ] && opts=(-o "$WFS_MOUNT_OPTS")
-	"$WFS_BUILD/bin/wormfs" -f "${opts[@]}" "$nodes" "$mnt" \
+	[ -n "$WFS_NETNS_PREFIX" ] &&
+		wrap=(nsenter --net="/run/netns/$WFS_NETNS_PREFIX-sw")
+	"${wrap[@]}" "$WFS_BUILD/bin/wormfs" -f "${opts[@]}" "$nodes" "$mnt" \
 		>>"$log" 2>&1 </dev/null &
 	WFS_MOUNT_PID=$!
 	wfs_track_mount "$mnt" "$WFS_MOUNT_PID" "$log"
@@ -340,9 +356,10 @@ wfs_cluster_up() {
 	wfs_mount "$WFS_API" "$WFS_MNT" || wfs_fail "wormfs did not mount"
 }
 
-# wfs_cluster_nodes_up COUNT NDISKS: a cluster of COUNT nodes on 127.0.0.1,
-# each with NDISKS disks, under $WFS_TMP/nodeN, aiming for 3 voters (1 for
-# a single node).  node1 founds it; every other node is admitted by its key
+# wfs_cluster_nodes_up COUNT NDISKS: a cluster of COUNT nodes on 127.0.0.1
+# (or, after wfs_netns_up, node i on 10.77.i.2 in its own namespace), each
+# with NDISKS disks, under $WFS_TMP/nodeN, aiming for 3 voters (1 for
+# fewer than 3 nodes).  node1 founds it; every other node is admitted by its key
 # (wormctl node add) and joins through node1.  Returns once every node is
 # recorded alive and the voters are in place.  Sets WFS_NODES (node dirs),
 # WFS_NODE_PIDS and WFS_APIS (every API address, comma-separated).
@@ -360,18 +377,25 @@ wfs_cluster_nodes_up() {
 		WFS_NODES+=("$dir")
 		WFS_LOGS+=("$dir/storaged.log")
 		for try in 1 2 3; do
-			WFS_CFG_VOTERS=$voters WFS_CFG_SEEDS=${api1:-} \
-				wfs_write_config "$dir" "node-$i" "$ndisks" ||
-				wfs_fail "cannot write the config of node $i"
+			if [ -n "$WFS_NETNS_PREFIX" ]; then
+				WFS_CFG_VOTERS=$voters WFS_CFG_SEEDS=${api1:-} \
+					WFS_CFG_HOST=10.77.$i.2 \
+					wfs_write_config "$dir" "node-$i" "$ndisks" \
+					7700 7701 7702 7780
+			else
+				WFS_CFG_VOTERS=$voters WFS_CFG_SEEDS=${api1:-} \
+					wfs_write_config "$dir" "node-$i" "$ndisks"
+			fi || wfs_fail "cannot write the config of node $i"
 			if [ "$i" -gt 1 ]; then
 				key=$("$WFS_BUILD/bin/storaged" --show-key \
 					-c "$dir/storaged.yaml") ||
 					wfs_fail "no key for node $i"
-				"$WFS_BUILD/bin/wormctl" -n "$api1" -t 20 node add \
-					"$key" >/dev/null ||
+				wfs_ctl -n "$api1" -t 20 node add "$key" \
+					>/dev/null ||
 					wfs_fail "cannot admit node $i"
 			fi
-			wfs_node_start "$dir" && break
+			WFS_NODE_NS=${WFS_NETNS_PREFIX:+$i} wfs_node_start "$dir" &&
+				break
 			wfs_node_stop "$dir" KILL
 			[ "$try" = 3 ] && wfs_fail "node $i did not start"
 			wfs_log "retrying node $i with other ports"
@@ -385,10 +409,87 @@ wfs_cluster_nodes_up() {
 		wfs_fail "the cluster did not settle"
 }
 
+# ---- nodes in network namespaces ----
+#
+# wfs_netns_up COUNT makes a switch namespace and COUNT node namespaces, all
+# named after this shell's pid: node i has eth0 = 10.77.i.2/24, joined by a
+# veth pair to the switch's p<i> = 10.77.i.1/24, which routes between them.
+# The switch is where the test's own programs (the mount, wormctl) run:
+# wfs_in_switch CMD..., and storaged of node i: wfs_in_node i CMD....  Only
+# network namespaces are entered (nsenter --net), so mounts made inside are
+# the test's own.  wfs_netns_split "1 2 3" "4 5 6" drops every packet
+# between the two groups (policy rules in the switch); wfs_netns_heal
+# lifts it.  The cleanup deletes the namespaces (which removes the veths).
+WFS_NETNS_PREFIX=
+WFS_NETNS=()
+wfs_netns_up() {
+	local count=$1 i
+	WFS_NETNS_PREFIX=wfs$$
+	ip netns add "$WFS_NETNS_PREFIX-sw" || wfs_fail "cannot make a netns"
+	WFS_NETNS+=("$WFS_NETNS_PREFIX-sw")
+	wfs_in_switch ip link set lo up
+	wfs_in_switch sysctl -qw net.ipv4.ip_forward=1 ||
+		wfs_fail "cannot enable forwarding in the switch namespace"
+	for ((i = 1; i <= count; i++)); do
+		local ns=$WFS_NETNS_PREFIX-n$i
+		ip netns add "$ns" || wfs_fail "cannot make netns $ns"
+		WFS_NETNS+=("$ns")
+		ip link add "wfs$$p$i" netns "$WFS_NETNS_PREFIX-sw" type veth \
+			peer name eth0 netns "$ns" ||
+			wfs_fail "cannot make the veth pair of node $i"
+		wfs_in_switch ip addr add "10.77.$i.1/24" dev "wfs$$p$i"
+		wfs_in_switch ip link set "wfs$$p$i" up
+		wfs_in_node "$i" ip link set lo up
+		wfs_in_node "$i" ip addr add "10.77.$i.2/24" dev eth0
+		wfs_in_node "$i" ip link set eth0 up
+		wfs_in_node "$i" ip route add default via "10.77.$i.1"
+	done
+}
+
+wfs_in_switch() { nsenter --net="/run/netns/$WFS_NETNS_PREFIX-sw" "$@"; }
+wfs_in_node() { local i=$1; shift; nsenter --net="/run/netns/$WFS_NETNS_PREFIX-n$i" "$@"; }
+
+# wfs_netns_split "A..." "B...": no packet between a node of A and one of B.
+wfs_netns_split() {
+	local a b
+	for a in $1; do
+		for b in $2; do
+			wfs_in_switch ip rule add from "10.77.$a.0/24" \
+				to "10.77.$b.0/24" prio 100 blackhole
+			wfs_in_switch ip rule add from "10.77.$b.0/24" \
+				to "10.77.$a.0/24" prio 100 blackhole
+		done
+	done
+}
+
+wfs_netns_heal() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		wfs_in_switch ip rule del prio 100 2>/dev/null || break
+	done
+}
+
+wfs_netns_cleanup() {
+	local ns
+	for ns in "${WFS_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	WFS_NETNS=()
+}
+
+# wfs_ctl ARGS...: wormctl, from the switch namespace when there is one.
+wfs_ctl() {
+	if [ -n "$WFS_NETNS_PREFIX" ]; then
+		wfs_in_switch "$WFS_BUILD/bin/wormctl" "$@"
+	else
+		"$WFS_BUILD/bin/wormctl" "$@"
+	fi
+}
+
 # wfs_cluster_settled COUNT [VOTERS]: does Admin.Status show COUNT alive
 # nodes, VOTERS of them voters (when given), and a master?
 wfs_cluster_settled() {
-	"$WFS_BUILD/bin/wormctl" -n "$WFS_APIS" -t 5 --json status |
+	wfs_ctl -n "$WFS_APIS" -t 5 --json status |
 		python3 -c '
 import json, sys
 st = json.load(sys.stdin)
@@ -443,6 +544,7 @@ wfs_cleanup() {
 		fi
 		wait "$p" 2>/dev/null
 	done
+	wfs_netns_cleanup
 	if [ "$status" != 0 ]; then
 		for m in "${WFS_LOGS[@]}"; do
 			[ -s "$m" ] || continue
