@@ -1,0 +1,191 @@
+/* link: the node-to-node transport.  Every connection between two nodes is a
+ * link: a TCP connection carrying a secchan (mutually authenticated,
+ * encrypted; see net/secchan.h), run by one libev loop on its own thread.
+ *
+ * A link carries messages: each one is a channel type (1..127, so several
+ * users share a link: WFS_NET_TYPE_*) and up to WFS_NET_MSG_MAX bytes,
+ * delivered whole and in order to the peer's on_msg callback.
+ *
+ * A link can also be a relay: it bridges a local socket (one end of a
+ * socketpair) to a socket on the peer, byte for byte in both directions,
+ * so a library that wants a plain stream (libraft) gets one whose bytes
+ * travel encrypted.  The side that opens a relay names a channel type and
+ * gives a few opaque hello bytes (raft's id and address, say); the peer
+ * hands its own end of a new socketpair, with those bytes, to the callback
+ * registered for that type.  A relay does not buffer without bound: it
+ * stops reading a socket while the other side cannot keep up.  Closing (or
+ * shutting down for writing) a relay socket ends that direction; the link
+ * closes once both directions ended.
+ *
+ * Threads.  wfs_net_start() spawns the net thread, which owns the loop, the
+ * sockets and every link.  Every other call may come from any thread,
+ * including the net thread's own callbacks: it only queues a command (under
+ * one lock) and wakes the loop with ev_async.  All callbacks run on the net
+ * thread, one at a time; they must not block and must not call
+ * wfs_net_stop() or wfs_net_free().
+ *
+ * Links are named by a uint64_t id (never 0, never reused by a net), not a
+ * pointer, so a command for a link that closed meanwhile is harmlessly
+ * dropped.  A link that ends for a protocol reason (an unknown key, an
+ * altered or replayed frame, a malformed message, a handshake that takes too
+ * long) is logged once at warn and closed; the net carries on.
+ *
+ * Close reasons (on_close, and a relay's done callback) are 0 when this side
+ * closed it (wfs_net_close, or a relay whose both directions ended),
+ * -ECONNRESET when the peer closed it or went away, -ECANCELED when the net
+ * stopped, -ETIMEDOUT when the handshake took too long, an error of
+ * net/secchan.h (-EACCES, -EBADMSG, -EPROTO, -EMSGSIZE), -EPROTO for a
+ * malformed message, or the errno of a socket call (-ECONNREFUSED, ...).
+ */
+#ifndef WFS_NET_LINK_H
+#define WFS_NET_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/secchan.h"
+
+/* Channel types of messages and relays.  1..127 are users'; the rest are
+ * the link's own. */
+enum {
+	WFS_NET_TYPE_RAFT = 1,		/* raft relay (net/raft_transport.h) */
+	WFS_NET_TYPE_CHUNK = 2,		/* chunk transfer between nodes */
+	WFS_NET_TYPE_CONTROL = 3,	/* control messages */
+	WFS_NET_TYPE_MAX = 127,
+};
+
+#define WFS_NET_MSG_MAX (WFS_SECCHAN_FRAME_MAX - 1) /* bytes of a message */
+#define WFS_NET_RELAY_HELLO_MAX 512	/* bytes of a relay's hello */
+#define WFS_NET_ADDR_MAX 64		/* "[ipv6]:port" with its NUL */
+/* Message bytes queued by wfs_net_send and not yet handed to a socket,
+ * over all links, beyond which it refuses more (-ENOBUFS). */
+#define WFS_NET_QUEUE_MAX (64u << 20)
+
+struct wfs_net;
+
+/* A link completed its handshake: @pk is the peer's key (borrowed for the
+ * call); @incoming says the peer connected to us. */
+typedef void (*wfs_net_open_cb)(void *arg, uint64_t link, const uint8_t *pk,
+				bool incoming);
+
+/* A message of channel @type arrived on @link from @pk.  @buf (@len bytes)
+ * is borrowed for the call. */
+typedef void (*wfs_net_msg_cb)(void *arg, uint64_t link, const uint8_t *pk,
+			       uint8_t type, const void *buf, size_t len);
+
+/* @link closed, for @reason (see above).  @pk is the peer's key if the
+ * handshake had completed, else NULL.  Called once for every link, incoming
+ * links that never completed their handshake included. */
+typedef void (*wfs_net_close_cb)(void *arg, uint64_t link, const uint8_t *pk,
+				 int reason);
+
+/* A relay of a registered type arrived on @link from @pk: @hello (@len
+ * bytes, borrowed) is what the opener gave, and @fd (blocking, close-on-exec)
+ * is this side's socket of the relay, now owned by the callback. */
+typedef void (*wfs_net_relay_cb)(void *arg, uint64_t link, const uint8_t *pk,
+				 const void *hello, size_t len, int fd);
+
+/* The outcome of wfs_net_relay_open: @status 0 once the link is open (@pk
+ * the peer's key, borrowed), else the reason it closed first (@pk NULL).
+ * Called exactly once per successful wfs_net_relay_open, even when the net
+ * stops or is freed first (then with -ECANCELED, on the thread that stops
+ * or frees it). */
+typedef void (*wfs_net_done_cb)(void *arg, uint64_t link, const uint8_t *pk,
+				int status);
+
+/* How to make a net.  Pointers are borrowed by wfs_net_new (strings and keys
+ * are copied); the callbacks' args are kept until wfs_net_free. */
+struct wfs_net_config {
+	/* Where to listen: "a.b.c.d:port" or "[ipv6]:port"; port 0 picks a
+	 * free one (see wfs_net_listen_addr).  NULL: no listener. */
+	const char *listen;
+	const uint8_t *pk;	/* this node's Ed25519 public key (32 bytes) */
+	const uint8_t *sk;	/* and secret key (64 bytes) */
+	/* Which peer keys may talk to us at all; called on the net thread
+	 * during every handshake.  Required. */
+	wfs_secchan_admit_cb admit;
+	void *admit_arg;
+	/* Link events; each may be NULL.  @arg is passed to all three. */
+	wfs_net_open_cb on_open;
+	wfs_net_msg_cb on_msg;
+	wfs_net_close_cb on_close;
+	void *arg;
+	/* Longest a link may take from its creation to an open channel
+	 * (connect and handshake); 0: 5000. */
+	unsigned handshake_ms;
+};
+
+/* Make a net: its loop, and its listener bound and listening (so
+ * wfs_net_listen_addr works at once), nothing running yet.  Returns 0 and
+ * *out; -EINVAL for a bad address or missing key or admit; the errno of
+ * socket/bind/listen (-EADDRINUSE, ...); -ENOMEM.  Any thread. */
+int wfs_net_new(const struct wfs_net_config *cfg, struct wfs_net **out);
+
+/* Spawn the net thread.  Commands queued before run then.  Returns 0, the
+ * errno of pthread_create, or -EALREADY if it was started before (a net
+ * runs once).  Not from the net thread. */
+int wfs_net_start(struct wfs_net *net);
+
+/* Close every link (on_close with -ECANCELED, on the net thread) and join
+ * the net thread.  Afterwards every call that queues returns -ESHUTDOWN.
+ * Idempotent; a net never started just refuses further commands.  Not from
+ * the net thread. */
+void wfs_net_stop(struct wfs_net *net);
+
+/* Stop, then free everything.  Commands still queued are dropped (relay
+ * opens get their done callback with -ECANCELED, here).  NULL is a no-op.
+ * Not from the net thread. */
+void wfs_net_free(struct wfs_net *net);
+
+/* Write the listener's bound address ("127.0.0.1:41234", "[::1]:41234")
+ * into @buf.  Returns 0, -ENOTCONN if there is no listener, -ENAMETOOLONG
+ * if @len is too small.  Any thread. */
+int wfs_net_listen_addr(struct wfs_net *net, char *buf, size_t len);
+
+/* Open a link to @addr ("a.b.c.d:port" or "[ipv6]:port").  If @expect_pk
+ * is not NULL the peer must hold that key (and be admitted); else any
+ * admitted key goes.  On success *link names the new link at once: sends
+ * queued on it go out once it is open; on_open or on_close tells how it
+ * went.  Returns 0, -EINVAL for a bad address, -ESHUTDOWN once stopped,
+ * -ENOMEM.  Any thread. */
+int wfs_net_open(struct wfs_net *net, const char *addr,
+		 const uint8_t *expect_pk, uint64_t *link);
+
+/* Queue a message of channel @type (1..WFS_NET_TYPE_MAX) and @len bytes
+ * (copied; at most WFS_NET_MSG_MAX) on @link.  It is sent once the link is
+ * open, in order with the other messages of this link; if the link closes
+ * first it is dropped (on_close tells).  Returns 0; -EINVAL for a bad type,
+ * -EMSGSIZE, -ENOBUFS when WFS_NET_QUEUE_MAX bytes wait already (try
+ * again later), -ESHUTDOWN, -ENOMEM.  Any thread. */
+int wfs_net_send(struct wfs_net *net, uint64_t link, uint8_t type,
+		 const void *buf, size_t len);
+
+/* Close @link: messages queued before are sent first (for at most the
+ * handshake time), then the link closes with reason 0.  A link still
+ * handshaking closes at once.  Unknown or closed links are ignored.
+ * Returns 0 or -ESHUTDOWN / -ENOMEM.  Any thread. */
+int wfs_net_close(struct wfs_net *net, uint64_t link);
+
+/* Open a relay link to @addr (as wfs_net_open) for channel @type, carrying
+ * @hello (@len <= WFS_NET_RELAY_HELLO_MAX bytes, copied) to the peer's
+ * relay callback.  On success *fd is this side's socket of the relay
+ * (blocking, close-on-exec; owned by the caller), usable at once: what is
+ * written before the link opens waits in the socket.  If the link fails,
+ * the net closes its end (the caller reads EOF).  @done (with @arg) says
+ * whether the link opened; it may be NULL.  Returns 0, -EINVAL, -EMSGSIZE,
+ * -ESHUTDOWN, -ENOMEM or a socketpair errno.  Any thread. */
+int wfs_net_relay_open(struct wfs_net *net, const char *addr,
+		       const uint8_t *expect_pk, uint8_t type,
+		       const void *hello, size_t len, wfs_net_done_cb done,
+		       void *arg, int *fd, uint64_t *link);
+
+/* Register @cb (with @arg) for relays of channel @type opened by peers;
+ * NULL unregisters.  A relay of a type with no callback is refused (the
+ * link closes, logged).  When this returns, the previous callback of @type
+ * is not running and will not be called again.  Returns 0 or -EINVAL for a
+ * bad type.  Any thread. */
+int wfs_net_relay_listen(struct wfs_net *net, uint8_t type,
+			 wfs_net_relay_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,4 @@
+MODULES += net
+net_SRCS := net/secchan.c net/link.c net/raft_transport.c
+net_TESTS := net/secchan_test.c net/link_test.c net/raft_transport_test.c
+net_DEPS := mem log
