@@ -52,6 +52,7 @@
 
 #include "log/log.h"
 #include "mem/mem.h"
+#include "net/raft_transport.h"
 
 #define SUB "raft"
 
@@ -114,6 +115,9 @@ struct wfs_raftlog {
 	unsigned nvoters;
 	unsigned heartbeat_ms, election_ms;
 	unsigned snapshot_threshold, snapshot_trailing;
+	struct wfs_net *net;		/* NULL: libraft's TCP */
+	wfs_raft_transport_check_cb check;
+	void *check_arg;
 	struct wfs_raftlog_fsm fsm;
 	void *fsm_arg;
 
@@ -689,12 +693,19 @@ static void close_handles(struct wfs_raftlog *log)
  * the encrypted node transport replaces these two functions. */
 static int transport_init(struct wfs_raftlog *log)
 {
+	if (log->net)
+		return wfs_raft_transport_init(&log->transport, &log->loop,
+					       log->net, log->check,
+					       log->check_arg);
 	return raft_errno(raft_uv_tcp_init(&log->transport, &log->loop));
 }
 
 static void transport_close(struct wfs_raftlog *log)
 {
-	raft_uv_tcp_close(&log->transport);
+	if (log->net)
+		wfs_raft_transport_close(&log->transport);
+	else
+		raft_uv_tcp_close(&log->transport);
 }
 
 static void flush(struct wfs_raftlog *log);
@@ -1086,6 +1097,9 @@ int wfs_raftlog_new(const struct wfs_raftlog_config *cfg,
 	if (!log)
 		return -ENOMEM;
 	init_fields(log, cfg, fsm, fsm_arg);
+	log->net = cfg->net;
+	log->check = cfg->check;
+	log->check_arg = cfg->check_arg;
 	rc = -ENOMEM;
 	log->addr = wfs_strdup(cfg->addr);
 	log->dir = wfs_strdup(cfg->dir);

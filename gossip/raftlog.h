@@ -3,7 +3,9 @@
  * This module is the one wall around Debian's libraft (canonical raft 0.15);
  * nothing else includes <raft.h>.  It runs raft on its own libuv loop in its
  * own thread (the "raft thread"): log I/O through libraft's raft_uv, peer
- * traffic through a raft_uv_transport (today libraft's TCP one).  The rest of
+ * traffic through a raft_uv_transport: the node transport's encrypted
+ * relays (net/raft_transport) when the config names a wfs_net, else
+ * libraft's plain TCP (tests of this module alone).  The rest of
  * the node talks to it through one locked queue: any thread may propose an
  * entry; the raft thread appends it, and once it is committed every voter
  * hands it to the owner's state machine (struct wfs_raftlog_fsm) in log order.
@@ -42,6 +44,7 @@
 #define WFS_RAFTLOG_ENTRY_MAX (4u << 20) /* largest entry in bytes */
 
 struct wfs_raftlog;
+struct wfs_net;
 
 /* What this node is in the group, as seen from the raft thread. */
 enum wfs_raftlog_role {
@@ -81,6 +84,15 @@ struct wfs_raftlog_config {
 	unsigned snapshot_trailing;  /* 0: 8192; entries kept in the log
 				 * after a snapshot, so a follower a little
 				 * behind catches up without it */
+	/* The node transport that carries raft's traffic, encrypted: it
+	 * listens (on @addr, which must then be its listen address) and
+	 * must be running from start until the log is stopped.  NULL: libraft
+	 * listens on @addr itself, over plain TCP. */
+	struct wfs_net *net;
+	/* With @net: whether the peer that proved key @pk (32 bytes) may
+	 * speak as raft server @raft_id (NULL: any key the net admitted). */
+	bool (*check)(void *arg, uint64_t raft_id, const uint8_t *pk);
+	void *check_arg;
 };
 
 /* The owner's state machine.  All callbacks run on the raft thread, get the

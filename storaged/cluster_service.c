@@ -427,6 +427,8 @@ static int run_join(struct wfs_node *n, const void *req, size_t len,
 		member = member_role(n, id.raft_id);
 		jr.role = member == WFS_RAFTLOG_MEMBER_VOTER ? "voter"
 							      : "standby";
+		jr.master_key.data = n->id.pk;
+		jr.master_key.len = sizeof(n->id.pk);
 		rc = wfs_svc_pack(&jr.base, buf, blen);
 	}
 out_release:

@@ -21,10 +21,10 @@ daemon_SRCS := storaged/node.c storaged/identity.c storaged/metafsm.c \
 	storaged/cluster_service.c
 daemon_TESTS := storaged/locks_test.c storaged/identity_test.c \
 	storaged/pidfile_test.c storaged/metafsm_test.c storaged/node_test.c
-daemon_DEPS := storaged placement metadata gossip rpc proto nodeconf chunk \
+daemon_DEPS := storaged placement metadata gossip net rpc proto nodeconf chunk \
 	erasure mem log
 
 PROGRAMS += storaged
 storaged_MAIN := storaged/main.c
-storaged_USES := daemon storaged placement metadata gossip rpc proto \
+storaged_USES := daemon storaged placement metadata gossip net rpc proto \
 	nodeconf chunk erasure mem log

@@ -32,8 +32,9 @@
 #include "storaged/admin_service.h"
 #include "storaged/chunk_service.h"
 #include "storaged/cluster_service.h"
-#include "storaged/forward.h"
+#include "net/link.h"
 #include "proto/wormfs.pb-c.h"
+#include "storaged/forward.h"
 #include "storaged/gc.h"
 #include "storaged/meta_service.h"
 #include "storaged/stripe_service.h"
@@ -481,6 +482,22 @@ static int join_request(struct wfs_node *n, Wormfs__JoinRequest *req,
 	return 0;
 }
 
+/* Let the master this node joined through in on the node transport (see
+ * peer_admit). */
+static void trust_master(struct wfs_node *n, const unsigned char *pk)
+{
+	pthread_mutex_lock(&n->lock);
+	for (unsigned i = 0; i < n->ntrusted; i++)
+		if (memcmp(n->trusted[i], pk, WFS_IDENTITY_PK_LEN) == 0)
+			goto out_unlock;
+	memcpy(n->trusted[n->ntrusted % WFS_NODE_TRUSTED_MAX], pk,
+	       WFS_IDENTITY_PK_LEN);
+	if (n->ntrusted < WFS_NODE_TRUSTED_MAX)
+		n->ntrusted++;
+out_unlock:
+	pthread_mutex_unlock(&n->lock);
+}
+
 #define JOIN_DISKS_MAX 256
 #define JOIN_TIMEOUT_MS 10000
 
@@ -515,6 +532,8 @@ static int join(struct wfs_node *n, unsigned attempt)
 				      (ProtobufCMessage **)&rep);
 	if (rc == 0) {
 		wfs_log_debug(SUB, "joined through %s as %s", addr, rep->role);
+		if (rep->master_key.len == WFS_IDENTITY_PK_LEN)
+			trust_master(n, rep->master_key.data);
 		wfs_rpc_msg_free(&rep->base);
 	} else if (rc == -EACCES) {
 		wfs_log_error(SUB, "the cluster at %s refuses this node's key: "
@@ -744,6 +763,88 @@ static int open_stores(struct wfs_node *n)
 	return 0;
 }
 
+/* ---- the node transport ---- */
+
+struct admit_find {
+	const char *id;
+	bool found;
+};
+
+static int admit_cb(const struct wfs_meta_node *nd, void *arg)
+{
+	struct admit_find *f = arg;
+
+	if (nd->id.len != strlen(f->id) ||
+	    memcmp(nd->id.data, f->id, nd->id.len) != 0)
+		return 0;
+	f->found = true;
+	return 1;
+}
+
+/* Net thread: may the node with key @pk talk to this one at all?  A node
+ * the metadata lists (admitted, see cluster_service.c), or, while this
+ * node's copy of the metadata is not formatted yet (it is joining), a
+ * master it joined through. */
+static bool peer_admit(void *arg, const uint8_t *pk)
+{
+	struct wfs_node *n = arg;
+	struct wfs_identity id;
+	struct admit_find f = { 0 };
+	struct wfs_meta *m;
+	bool ok = false;
+
+	if (wfs_identity_from_pk(pk, &id) != 0)
+		return false;
+	f.id = id.node_id;
+	m = wfs_metafsm_read_begin(n->fsm);
+	if (m)
+		wfs_meta_nodes(m, admit_cb, &f);
+	wfs_metafsm_read_end(n->fsm);
+	ok = f.found;
+	if (!ok) {
+		pthread_mutex_lock(&n->lock);
+		for (unsigned i = 0; i < n->ntrusted && !ok; i++)
+			ok = memcmp(n->trusted[i], pk, WFS_IDENTITY_PK_LEN) ==
+			     0;
+		pthread_mutex_unlock(&n->lock);
+	}
+	if (!ok)
+		wfs_log_warn(SUB, "refused node %s on the node transport: its "
+			     "key is not admitted (wormctl node add)",
+			     id.node_id);
+	wfs_identity_release(&id);
+	return ok;
+}
+
+/* Raft thread: may key @pk speak as raft server @raft_id?  Only as the
+ * one it derives to, so an admitted node cannot pose as another voter. */
+static bool raft_peer_ok(void *arg, uint64_t raft_id, const uint8_t *pk)
+{
+	struct wfs_identity id;
+	bool ok;
+
+	(void)arg;
+	ok = wfs_identity_from_pk(pk, &id) == 0 && id.raft_id == raft_id;
+	wfs_identity_release(&id);
+	return ok;
+}
+
+static int make_net(struct wfs_node *n)
+{
+	struct wfs_net_config nc = {
+		.listen = n->raft_addr, .pk = n->id.pk, .sk = n->id.sk,
+		.admit = peer_admit, .admit_arg = n,
+	};
+	int rc = wfs_net_new(&nc, &n->net);
+
+	if (rc == 0)
+		rc = wfs_net_start(n->net);
+	if (rc)
+		wfs_log_error(SUB, "listen.peer %s: node transport: %s",
+			      n->raft_addr, strerror(-rc));
+	return rc;
+}
+
 static int make_raft(struct wfs_node *n, char *raft_dir, size_t cap)
 {
 	struct wfs_raftlog_server self = { n->id.raft_id, n->raft_addr };
@@ -755,14 +856,18 @@ static int make_raft(struct wfs_node *n, char *raft_dir, size_t cap)
 		.id = n->id.raft_id, .addr = n->raft_addr, .dir = raft_dir,
 		.voters = founder ? &self : NULL, .nvoters = founder ? 1 : 0,
 		.snapshot_threshold = n->opts.snapshot_threshold,
+		.check = raft_peer_ok, .check_arg = n,
 	};
 	struct wfs_raftlog_fsm fsm;
 	int rc;
 
 	rc = raft_address(&n->cfg->listen.peer, n->raft_addr,
 			  sizeof(n->raft_addr));
+	if (rc == 0)
+		rc = make_net(n);
 	if (rc)
 		return rc;
+	rc_cfg.net = n->net;
 	snprintf(raft_dir, cap, "%s/raft", n->cfg->node.data_dir);
 	wfs_metafsm_raft_fsm(n->fsm, on_state, n, &fsm);
 	rc = wfs_raftlog_new(&rc_cfg, &fsm, n->fsm, &n->raft);
@@ -910,6 +1015,9 @@ void wfs_node_stop(struct wfs_node *n)
 	if (n->raft)
 		wfs_raftlog_stop(n->raft);
 	wfs_log_debug(SUB, "stop: raft log stopped");
+	/* Raft's relays ride on the net: it goes after raft. */
+	if (n->net)
+		wfs_net_stop(n->net);
 	if (n->upkeep_running)
 		pthread_join(n->upkeep, NULL);
 	wfs_gc_stop(n->gc);
@@ -917,6 +1025,7 @@ void wfs_node_stop(struct wfs_node *n)
 	wfs_clustersvc_free(n->clustersvc);
 	wfs_rpc_server_free(n->rpc);
 	wfs_raftlog_free(n->raft);
+	wfs_net_free(n->net);
 	wfs_stripesvc_free(n->stripes);
 	wfs_locks_free(n->locks);
 	wfs_metafsm_close(n->fsm);

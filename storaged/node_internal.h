@@ -22,6 +22,7 @@
 
 struct wfs_clustersvc;
 struct wfs_forward;
+struct wfs_net;
 struct wfs_gc;
 struct wfs_rpc_client;
 struct wfs_stripesvc;
@@ -36,6 +37,8 @@ enum wfs_node_state {
 	WFS_NODE_STATE_ALIVE = 0,
 	WFS_NODE_STATE_DEAD = 1,
 };
+
+#define WFS_NODE_TRUSTED_MAX 8
 
 struct wfs_node {
 	/* Set by start, then read-only until stop. */
@@ -54,6 +57,7 @@ struct wfs_node {
 	struct wfs_gc *gc;
 	struct wfs_forward *forward;
 	struct wfs_clustersvc *clustersvc;
+	struct wfs_net *net;		/* the node transport (listen.peer) */
 
 	/* The store is formatted: metadata calls may be served (when
 	 * leading).  Set once by the upkeep thread. */
@@ -74,6 +78,10 @@ struct wfs_node {
 	bool registered;		/* node and disks recorded; lock */
 	bool kick;			/* role changed: run now; lock */
 	unsigned join_attempt;		/* upkeep thread only */
+	/* Masters this node joined through, let in on the node transport
+	 * before its metadata lists the members; lock. */
+	unsigned char trusted[WFS_NODE_TRUSTED_MAX][WFS_IDENTITY_PK_LEN];
+	unsigned ntrusted;
 };
 
 /* Completion of wfs_node_propose: @rc 0 with @res the applied entry's
