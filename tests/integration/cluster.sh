@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# cluster: six nodes, policy 4+2, each storaged in its own network namespace
+# (tests/lib.sh wfs_netns_up), a mount in the switch namespace, and a
+# continuous write-and-verify workload (workload.sh) through it while:
+#   1. a node, then a second, is killed with -9 (then both come back);
+#   2. the master is killed with -9 (and comes back);
+#   3. the network is split 3/3, then 4/2: the side without a majority of
+#      voters refuses metadata writes, the other carries on; after healing
+#      every node is alive again;
+#   4. a node whose key the cluster never admitted tries to join, and to
+#      talk on the node transport: it is refused.
+# No error may reach the workload, and at the end every file written is
+# read back (through a fresh mount) and checked against its hash.
+#
+# Usage: cluster.sh [BUILD_DIR].  Needs root (namespaces, FUSE).
+set -u
+. "$(dirname "$0")/../lib.sh"
+wfs_init "${1:-build}"
+wfs_need storaged wormfs wormctl
+here=$(cd "$(dirname "$0")" && pwd)
+NODES=6
+
+wfs_step "six nodes, each in its own network namespace"
+wfs_netns_up $((NODES + 1))	# the last one is for the intruder
+wfs_cluster_nodes_up "$NODES" 2
+mnt=$WFS_TMP/mnt
+wfs_mount "$WFS_APIS" "$mnt" || wfs_fail "wormfs did not mount"
+mkdir "$mnt/work" || wfs_fail "mkdir on the mount"
+
+manifest=$WFS_TMP/manifest
+errlog=$WFS_TMP/errors
+stop=$WFS_TMP/stop
+: >"$manifest"
+: >"$errlog"
+bash "$here/workload.sh" "$mnt/work" "$stop" "$manifest" "$errlog" 5000 &
+workload=$!
+WFS_PIDS+=("$workload")
+
+# written COUNT-BEFORE SECONDS: wait until the manifest grew past
+# COUNT-BEFORE + 3 (the workload made progress), at most SECONDS.
+progress() {
+	local before=$1 secs=$2 i
+	for ((i = 0; i < secs * 10; i++)); do
+		[ "$(wc -l <"$manifest")" -gt $((before + 3)) ] && return 0
+		wfs_alive "$workload" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+no_errors() {
+	if [ -s "$errlog" ]; then
+		cat "$errlog"
+		wfs_fail "the workload saw errors ($1)"
+	fi
+}
+
+# The node dir whose API is the master's.
+master_dir() {
+	local addr d
+	addr=$(wfs_ctl -n "$WFS_APIS" -t 10 --json status |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["master_addr"] or "")')
+	for d in "${WFS_NODES[@]}"; do
+		[ "$(wfs_config_get "$d" api)" = "$addr" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+node_index() { local d=$1; echo "${d##*node}"; }
+
+kill_node() {
+	local d=$1
+	kill -KILL "$(cat "$d/storaged.pid")" 2>/dev/null
+	wait "$(cat "$d/storaged.pid")" 2>/dev/null
+	wfs_log "killed $(basename "$d") with -9"
+}
+
+restart_node() {
+	local d=$1
+	WFS_NODE_NS=$(node_index "$d") wfs_node_start "$d" ||
+		wfs_fail "$(basename "$d") did not restart"
+}
+
+# Dead as the master's status says (gossip, then the master's record).
+wait_state() {
+	local want_alive=$1
+	wfs_wait 20 "$want_alive alive nodes" wfs_cluster_settled "$want_alive"
+}
+
+progress "$(wc -l <"$manifest")" 60 || wfs_fail "the workload makes no progress"
+
+wfs_step "kill -9 one node, then a second"
+m=$(master_dir) || wfs_fail "no master"
+victims=()
+for d in "${WFS_NODES[@]}"; do
+	[ "$d" = "$m" ] && continue
+	victims+=("$d")
+	[ "${#victims[@]}" = 2 ] && break
+done
+kill_node "${victims[0]}"
+progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress with one node dead"
+kill_node "${victims[1]}"
+wait_state $((NODES - 2)) || wfs_fail "two dead nodes not seen as dead"
+progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress with two nodes dead"
+no_errors "two nodes dead"
+restart_node "${victims[0]}"
+restart_node "${victims[1]}"
+wait_state "$NODES" || wfs_fail "the two nodes did not come back"
+
+wfs_step "kill -9 the master"
+m=$(master_dir) || wfs_fail "no master"
+kill_node "$m"
+t0=$(date +%s%N)
+wfs_wait 20 "a new master" master_dir || wfs_fail "no new master"
+wfs_log "new master $(basename "$(master_dir)") after $((($(date +%s%N) - t0) / 1000000)) ms"
+progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress after the master died"
+no_errors "master killed"
+restart_node "$m"
+wait_state "$NODES" || wfs_fail "the old master did not come back"
+
+# split "A" "B": cut the network between groups A and B of node indexes;
+# the side with fewer voters must refuse a metadata write made through one
+# of its nodes, the workload (whose mount reaches every node) goes on.
+split() {
+	local a=$1 b=$2 minority= i d v
+	wfs_netns_split "$a" "$b"
+	wfs_log "network split: {$a} | {$b}"
+	# Which side holds a majority of the voters (as seen before).
+	local votes_a=0
+	for i in $a; do
+		d=$WFS_TMP/node$i
+		v=$(wfs_ctl -n "$WFS_APIS" -t 10 --json status | python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+want = sys.argv[1]
+print(sum(1 for n in st["nodes"] if n["addr"] == want and n["role"] == "voter"))' "$(wfs_config_get "$d" api)")
+		votes_a=$((votes_a + v))
+	done
+	if [ "$votes_a" -ge 2 ]; then minority=$b; else minority=$a; fi
+	i=${minority%% *}
+	# A write through the minority alone must not succeed.
+	echo x >"$WFS_TMP/x"
+	if wfs_ctl -n "$(wfs_config_get "$WFS_TMP/node$i" api)" -t 8 put \
+		"$WFS_TMP/x" "/minority-$i" >/dev/null 2>&1; then
+		wfs_fail "node $i, on the minority side {$minority}, took a metadata write"
+	fi
+	wfs_log "node $i on the minority side refused the write"
+	progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress while split {$a} | {$b}"
+	wfs_netns_heal
+	wfs_log "network healed"
+	wait_state "$NODES" || wfs_fail "the nodes did not all come back after the split"
+	progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress after healing"
+	no_errors "split {$a} | {$b}"
+}
+
+wfs_step "split 3/3, heal"
+split "1 2 3" "4 5 6"
+wfs_step "split 4/2, heal"
+split "1 2 3 4" "5 6"
+
+wfs_step "a node with a key never admitted"
+intruder=$WFS_TMP/node$((NODES + 1))
+WFS_CFG_VOTERS=3 WFS_CFG_SEEDS=$(wfs_config_get "$WFS_TMP/node1" api) \
+	WFS_CFG_HOST=10.77.$((NODES + 1)).2 \
+	wfs_write_config "$intruder" intruder 1 7700 7701 7702 7780 ||
+	wfs_fail "cannot write the intruder's config"
+WFS_LOGS+=("$intruder/storaged.log")
+WFS_NODE_NS=$((NODES + 1)) wfs_node_start "$intruder" ||
+	wfs_fail "the intruder's storaged did not start"
+wfs_wait 20 "the intruder to be refused" \
+	grep -q "refuses this node's key" "$intruder/storaged.log" ||
+	wfs_fail "the intruder was not told its key is refused"
+# Its raft transport knocks on a member's node transport: refused there.
+ikey=$("$WFS_BUILD/bin/storaged" --show-key -c "$intruder/storaged.yaml")
+wfs_ctl -n "$WFS_APIS" -t 10 --json status | grep -q "\"intruder\"" &&
+	wfs_fail "the intruder appears among the nodes"
+wfs_log "intruder refused (key ${ikey:0:16}...)"
+wfs_node_stop "$intruder" KILL
+no_errors "intruder"
+
+wfs_step "stop the workload, check every file through a fresh mount"
+touch "$stop"
+for ((i = 0; i < 600; i++)); do
+	wfs_alive "$workload" || break
+	sleep 0.1
+done
+wfs_alive "$workload" && wfs_fail "the workload did not stop"
+no_errors "end"
+wfs_umount "$mnt" || wfs_fail "cannot unmount"
+wfs_mount "$WFS_APIS" "$mnt" || wfs_fail "wormfs did not mount again"
+count=$(wc -l <"$manifest")
+[ "$count" -ge 20 ] || wfs_fail "only $count files were written"
+bad=0
+while read -r sum name; do
+	got=$(sha256sum <"$mnt/work/$name" | cut -d' ' -f1)
+	[ "$got" = "$sum" ] || { echo "$name: $got, want $sum"; bad=$((bad + 1)); }
+done <"$manifest"
+[ "$bad" = 0 ] || wfs_fail "$bad of $count files differ from what was written"
+extra=$(ls "$mnt/work" | grep -vc '\.tmp$')
+[ "$extra" = "$count" ] || wfs_fail "$extra files in the directory, $count written"
+wfs_pass "six nodes: $count files written through kills, a master's death and splits, all intact"
