@@ -78,9 +78,9 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 				      timeout, resp);
 		if (rc == 0 || !retryable(rc, flags))
 			return rc;
-		/* No answer from this node: try the next.  -EAGAIN is an
-		 * answer (an election in progress): the node is fine. */
-		if (rc != -EAGAIN && c->nmeta > 1)
+		/* No answer, or no master behind this node (an election,
+		 * or the node is cut off from the master): try the next. */
+		if (c->nmeta > 1)
 			atomic_compare_exchange_strong(&c->meta_cur, &i,
 						       (i + 1) % c->nmeta);
 		wfs_log_debug("client", "%s via %s: %s; retrying", method,

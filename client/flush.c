@@ -13,6 +13,12 @@
  * Flushes run as jobs on the client's stripe pool, several per file at
  * once, each with the inode's lock dropped around its remote calls; the
  * buffer's "flushing" state keeps writers and loads off its data meanwhile.
+ * A write that misses its quorum because nodes died is placed and written
+ * again: the master stops placing chunks on a node once gossip finds it
+ * dead (about 1.5 s), so the retry lands on live ones.  Only after
+ * QUORUM_RETRY_MS (or the client's retry_ms, if shorter) of that does the
+ * error stand.
+ *
  * A failed flush leaves the data buffered and the error on the inode, for
  * the next write, flush or fsync to report once.
  */
@@ -22,6 +28,7 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "log/log.h"
 #include "mem/mem.h"
@@ -29,6 +36,29 @@
 /* A commit that keeps finding its stripe changed gives up after this many
  * tries (another client rewriting the same stripe without end). */
 #define MAX_STALE 8
+
+/* How long a stripe write that misses its quorum is placed again (dead
+ * nodes are found and left out within a few seconds; never longer than the
+ * client's retry_ms), and the pauses. */
+#define QUORUM_RETRY_MS 20000
+#define QUORUM_PAUSE_MIN_MS 100
+#define QUORUM_PAUSE_MAX_MS 1000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
 
 static void hdr_chunks_to_pb(const struct wfs_lstripe *s,
 			     Wormfs__ChunkLocation *locs,
@@ -155,11 +185,12 @@ static int commit(struct cinode *ci, const struct wfs_cred *cred,
 /* Place, write and commit @sb's data as @plan says.  Runs without
  * ci->lock: sb->flushing keeps writers and loads off sb->data.  On
  * success *out is the committed stripe. */
-static int put_stripe(struct cinode *ci, struct sbuf *sb,
-		      const struct wfs_cred *cred,
-		      const struct wfs_flush_plan *plan, uint64_t base_version,
-		      uint64_t base_len, struct wfs_lstripe **out,
-		      struct wfs_attr *attr)
+static int put_stripe_once(struct cinode *ci, struct sbuf *sb,
+			   const struct wfs_cred *cred,
+			   const struct wfs_flush_plan *plan,
+			   uint64_t base_version, uint64_t base_len,
+			   struct wfs_lstripe **out, struct wfs_attr *attr,
+			   bool *quorum_missed)
 {
 	struct wfs_lstripe *s = NULL;
 	struct wfs_ec *ec = NULL;
@@ -189,6 +220,7 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 		}
 	}
 	rc = wfs_stripe_write(&ci->c->io, ec, ci->ino, s, sb->data);
+	*quorum_missed = rc == -EIO;
 	if (rc == 0)
 		rc = commit(ci, cred, s, expected, partial && base_version,
 			    base_len, attr);
@@ -199,6 +231,35 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 out_free:
 	wfs_free(s);
 	return rc;
+}
+
+/* put_stripe_once, placed and written again while it misses its quorum
+ * (nodes that died and are not known dead yet), for QUORUM_RETRY_MS. */
+static int put_stripe(struct cinode *ci, struct sbuf *sb,
+		      const struct wfs_cred *cred,
+		      const struct wfs_flush_plan *plan, uint64_t base_version,
+		      uint64_t base_len, struct wfs_lstripe **out,
+		      struct wfs_attr *attr)
+{
+	int64_t window = ci->c->opts.retry_ms < QUORUM_RETRY_MS
+				 ? ci->c->opts.retry_ms : QUORUM_RETRY_MS;
+	int64_t deadline = mono_ms() + window;
+	int64_t pause = QUORUM_PAUSE_MIN_MS;
+
+	for (;;) {
+		bool missed = false;
+		int rc = put_stripe_once(ci, sb, cred, plan, base_version,
+					 base_len, out, attr, &missed);
+
+		if (!missed || mono_ms() + pause > deadline)
+			return rc;
+		wfs_log_info("client", "inode %" PRIu64 " stripe %" PRIu64
+			     ": too few chunks written; placing it again in "
+			     "%lld ms", ci->ino, sb->sidx, (long long)pause);
+		pause_ms(pause);
+		pause = pause * 2 > QUORUM_PAUSE_MAX_MS ? QUORUM_PAUSE_MAX_MS
+							: pause * 2;
+	}
 }
 
 /* @sb's data is now committed as @s (ownership taken). */

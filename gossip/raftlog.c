@@ -653,6 +653,13 @@ static void publish_state(struct wfs_raftlog *log)
 	publish_members(log);
 	if (role != WFS_RAFTLOG_STOPPED && role != WFS_RAFTLOG_FAILED)
 		raft_leader(&log->raft, &leader, &addr);
+	/* A follower keeps the leader it last heard of; a standby never runs
+	 * for election, so it would keep one it was cut off from for good.
+	 * Silence for two election timeouts means no leader is known. */
+	if (role == WFS_RAFTLOG_FOLLOWER && addr &&
+	    log->io.time(&log->io) - log->raft.election_timer_start >
+		    2 * (raft_time)log->raft.election_timeout)
+		addr = NULL;
 	if (!addr)
 		leader = 0;
 

@@ -17,6 +17,7 @@
 #include "log/log.h"
 #include "mem/mem.h"
 #include "placement/place.h"
+#include "storaged/liveness.h"
 #include "storaged/node_internal.h"
 #include "storaged/service_internal.h"
 
@@ -429,6 +430,9 @@ static int run_join(struct wfs_node *n, const void *req, size_t len,
 							      : "standby";
 		jr.master_key.data = n->id.pk;
 		jr.master_key.len = sizeof(n->id.pk);
+		jr.gossip_addr = (char *)wfs_liveness_addr(n->liveness);
+		if (r->gossip_addr[0])
+			wfs_liveness_join(n->liveness, r->gossip_addr);
 		rc = wfs_svc_pack(&jr.base, buf, blen);
 	}
 out_release:

@@ -36,6 +36,7 @@
 #include "proto/wormfs.pb-c.h"
 #include "storaged/forward.h"
 #include "storaged/gc.h"
+#include "storaged/liveness.h"
 #include "storaged/meta_service.h"
 #include "storaged/stripe_service.h"
 
@@ -462,6 +463,7 @@ static int join_request(struct wfs_node *n, Wormfs__JoinRequest *req,
 	req->api_addr = n->api_addr;
 	req->raft_addr = n->raft_addr;
 	req->voter = n->cfg->metadata.voter;
+	req->gossip_addr = (char *)wfs_liveness_addr(n->liveness);
 	wfs_store_refresh(n->store);
 	for (unsigned i = 0; i < count && nd < cap; i++) {
 		if (wfs_store_disk_info(n->store, i, &info[nd]) != 0 ||
@@ -534,14 +536,17 @@ static int join(struct wfs_node *n, unsigned attempt)
 		wfs_log_debug(SUB, "joined through %s as %s", addr, rep->role);
 		if (rep->master_key.len == WFS_IDENTITY_PK_LEN)
 			trust_master(n, rep->master_key.data);
+		if (rep->gossip_addr && rep->gossip_addr[0])
+			wfs_liveness_join(n->liveness, rep->gossip_addr);
 		wfs_rpc_msg_free(&rep->base);
 	} else if (rc == -EACCES) {
 		wfs_log_error(SUB, "the cluster at %s refuses this node's key: "
 			      "admit it there with `wormctl node add %s`",
 			      addr, n->pk_hex);
-	} else {
-		wfs_log_info(SUB, "cannot join through %s yet: %s", addr,
-			     strerror(-rc));
+	} else if (attempt % 30 == 0) {
+		/* Every try is a second: say it now and then, not each. */
+		wfs_log_info(SUB, "cannot join through %s yet: %s (trying "
+			     "every second)", addr, strerror(-rc));
 	}
 	wfs_rpc_client_free(c);
 	wfs_free(info);
@@ -577,6 +582,7 @@ static void upkeep_tick(struct wfs_node *n, uint64_t *next_disks)
 	}
 	if (ensure_formatted(n) != 0)
 		return;
+	wfs_liveness_sync(n->liveness);
 	wfs_cluster_balance(n);
 	pthread_mutex_lock(&n->lock);
 	registered = n->registered;
@@ -620,6 +626,14 @@ static void *upkeep_main(void *arg)
 	return NULL;
 }
 
+void wfs_node_kick(struct wfs_node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	n->kick = true;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+}
+
 /* Raft thread: a role change.  Stripe ids handed out from memory belong
  * to a leadership: lose it, lose them (they are skipped, never reused). */
 static void on_state(void *arg, enum wfs_raftlog_role role, uint64_t leader)
@@ -629,10 +643,7 @@ static void on_state(void *arg, enum wfs_raftlog_role role, uint64_t leader)
 	(void)leader;
 	if (role != WFS_RAFTLOG_LEADER)
 		wfs_stripesvc_drop_ids(n->stripes);
-	pthread_mutex_lock(&n->lock);
-	n->kick = true;
-	pthread_cond_broadcast(&n->cond);
-	pthread_mutex_unlock(&n->lock);
+	wfs_node_kick(n);
 }
 
 int wfs_node_wait_ready(struct wfs_node *n, unsigned timeout_ms)
@@ -770,6 +781,8 @@ struct admit_find {
 	bool found;
 };
 
+#define ADMIT_CACHE_MS 1000
+
 static int admit_cb(const struct wfs_meta_node *nd, void *arg)
 {
 	struct admit_find *f = arg;
@@ -781,18 +794,28 @@ static int admit_cb(const struct wfs_meta_node *nd, void *arg)
 	return 1;
 }
 
-/* Net thread: may the node with key @pk talk to this one at all?  A node
- * the metadata lists (admitted, see cluster_service.c), or, while this
- * node's copy of the metadata is not formatted yet (it is joining), a
- * master it joined through. */
-static bool peer_admit(void *arg, const uint8_t *pk)
+/* Whether the metadata lists the node of key @pk, answered from a small
+ * cache for ADMIT_CACHE_MS: gossip asks for every packet. */
+static bool listed(struct wfs_node *n, const uint8_t *pk)
 {
-	struct wfs_node *n = arg;
+	uint64_t now = wfs_node_mono_ms();
 	struct wfs_identity id;
 	struct admit_find f = { 0 };
+	struct admit_entry *e;
 	struct wfs_meta *m;
-	bool ok = false;
 
+	pthread_mutex_lock(&n->admit_lock);
+	for (unsigned i = 0; i < ADMIT_CACHE; i++) {
+		e = &n->admit_cache[i];
+		if (e->until > now &&
+		    memcmp(e->pk, pk, WFS_IDENTITY_PK_LEN) == 0) {
+			bool ok = e->ok;
+
+			pthread_mutex_unlock(&n->admit_lock);
+			return ok;
+		}
+	}
+	pthread_mutex_unlock(&n->admit_lock);
 	if (wfs_identity_from_pk(pk, &id) != 0)
 		return false;
 	f.id = id.node_id;
@@ -800,7 +823,20 @@ static bool peer_admit(void *arg, const uint8_t *pk)
 	if (m)
 		wfs_meta_nodes(m, admit_cb, &f);
 	wfs_metafsm_read_end(n->fsm);
-	ok = f.found;
+	wfs_identity_release(&id);
+	pthread_mutex_lock(&n->admit_lock);
+	e = &n->admit_cache[n->admit_next++ % ADMIT_CACHE];
+	memcpy(e->pk, pk, WFS_IDENTITY_PK_LEN);
+	e->ok = f.found;
+	e->until = now + ADMIT_CACHE_MS;
+	pthread_mutex_unlock(&n->admit_lock);
+	return f.found;
+}
+
+bool wfs_node_admitted(struct wfs_node *n, const uint8_t *pk)
+{
+	bool ok = memcmp(pk, n->id.pk, WFS_IDENTITY_PK_LEN) == 0;
+
 	if (!ok) {
 		pthread_mutex_lock(&n->lock);
 		for (unsigned i = 0; i < n->ntrusted && !ok; i++)
@@ -808,12 +844,14 @@ static bool peer_admit(void *arg, const uint8_t *pk)
 			     0;
 		pthread_mutex_unlock(&n->lock);
 	}
-	if (!ok)
-		wfs_log_warn(SUB, "refused node %s on the node transport: its "
-			     "key is not admitted (wormctl node add)",
-			     id.node_id);
-	wfs_identity_release(&id);
-	return ok;
+	return ok || listed(n, pk);
+}
+
+/* Net thread: may the node with key @pk talk to this one at all?  (The
+ * net logs a refusal.) */
+static bool peer_admit(void *arg, const uint8_t *pk)
+{
+	return wfs_node_admitted(arg, pk);
 }
 
 /* Raft thread: may key @pk speak as raft server @raft_id?  Only as the
@@ -934,6 +972,8 @@ static int start_parts(struct wfs_node *n)
 	if (rc == 0)
 		rc = open_stores(n);
 	if (rc == 0)
+		rc = wfs_liveness_start(n, &n->liveness);
+	if (rc == 0)
 		rc = wfs_locks_new(0, &n->locks);
 	if (rc == 0)
 		rc = wfs_stripesvc_new(n, &n->stripes);
@@ -978,6 +1018,7 @@ int wfs_node_start(const struct wfs_config *cfg,
 	atomic_init(&n->formatted, false);
 	atomic_init(&n->closing, false);
 	atomic_init(&n->balancing, false);
+	pthread_mutex_init(&n->admit_lock, NULL);
 	rc = start_parts(n);
 	if (rc) {
 		wfs_node_stop(n);
@@ -1018,6 +1059,8 @@ void wfs_node_stop(struct wfs_node *n)
 	/* Raft's relays ride on the net: it goes after raft. */
 	if (n->net)
 		wfs_net_stop(n->net);
+	wfs_liveness_stop(n->liveness);
+	n->liveness = NULL;
 	if (n->upkeep_running)
 		pthread_join(n->upkeep, NULL);
 	wfs_gc_stop(n->gc);
@@ -1035,6 +1078,7 @@ void wfs_node_stop(struct wfs_node *n)
 	wfs_identity_release(&n->id);
 	pthread_cond_destroy(&n->cond);
 	pthread_mutex_destroy(&n->lock);
+	pthread_mutex_destroy(&n->admit_lock);
 	wfs_free(n);
 }
 

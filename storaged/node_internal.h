@@ -39,6 +39,16 @@ enum wfs_node_state {
 };
 
 #define WFS_NODE_TRUSTED_MAX 8
+#define ADMIT_CACHE 32
+
+/* One answer of wfs_node_admitted, kept for a moment. */
+struct admit_entry {
+	unsigned char pk[WFS_IDENTITY_PK_LEN];
+	bool ok;
+	uint64_t until;		/* monotonic ms */
+};
+
+struct wfs_liveness;
 
 struct wfs_node {
 	/* Set by start, then read-only until stop. */
@@ -82,6 +92,11 @@ struct wfs_node {
 	 * before its metadata lists the members; lock. */
 	unsigned char trusted[WFS_NODE_TRUSTED_MAX][WFS_IDENTITY_PK_LEN];
 	unsigned ntrusted;
+
+	struct wfs_liveness *liveness;	/* gossip; set at start */
+	pthread_mutex_t admit_lock;
+	struct admit_entry admit_cache[ADMIT_CACHE];	/* admit_lock */
+	unsigned admit_next;				/* admit_lock */
 };
 
 /* Completion of wfs_node_propose: @rc 0 with @res the applied entry's
@@ -116,6 +131,16 @@ int wfs_node_serving(struct wfs_node *n);
  * record of the raft leader's node.  Returns 0, -EAGAIN when no leader is
  * known or its record has no address yet, -ERANGE.  Any thread. */
 int wfs_node_leader_api(struct wfs_node *n, char *addr, size_t cap);
+
+/* Whether the node of Ed25519 key @pk (32 bytes) may talk to this one on
+ * the node transport and in gossip: this node itself, a node the metadata
+ * lists (admitted by wormctl node add), or a master this node joined
+ * through while its own copy of the metadata is still empty.  Any
+ * thread. */
+bool wfs_node_admitted(struct wfs_node *n, const uint8_t *pk);
+
+/* Wake the upkeep thread now (a membership change). */
+void wfs_node_kick(struct wfs_node *n);
 
 /* Wall-clock nanoseconds (CLOCK_REALTIME): the time ops carry. */
 int64_t wfs_node_now_ns(void);

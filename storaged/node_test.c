@@ -84,6 +84,8 @@ static int tnode_make(struct tnode *t, unsigned ndisks)
 						      AF_INET };
 	t->cfg.listen.peer = (struct wfs_config_addr){ "127.0.0.1", 0,
 						       AF_INET };
+	t->cfg.listen.gossip = (struct wfs_config_addr){ "127.0.0.1", 0,
+						       AF_INET };
 	t->cfg.disks.paths = t->paths;
 	t->cfg.disks.count = ndisks;
 	t->cfg.metadata.voter = true;

@@ -54,11 +54,13 @@ struct reserve {
 struct node_ent {
 	char id[WFS_META_ID_MAX + 1];
 	char addr[WFS_META_ADDR_MAX + 1];
+	bool alive;	/* as the master's record says (gossip) */
 };
 
 struct disk_ent {
 	char id[WFS_META_ID_MAX + 1];
 	char node[WFS_META_ID_MAX + 1];
+	uint32_t state;		/* as recorded (enum wfs_place_disk_state) */
 };
 
 struct cluster {
@@ -89,9 +91,7 @@ static int node_cb(const struct wfs_meta_node *nd, void *arg)
 	c->nodes = grown;
 	copy_str(grown[c->nnodes].id, nd->id, WFS_META_ID_MAX);
 	copy_str(grown[c->nnodes].addr, nd->addr, WFS_META_ADDR_MAX);
-	/* A dead node's disks take no new chunks: no address here. */
-	if (nd->state != WFS_NODE_STATE_ALIVE)
-		grown[c->nnodes].addr[0] = 0;
+	grown[c->nnodes].alive = nd->state == WFS_NODE_STATE_ALIVE;
 	c->nnodes++;
 	return 0;
 }
@@ -112,6 +112,7 @@ static int disk_cb(const struct wfs_meta_disk *d, void *arg)
 	c->cands = pd;
 	copy_str(de[c->ndisks].id, d->id, WFS_META_ID_MAX);
 	copy_str(de[c->ndisks].node, d->node_id, WFS_META_ID_MAX);
+	de[c->ndisks].state = d->state;
 	pd[c->ndisks] = (struct wfs_place_disk){
 		.capacity = d->capacity, .free = d->free, .state = d->state,
 	};
@@ -127,13 +128,48 @@ static void cluster_release(struct cluster *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* The API address of node @id, or "" if it is not known. */
-static const char *node_addr(const struct cluster *c, const char *id)
+/* The node @id, or NULL if it is not known. */
+static const struct node_ent *node_find(const struct cluster *c,
+					const char *id)
 {
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (strcmp(c->nodes[i].id, id) == 0)
-			return c->nodes[i].addr;
-	return "";
+			return &c->nodes[i];
+	return NULL;
+}
+
+/* The API address of node @id, or "" if it is not known.  A node recorded
+ * dead keeps its address: it may only be cut off from the master, and a
+ * reader tries it like any other. */
+static const char *node_addr(const struct cluster *c, const char *id)
+{
+	const struct node_ent *e = node_find(c, id);
+
+	return e ? e->addr : "";
+}
+
+/* Disks that are online on a node recorded dead: they come back with it. */
+static size_t down_disks(const struct cluster *c)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < c->ndisks; i++) {
+		const struct node_ent *e = node_find(c, c->disks[i].node);
+
+		count += e && e->addr[0] && !e->alive &&
+			 c->disks[i].state == WFS_PLACE_DISK_ONLINE;
+	}
+	return count;
+}
+
+/* Disks placement may use now. */
+static size_t usable_disks(const struct cluster *c)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < c->ndisks; i++)
+		count += c->cands[i].state == WFS_PLACE_DISK_ONLINE;
+	return count;
 }
 
 /* Read the nodes (and with @disks, the disks) of the cluster.  Disks of a
@@ -149,9 +185,13 @@ static int cluster_read(struct wfs_meta *m, bool disks, struct cluster *c)
 	if (c->err)
 		rc = c->err;
 	for (size_t i = 0; rc >= 0 && i < c->ndisks; i++) {
+		const struct node_ent *e = node_find(c, c->disks[i].node);
+
 		c->cands[i].node_id = c->disks[i].node;
 		c->cands[i].disk_id = c->disks[i].id;
-		if (!node_addr(c, c->disks[i].node)[0])
+		/* No new chunks on a node without an address (admitted,
+		 * never joined) or recorded dead. */
+		if (!e || !e->addr[0] || !e->alive)
 			c->cands[i].state = WFS_PLACE_DISK_OFFLINE;
 	}
 	if (rc < 0)
@@ -253,10 +293,20 @@ static int place(struct wfs_node *n, uint64_t ino, uint64_t sidx,
 			    (uint64_t)in.policy.chunk_size +
 				    WFS_CHUNK_HEADER_SIZE,
 			    id, pick);
-	if (rc == -ENOSPC)
+	/* Too few disks because nodes are down (or cut off): the cluster is
+	 * degraded, not full; the client waits for them and asks again. */
+	if (rc == -ENOSPC && down_disks(&in.c) &&
+	    down_disks(&in.c) + usable_disks(&in.c) >= width) {
+		wfs_log_warn(SUB, "stripe %" PRIu64 " of inode %" PRIu64
+			     ": %zu disks usable, %zu on nodes that are down; "
+			     "%u needed: the writer waits", sidx, ino,
+			     usable_disks(&in.c), down_disks(&in.c), width);
+		rc = -EAGAIN;
+	} else if (rc == -ENOSPC) {
 		wfs_log_warn(SUB, "stripe %" PRIu64 " of inode %" PRIu64
 			     ": fewer than %u usable disks for its chunks",
 			     sidx, ino, width);
+	}
 	if (rc == 0)
 		rc = place_reply(&in, id, kind, pick, width, buf, len);
 	cluster_release(&in.c);

@@ -34,3 +34,4 @@ INTEGRATION += tests/integration/kill9.sh
 INTEGRATION += tests/integration/chunk_damage.sh
 INTEGRATION += tests/integration/programs.sh
 INTEGRATION += tests/integration/wormctl.sh
+INTEGRATION += tests/integration/cluster.sh

@@ -81,10 +81,12 @@ restart_node() {
 		wfs_fail "$(basename "$d") did not restart"
 }
 
-# Dead as the master's status says (gossip, then the master's record).
+# The master's status shows WANT alive nodes, three of them voters (a dead
+# voter's seat given to a live standby).
 wait_state() {
 	local want_alive=$1
-	wfs_wait 20 "$want_alive alive nodes" wfs_cluster_settled "$want_alive"
+	wfs_wait 30 "$want_alive alive nodes, 3 voters" \
+		wfs_cluster_settled "$want_alive" 3
 }
 
 progress "$(wc -l <"$manifest")" 60 || wfs_fail "the workload makes no progress"
@@ -98,6 +100,9 @@ for d in "${WFS_NODES[@]}"; do
 	[ "${#victims[@]}" = 2 ] && break
 done
 kill_node "${victims[0]}"
+# Three voters outlive one death at a time: the second waits until the
+# first one's seat went to a live standby.
+wait_state $((NODES - 1)) || wfs_fail "a dead node not seen as dead"
 progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress with one node dead"
 kill_node "${victims[1]}"
 wait_state $((NODES - 2)) || wfs_fail "two dead nodes not seen as dead"
@@ -111,32 +116,57 @@ wfs_step "kill -9 the master"
 m=$(master_dir) || wfs_fail "no master"
 kill_node "$m"
 t0=$(date +%s%N)
-wfs_wait 20 "a new master" master_dir || wfs_fail "no new master"
+new_master() { local d; d=$(master_dir) && [ "$d" != "$m" ]; }
+wfs_wait 20 "a new master" new_master || wfs_fail "no new master"
 wfs_log "new master $(basename "$(master_dir)") after $((($(date +%s%N) - t0) / 1000000)) ms"
 progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress after the master died"
 no_errors "master killed"
 restart_node "$m"
 wait_state "$NODES" || wfs_fail "the old master did not come back"
 
-# split "A" "B": cut the network between groups A and B of node indexes;
-# the side with fewer voters must refuse a metadata write made through one
-# of its nodes, the workload (whose mount reaches every node) goes on.
-split() {
-	local a=$1 b=$2 minority= i d v
-	wfs_netns_split "$a" "$b"
-	wfs_log "network split: {$a} | {$b}"
-	# Which side holds a majority of the voters (as seen before).
-	local votes_a=0
-	for i in $a; do
-		d=$WFS_TMP/node$i
-		v=$(wfs_ctl -n "$WFS_APIS" -t 10 --json status | python3 -c '
+# apis_of "I J ...": the API addresses of those nodes.
+apis_of() {
+	local i out=
+	for i in $1; do
+		out+=${out:+,}$(wfs_config_get "$WFS_TMP/node$i" api)
+	done
+	echo "$out"
+}
+
+# side_leads "I J ...": do those nodes, asked alone, name a master among
+# themselves?
+side_leads() {
+	local apis
+	apis=$(apis_of "$1")
+	wfs_ctl -n "$apis" -t 3 --json status 2>/dev/null | python3 -c '
 import json, sys
 st = json.load(sys.stdin)
-want = sys.argv[1]
-print(sum(1 for n in st["nodes"] if n["addr"] == want and n["role"] == "voter"))' "$(wfs_config_get "$d" api)")
-		votes_a=$((votes_a + v))
+sys.exit(0 if st.get("master_addr") in sys.argv[1].split(",") else 1)' "$apis"
+}
+
+# split "A" "B": cut the network between groups A and B of node indexes;
+# the side without the master (it has too few voters to elect one) must
+# refuse a metadata write made through one of its nodes; the workload,
+# whose mount reaches every node, goes on.
+split() {
+	local a=$1 b=$2 minority= i
+	wfs_netns_split "$a" "$b"
+	wfs_log "network split: {$a} | {$b}"
+	# A master cut off from most voters steps down after an election
+	# timeout (about 1 s) and the other side elects one: give it time,
+	# then find the side whose nodes name a master among themselves.
+	sleep 4
+	for ((i = 0; i < 30; i++)); do
+		[ -n "$minority" ] && break
+		if side_leads "$a" && ! side_leads "$b"; then
+			minority=$b
+		elif side_leads "$b" && ! side_leads "$a"; then
+			minority=$a
+		else
+			sleep 1
+		fi
 	done
-	if [ "$votes_a" -ge 2 ]; then minority=$b; else minority=$a; fi
+	[ -n "$minority" ] || wfs_fail "neither side of {$a} | {$b} has a master"
 	i=${minority%% *}
 	# A write through the minority alone must not succeed.
 	echo x >"$WFS_TMP/x"
@@ -145,7 +175,18 @@ print(sum(1 for n in st["nodes"] if n["addr"] == want and n["role"] == "voter"))
 		wfs_fail "node $i, on the minority side {$minority}, took a metadata write"
 	fi
 	wfs_log "node $i on the minority side refused the write"
-	progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress while split {$a} | {$b}"
+	# The master's side carries on when it can: 4+2 stripes need six
+	# disks (two per node here); with fewer, writes wait for the heal.
+	local majority=$a
+	[ "$minority" = "$a" ] && majority=$b
+	set -- $majority
+	if [ $(($# * 2)) -ge 6 ]; then
+		progress "$(wc -l <"$manifest")" 60 ||
+			wfs_fail "no progress while split {$a} | {$b}"
+	else
+		wfs_log "the master's side {$majority} has too few disks for 4+2: writes wait for the heal"
+		sleep 5
+	fi
 	wfs_netns_heal
 	wfs_log "network healed"
 	wait_state "$NODES" || wfs_fail "the nodes did not all come back after the split"

@@ -1,0 +1,178 @@
+/* storaged/liveness: gossip's view of the nodes, turned into node records
+ * by the master (see liveness.h).
+ */
+#include "storaged/liveness.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gossip/gossip.h"
+#include "log/log.h"
+#include "mem/mem.h"
+#include "storaged/node_internal.h"
+
+#define SUB "liveness"
+
+struct wfs_liveness {
+	struct wfs_node *n;
+	struct wfs_gossip *g;
+};
+
+/* Gossip thread, on every state change: the master acts at once. */
+static void changed(void *arg, const struct wfs_swim_member *m,
+		    enum wfs_swim_state old, enum wfs_swim_state now)
+{
+	struct wfs_liveness *l = arg;
+	static const char *const names[] = { "unknown", "alive", "suspect",
+					     "dead", "left" };
+
+	if (now == WFS_SWIM_DEAD || now == WFS_SWIM_LEFT ||
+	    (now == WFS_SWIM_ALIVE && old != WFS_SWIM_SUSPECT))
+		wfs_log_info(SUB, "node %s (%s): %s -> %s", m->name, m->addr,
+			     names[old], names[now]);
+	wfs_node_kick(l->n);
+}
+
+static bool admit(void *arg, const unsigned char *pk)
+{
+	struct wfs_liveness *l = arg;
+
+	return wfs_node_admitted(l->n, pk);
+}
+
+int wfs_liveness_start(struct wfs_node *n, struct wfs_liveness **out)
+{
+	struct wfs_liveness *l = wfs_calloc(1, sizeof(*l));
+	char bind[WFS_CONFIG_HOST_MAX + 16];
+	struct wfs_gossip_config gc = { 0 };
+	int rc;
+
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	l->n = n;
+	wfs_config_addr_format(&n->cfg->listen.gossip, bind, sizeof(bind));
+	gc.bind = bind;
+	gc.pk = n->id.pk;
+	gc.sk = n->id.sk;
+	gc.admit = admit;
+	gc.changed = changed;
+	gc.arg = l;
+	rc = wfs_gossip_new(&gc, &l->g);
+	if (rc == 0)
+		rc = wfs_gossip_start(l->g);
+	if (rc) {
+		wfs_log_error(SUB, "listen.gossip %s: cannot gossip: %s%s", bind,
+			      strerror(-rc),
+			      rc == -EINVAL ? " (it must be an IP address "
+					      "and port, not a wildcard)"
+					    : "");
+		wfs_liveness_stop(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+const char *wfs_liveness_addr(const struct wfs_liveness *l)
+{
+	return wfs_gossip_addr(l->g);
+}
+
+int wfs_liveness_join(struct wfs_liveness *l, const char *addr)
+{
+	return wfs_gossip_join(l->g, &addr, 1);
+}
+
+/* The node record of @pk, for comparing. */
+struct rec_find {
+	char id[WFS_META_ID_MAX + 1];
+	bool found;
+	uint32_t role, state;
+	char name[WFS_META_NAME_MAX + 1];
+	char addr[WFS_META_ADDR_MAX + 1];
+};
+
+static int rec_cb(const struct wfs_meta_node *nd, void *arg)
+{
+	struct rec_find *f = arg;
+
+	if (nd->id.len != strlen(f->id) ||
+	    memcmp(nd->id.data, f->id, nd->id.len) != 0)
+		return 0;
+	f->found = true;
+	f->role = nd->role;
+	f->state = nd->state;
+	snprintf(f->name, sizeof(f->name), "%.*s", (int)nd->name.len,
+		 (const char *)nd->name.data);
+	snprintf(f->addr, sizeof(f->addr), "%.*s", (int)nd->addr.len,
+		 (const char *)nd->addr.data);
+	return 1;
+}
+
+/* Record member @m's state if the record says otherwise. */
+static int sync_one(struct wfs_node *n, const struct wfs_swim_member *m)
+{
+	struct wfs_meta_op op = { .type = WFS_META_OP_NODE_SET };
+	struct wfs_identity id;
+	struct rec_find f = { 0 };
+	struct wfs_meta *meta;
+	uint32_t state;
+	int rc;
+
+	if (m->self)
+		return 0;
+	if (m->state == WFS_SWIM_DEAD || m->state == WFS_SWIM_LEFT)
+		state = WFS_NODE_STATE_DEAD;
+	else if (m->state == WFS_SWIM_ALIVE || m->state == WFS_SWIM_SUSPECT)
+		state = WFS_NODE_STATE_ALIVE;
+	else
+		return 0;
+	if (wfs_identity_from_pk(m->id, &id) != 0)
+		return -EIO;
+	snprintf(f.id, sizeof(f.id), "%s", id.node_id);
+	wfs_identity_release(&id);
+	meta = wfs_metafsm_read_begin(n->fsm);
+	rc = meta ? wfs_meta_nodes(meta, rec_cb, &f) : -EIO;
+	wfs_metafsm_read_end(n->fsm);
+	if (rc < 0)
+		return rc;
+	/* Never joined (no address): it comes alive by joining. */
+	if (!f.found || f.state == state || !f.addr[0])
+		return 0;
+	op.time_ns = wfs_node_now_ns();
+	op.u.node.id = (struct wfs_meta_bytes){ f.id, strlen(f.id) };
+	op.u.node.name = (struct wfs_meta_bytes){ f.name, strlen(f.name) };
+	op.u.node.addr = (struct wfs_meta_bytes){ f.addr, strlen(f.addr) };
+	op.u.node.role = f.role;
+	op.u.node.state = state;
+	rc = wfs_node_propose_wait(n, &op, NULL);
+	if (rc == 0)
+		wfs_log_warn(SUB, "node %s (%s, %s) is %s", f.id, f.name,
+			     f.addr, state == WFS_NODE_STATE_DEAD
+					     ? "dead: no new chunks go to it"
+					     : "alive again");
+	return rc;
+}
+
+void wfs_liveness_sync(struct wfs_liveness *l)
+{
+	struct wfs_swim_member *v;
+	size_t count;
+
+	if (!l || wfs_gossip_members(l->g, &v, &count) != 0)
+		return;
+	for (size_t i = 0; i < count; i++)
+		if (sync_one(l->n, &v[i]) != 0)
+			break;
+	wfs_free(v);
+}
+
+void wfs_liveness_stop(struct wfs_liveness *l)
+{
+	if (!l)
+		return;
+	wfs_gossip_free(l->g);
+	wfs_free(l);
+}
