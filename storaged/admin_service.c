@@ -12,6 +12,7 @@
 
 #include "mem/mem.h"
 #include "placement/place.h"
+#include "storaged/liveness.h"
 #include "storaged/node_internal.h"
 #include "storaged/service_internal.h"
 
@@ -208,7 +209,12 @@ static void fill_node(struct wfs_node *n, const struct view *v,
 	ns->node_id.len = strlen(c->id);
 	ns->name = (char *)c->name;
 	ns->addr = (char *)c->addr;
-	ns->state = c->state == WFS_NODE_STATE_ALIVE ? "alive" : "dead";
+	/* This node's own view (gossip) when it has one: `wormctl -n NODE
+	 * status` shows what NODE knows; else the master's record. */
+	ns->state = (char *)wfs_liveness_state_of(n->liveness, c->id);
+	if (!ns->state)
+		ns->state = c->state == WFS_NODE_STATE_ALIVE ? "alive"
+							     : "dead";
 	ns->role = (char *)role_of(n, c);
 	if (self) {
 		own_disks(n, mm, infos);

@@ -169,6 +169,32 @@ void wfs_liveness_sync(struct wfs_liveness *l)
 	wfs_free(v);
 }
 
+const char *wfs_liveness_state_of(struct wfs_liveness *l,
+				  const char *node_id)
+{
+	struct wfs_swim_member *v;
+	const char *state = NULL;
+	size_t count;
+
+	if (!l || wfs_gossip_members(l->g, &v, &count) != 0)
+		return NULL;
+	for (size_t i = 0; i < count && !state; i++) {
+		struct wfs_identity id;
+
+		if (wfs_identity_from_pk(v[i].id, &id) != 0)
+			continue;
+		if (strcmp(id.node_id, node_id) == 0)
+			state = v[i].state == WFS_SWIM_ALIVE	   ? "alive"
+				: v[i].state == WFS_SWIM_SUSPECT ? "suspect"
+				: v[i].state == WFS_SWIM_DEAD	   ? "dead"
+				: v[i].state == WFS_SWIM_LEFT	   ? "left"
+								   : NULL;
+		wfs_identity_release(&id);
+	}
+	wfs_free(v);
+	return state;
+}
+
 void wfs_liveness_stop(struct wfs_liveness *l)
 {
 	if (!l)

@@ -37,6 +37,12 @@ int wfs_liveness_join(struct wfs_liveness *l, const char *addr);
  * finds alive again (one NODE_SET per change).  Upkeep thread. */
 void wfs_liveness_sync(struct wfs_liveness *l);
 
+/* This node's gossip view of node @node_id (a node id, hex): "alive",
+ * "suspect", "dead" or "left", or NULL when gossip does not know it.
+ * Any thread. */
+const char *wfs_liveness_state_of(struct wfs_liveness *l,
+				  const char *node_id);
+
 /* Stop gossip and release.  NULL is a no-op. */
 void wfs_liveness_stop(struct wfs_liveness *l);
 
