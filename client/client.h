@@ -39,6 +39,15 @@
 struct wfs_client;
 struct wfs_file;
 struct wfs_dirpage;
+struct wfs_attr;
+
+/* Receives the attributes of directory @dir as a namespace change made
+ * through this client left it: the parent of a create, mknod, mkdir,
+ * symlink, link, unlink or rmdir, both directories of a rename, straight
+ * from the call's reply (a mount may answer the kernel's next getattr of
+ * the directory with them).  Runs on the calling thread, before the call
+ * returns; it must not call the client. */
+typedef void (*wfs_client_dir_cb)(void *arg, const struct wfs_attr *dir);
 
 /* How a client is set up; zero fields take the defaults. */
 struct wfs_client_opts {
@@ -57,6 +66,8 @@ struct wfs_client_opts {
 	unsigned readahead;	/* stripes read ahead on sequential reads
 				 * (default 2; 0 is the default, use
 				 * WFS_CLIENT_NO_READAHEAD for none) */
+	wfs_client_dir_cb dir_attr; /* may be NULL */
+	void *dir_attr_arg;	/* for dir_attr; must outlive the client */
 };
 
 #define WFS_CLIENT_NO_READAHEAD 0xffffffffu
@@ -245,7 +256,9 @@ int wfs_client_link(struct wfs_client *c, const struct wfs_cred *cred,
 
 /* Remove a non-directory (unlink) or an empty directory (rmdir).  On
  * success *ino (may be NULL) is the inode the name led to and *nlink its
- * links left: at 0 it lives on while open, until wfs_client_forget. */
+ * links left: at 0 it lives on while open, until wfs_client_forget.  An
+ * unlinked file this client does not have open is purged in the same step
+ * instead: then *ino is 0 (nothing is left to forget) and *nlink 0. */
 int wfs_client_unlink(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t parent, const char *name, uint64_t *ino,
 		      uint32_t *nlink);
@@ -254,12 +267,13 @@ int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint32_t *nlink);
 
 /* Rename, with @flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE (Linux
- * values).  On success *replaced (may be NULL) is the inode new_name led to
- * before (0 if none) and *replaced_nlink its links left. */
+ * values).  On success *moved (may be NULL) is the inode that moved,
+ * *replaced (may be NULL) the inode new_name led to before (0 if none) and
+ * *replaced_nlink its links left. */
 int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t parent, const char *name, uint64_t new_parent,
-		      const char *new_name, uint32_t flags, uint64_t *replaced,
-		      uint32_t *replaced_nlink);
+		      const char *new_name, uint32_t flags, uint64_t *moved,
+		      uint64_t *replaced, uint32_t *replaced_nlink);
 
 /* The target of symlink @ino into @buf (NUL-terminated).  Returns its
  * length, -ERANGE if @size is too small, -EINVAL if not a symlink. */

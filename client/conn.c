@@ -12,12 +12,17 @@
  * Chunk calls go straight to the node holding the chunk; nodes named by
  * layouts are interned here (one struct wfs_node and one rpc/ client per
  * node), so a layout of a million stripes points at a handful of nodes.
+ *
+ * Every reply passes here, so this is where the directories a namespace
+ * reply carries (EntryReply, CreateReply, RemoveReply, RenameReply) go to
+ * opts.dir_attr, whichever file made the call.
  */
 #include "client/client_internal.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +65,40 @@ static bool retryable(int rc, unsigned flags)
 	}
 }
 
+/* One directory of a reply to opts.dir_attr (anything else is ignored). */
+static void report_dir(struct wfs_client *c, const Wormfs__Attr *pb)
+{
+	struct wfs_attr a;
+
+	if (!pb || !S_ISDIR(pb->mode))
+		return;
+	wfs_attr_from_pb(&a, pb);
+	c->opts.dir_attr(c->opts.dir_attr_arg, &a);
+}
+
+/* The directories a namespace reply @resp (a @desc message) carries. */
+static void report_dirs(struct wfs_client *c,
+			const ProtobufCMessageDescriptor *desc,
+			const ProtobufCMessage *resp)
+{
+	if (!c->opts.dir_attr)
+		return;
+	if (desc == &wormfs__entry_reply__descriptor) {
+		report_dir(c, ((const Wormfs__EntryReply *)resp)->parent_attr);
+	} else if (desc == &wormfs__create_reply__descriptor) {
+		report_dir(c,
+			   ((const Wormfs__CreateReply *)resp)->parent_attr);
+	} else if (desc == &wormfs__remove_reply__descriptor) {
+		report_dir(c,
+			   ((const Wormfs__RemoveReply *)resp)->parent_attr);
+	} else if (desc == &wormfs__rename_reply__descriptor) {
+		const Wormfs__RenameReply *r = (const void *)resp;
+
+		report_dir(c, r->parent_attr);
+		report_dir(c, r->new_parent_attr);
+	}
+}
+
 int wfs_meta_call(struct wfs_client *c, const char *method,
 		  const ProtobufCMessage *req,
 		  const ProtobufCMessageDescriptor *desc,
@@ -76,6 +115,8 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 
 		rc = wfs_rpc_call_msg(c->meta[i]->rpc, method, req, desc,
 				      timeout, resp);
+		if (rc == 0)
+			report_dirs(c, desc, *resp);
 		if (rc == 0 || !retryable(rc, flags))
 			return rc;
 		/* No answer, or no master behind this node (an election,

@@ -1,9 +1,12 @@
 /* client/meta: the metadata calls of client.h (names, attributes,
  * directories, xattrs, locks, statfs, layouts): each builds its request,
  * calls the cluster through wfs_meta_call (retries included) and converts
- * the reply.  No state is kept here; open files are file.c's.
+ * the reply.  No state is kept here; open files are file.c's, and an
+ * unlink only reads which inodes are open, so that the node may purge a
+ * file none of them is in the same step.
  */
 #include "client/client_internal.h"
+#include "client/file_internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -56,7 +59,14 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
+	req.absent_ok = true;
 	rc = META_CALL(c, "Lookup", &req, entry_reply, &r, 0);
+	/* No attr: the name is not there (a node that ignores absent_ok
+	 * says so with ENOENT instead). */
+	if (rc == 0 && !r->attr) {
+		wfs_rpc_msg_free(&r->base);
+		return -ENOENT;
+	}
 	if (rc == 0)
 		rc = entry_reply(rc, r, attr);
 	/* The kernel takes these attributes as current: include what is
@@ -206,26 +216,57 @@ int wfs_client_link(struct wfs_client *c, const struct wfs_cred *cred,
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
-static int remove_name(struct wfs_client *c, const char *method,
+/* Inodes an unlink lists as open at most; with more open, it does not ask
+ * for a purge (the release that follows purges). */
+#define OPEN_LIST_MAX 128
+
+/* The inodes this client has open, being opened or still writing out (one
+ * cinode each) into @v; returns how many, or -1 when more than @max. */
+static int open_inos(struct wfs_client *c, uint64_t *v, unsigned max)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&c->itab_lock);
+	if (c->nopen > max) {
+		n = -1;
+	} else {
+		for (unsigned i = 0; i < c->itab_size; i++)
+			for (struct cinode *ci = c->itab[i]; ci;
+			     ci = ci->hnext)
+				v[n++] = ci->ino;
+	}
+	pthread_mutex_unlock(&c->itab_lock);
+	return n;
+}
+
+/* Unlink (@purge: the node may purge the file in the same step when none
+ * of the open inodes listed is it) or Rmdir. */
+static int remove_name(struct wfs_client *c, const char *method, bool purge,
 		       const struct wfs_cred *cred, uint64_t parent,
 		       const char *name, uint64_t *ino, uint32_t *nlink)
 {
 	Wormfs__RemoveRequest req = WORMFS__REMOVE_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
 	Wormfs__RemoveReply *r = NULL;
-	int rc;
+	uint64_t open[OPEN_LIST_MAX];
+	int rc, n = purge ? open_inos(c, open, OPEN_LIST_MAX) : -1;
 
 	wfs_caller_fill(&caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
+	if (n >= 0) {
+		req.purge = true;
+		req.open_inos = open;
+		req.n_open_inos = (size_t)n;
+	}
 	rc = wfs_meta_call(c, method, &req.base,
 			   &wormfs__remove_reply__descriptor,
 			   (ProtobufCMessage **)&r, 0);
 	if (rc)
 		return rc;
 	if (ino)
-		*ino = r->ino;
+		*ino = r->purged ? 0 : r->ino;
 	if (nlink)
 		*nlink = r->nlink;
 	wfs_rpc_msg_free(&r->base);
@@ -236,22 +277,22 @@ int wfs_client_unlink(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t parent, const char *name, uint64_t *ino,
 		      uint32_t *nlink)
 {
-	return remove_name(c, WFS_M_META("Unlink"), cred, parent, name, ino,
-			   nlink);
+	return remove_name(c, WFS_M_META("Unlink"), true, cred, parent, name,
+			   ino, nlink);
 }
 
 int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint64_t parent, const char *name, uint64_t *ino,
 		     uint32_t *nlink)
 {
-	return remove_name(c, WFS_M_META("Rmdir"), cred, parent, name, ino,
-			   nlink);
+	return remove_name(c, WFS_M_META("Rmdir"), false, cred, parent, name,
+			   ino, nlink);
 }
 
 int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t parent, const char *name, uint64_t new_parent,
-		      const char *new_name, uint32_t flags, uint64_t *replaced,
-		      uint32_t *replaced_nlink)
+		      const char *new_name, uint32_t flags, uint64_t *moved,
+		      uint64_t *replaced, uint32_t *replaced_nlink)
 {
 	Wormfs__RenameRequest req = WORMFS__RENAME_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
@@ -268,6 +309,8 @@ int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 	rc = META_CALL(c, "Rename", &req, rename_reply, &r, 0);
 	if (rc)
 		return rc;
+	if (moved)
+		*moved = r->ino;
 	if (replaced)
 		*replaced = r->replaced_ino;
 	if (replaced_nlink)

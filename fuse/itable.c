@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include "mem/mem.h"
 
@@ -18,6 +19,10 @@ struct ient {
 	int64_t cached_mtime;
 	uint64_t cached_size;
 	int64_t nocap_until;
+	struct wfs_attr *attr;	/* directories only: kept attributes, or
+				 * NULL; allocated on first use */
+	int64_t attr_until;	/* attr is valid before this */
+	int64_t attr_blocked;	/* nothing is kept before this */
 };
 
 struct wfs_itable {
@@ -25,6 +30,12 @@ struct wfs_itable {
 	struct ient **slots;
 	unsigned long nslots, count;
 };
+
+static void ient_free(struct ient *e)
+{
+	wfs_free(e->attr);
+	wfs_free(e);
+}
 
 static unsigned long slot_of(const struct wfs_itable *t, uint64_t ino)
 {
@@ -59,7 +70,7 @@ void wfs_itable_free(struct wfs_itable *t)
 			struct ient *e = t->slots[i];
 
 			t->slots[i] = e->next;
-			wfs_free(e);
+			ient_free(e);
 		}
 	wfs_free(t->slots);
 	pthread_mutex_destroy(&t->lock);
@@ -139,7 +150,7 @@ bool wfs_itable_forget(struct wfs_itable *t, uint64_t ino, uint64_t n)
 			release = e->orphan;
 			*pp = e->next;
 			t->count--;
-			wfs_free(e);
+			ient_free(e);
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -209,6 +220,86 @@ bool wfs_itable_nocap(struct wfs_itable *t, uint64_t ino, int64_t now_ns)
 	nocap = e && now_ns < e->nocap_until;
 	pthread_mutex_unlock(&t->lock);
 	return nocap;
+}
+
+/* Whether @a and @b show the same stat fields. */
+static bool attr_same(const struct wfs_attr *a, const struct wfs_attr *b)
+{
+	return a->ino == b->ino && a->mode == b->mode &&
+	       a->nlink == b->nlink && a->uid == b->uid && a->gid == b->gid &&
+	       a->size == b->size && a->bytes == b->bytes &&
+	       a->rdev == b->rdev && a->atime_ns == b->atime_ns &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
+	       a->btime_ns == b->btime_ns && a->generation == b->generation &&
+	       a->blksize == b->blksize;
+}
+
+/* Keep @a in @e (its lock held) unless what is kept is newer. */
+static void keep_attr(struct ient *e, const struct wfs_attr *a,
+		      int64_t now_ns, int64_t until_ns)
+{
+	bool live = e->attr && now_ns < e->attr_until;
+
+	if (live && a->ctime_ns < e->attr->ctime_ns)
+		return;
+	if (live && a->ctime_ns == e->attr->ctime_ns &&
+	    !attr_same(a, e->attr)) {
+		e->attr_until = 0;
+		return;
+	}
+	if (!e->attr) {
+		e->attr = wfs_malloc(sizeof(*e->attr));
+		if (!e->attr)
+			return;
+	}
+	*e->attr = *a;
+	e->attr_until = until_ns;
+}
+
+void wfs_itable_set_attr(struct wfs_itable *t, const struct wfs_attr *a,
+			 int64_t now_ns, int64_t until_ns)
+{
+	struct ient *e;
+
+	if (!S_ISDIR(a->mode))
+		return;
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, a->ino);
+	if (e && now_ns >= e->attr_blocked)
+		keep_attr(e, a, now_ns, until_ns);
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool wfs_itable_attr(struct wfs_itable *t, uint64_t ino, int64_t now_ns,
+		     struct wfs_attr *a, int64_t *until_ns)
+{
+	struct ient *e;
+	bool valid;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	valid = e && e->attr && now_ns < e->attr_until;
+	if (valid) {
+		*a = *e->attr;
+		*until_ns = e->attr_until;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return valid;
+}
+
+void wfs_itable_drop_attr(struct wfs_itable *t, uint64_t ino,
+			  int64_t until_ns)
+{
+	struct ient *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	if (e) {
+		e->attr_until = 0;
+		if (until_ns > e->attr_blocked)
+			e->attr_blocked = until_ns;
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 void wfs_itable_set_locked(struct wfs_itable *t, uint64_t ino)

@@ -8,9 +8,14 @@
  * asks.  Beside the count it keeps what the mount caches per inode: the
  * mtime and size the kernel's page cache was last known to match (to answer
  * open with keep_cache), whether POSIX locks were taken on it through the
- * mount (a close of any descriptor then drops its owner's locks), and until
+ * mount (a close of any descriptor then drops its owner's locks), until
  * when the inode is known to have no security.capability xattr
- * (the kernel asks on every write).
+ * (the kernel asks on every write), and, for a directory the mount has just
+ * changed, the attributes the change's reply brought: a create in a
+ * directory makes the kernel drop the directory's attributes and ask again
+ * at once (it checks permissions on it before the next create), and within
+ * the mount's attr_timeout that question is answered from here, as the
+ * kernel's own cache would have, instead of from the cluster.
  *
  * An entry lives while the kernel holds lookups on it.  Thread-safe: one
  * mutex inside.
@@ -20,6 +25,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "client/client.h"
 
 struct wfs_itable;
 
@@ -60,6 +67,28 @@ void wfs_itable_set_nocap(struct wfs_itable *t, uint64_t ino,
 
 /* Whether @ino is known at @now_ns to have no security.capability. */
 bool wfs_itable_nocap(struct wfs_itable *t, uint64_t ino, int64_t now_ns);
+
+/* Keep @a, the attributes a change made through this mount left directory
+ * a->ino with (@now_ns, @until_ns: CLOCK_MONOTONIC; kept until then), for
+ * wfs_itable_attr.  Replies of concurrent changes can come in any order,
+ * so attributes with an older ctime than those kept are ignored, and when
+ * the ctimes are equal but the attributes differ (which is newer cannot be
+ * told) nothing is kept.  Ignored for a non-directory, an inode not in the
+ * table, while blocked by wfs_itable_drop_attr, and when out of memory. */
+void wfs_itable_set_attr(struct wfs_itable *t, const struct wfs_attr *a,
+			 int64_t now_ns, int64_t until_ns);
+
+/* The attributes kept for @ino if still valid at @now_ns: returns true
+ * with *a and *until_ns (when they expire), else false. */
+bool wfs_itable_attr(struct wfs_itable *t, uint64_t ino, int64_t now_ns,
+		     struct wfs_attr *a, int64_t *until_ns);
+
+/* @ino changed in a way no reply told the attributes of (an xattr, a
+ * rename or removal of the directory itself): forget what is kept and keep
+ * nothing until @until_ns, so that a reply of an older change arriving
+ * late cannot bring back attributes from before this one. */
+void wfs_itable_drop_attr(struct wfs_itable *t, uint64_t ino,
+			  int64_t until_ns);
 
 /* Record that POSIX locks were taken on @ino; and whether they were. */
 void wfs_itable_set_locked(struct wfs_itable *t, uint64_t ino);

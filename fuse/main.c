@@ -428,6 +428,10 @@ static int run(struct options *o, int report_fd)
 	struct fuse_session *se;
 	int rc = 1;
 
+	/* Directories changed through the mount: their new attributes go to
+	 * the inode table (m outlives the client, freed below). */
+	o->client.dir_attr = wfs_fuse_note_dir;
+	o->client.dir_attr_arg = &m;
 	if (wfs_client_new(&o->client, &m.client) != 0 ||
 	    wfs_itable_new(&m.itable) != 0) {
 		wfs_log_error("fuse", "cannot start the client");

@@ -134,6 +134,29 @@ static void reply_entry_rc(fuse_req_t req, int rc, const struct wfs_attr *a)
 		reply_entry(req, a);
 }
 
+static int64_t mono_ns(void);
+
+/* attr_timeout in nanoseconds. */
+static int64_t attr_ttl_ns(const struct wfs_mount *m)
+{
+	return (int64_t)(m->attr_timeout * 1e9);
+}
+
+void wfs_fuse_note_dir(void *mount, const struct wfs_attr *dir)
+{
+	struct wfs_mount *m = mount;
+	int64_t now = mono_ns();
+
+	wfs_itable_set_attr(m->itable, dir, now, now + attr_ttl_ns(m));
+}
+
+/* @ino changed in a way no reply told us the attributes of: what is kept
+ * for it goes, and stays away for attr_timeout. */
+static void drop_attr(struct wfs_mount *m, uint64_t ino)
+{
+	wfs_itable_drop_attr(m->itable, ino, mono_ns() + attr_ttl_ns(m));
+}
+
 /* The last name of @ino went away: release it now if the kernel holds no
  * lookup on it, else at its last forget. */
 static void orphaned(struct wfs_mount *m, uint64_t ino)
@@ -161,6 +184,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	conn->time_gran = 1;
+	/* The kernel never looks the root up nor forgets it: hold it, so it
+	 * has an entry to keep attributes in. */
+	wfs_itable_ref(m->itable, FUSE_ROOT_ID, 1);
 	wfs_log_info("fuse", "kernel protocol %u.%u, max_write %u",
 		     conn->proto_major, conn->proto_minor, conn->max_write);
 }
@@ -221,13 +247,22 @@ static void reply_attr_rc(fuse_req_t req, int rc, const struct wfs_attr *a)
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	struct wfs_mount *m = mnt(req);
+	int64_t now = mono_ns(), until;
 	struct wfs_cred cred;
 	struct wfs_attr a;
+	struct stat st;
 
 	(void)fi;
+	/* A directory this mount just changed: the change's reply said what
+	 * it is now; the kernel caches it for what is left of its time. */
+	if (wfs_itable_attr(m->itable, ino, now, &a, &until)) {
+		to_stat(&a, &st);
+		fuse_reply_attr(req, &st, (double)(until - now) / 1e9);
+		return;
+	}
 	cred_of(req, &cred, false);
-	reply_attr_rc(req, wfs_client_getattr(mnt(req)->client, &cred, ino, &a),
-		      &a);
+	reply_attr_rc(req, wfs_client_getattr(m->client, &cred, ino, &a), &a);
 }
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -238,9 +273,11 @@ static int64_t ts_ns(const struct timespec *ts)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
+	struct wfs_mount *m = mnt(req);
 	struct wfs_setattr set = { 0 };
 	struct wfs_cred cred;
 	struct wfs_attr a;
+	int rc;
 
 	(void)fi;
 	cred_of(req, &cred, true);
@@ -276,8 +313,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		set.valid |= WFS_SET_CTIME;
 		set.ctime_ns = ts_ns(&attr->st_ctim);
 	}
-	reply_attr_rc(req, wfs_client_setattr(mnt(req)->client, &cred, ino,
-					      &set, &a), &a);
+	rc = wfs_client_setattr(m->client, &cred, ino, &set, &a);
+	/* What was kept for a directory goes, whatever its ctime says now
+	 * (an explicit one may be older): the reply is what it is.  A
+	 * failed call may still have changed it (a lost answer). */
+	if (rc == 0) {
+		wfs_itable_drop_attr(m->itable, ino, 0);
+		wfs_fuse_note_dir(m, &a);
+	} else {
+		drop_attr(m, ino);
+	}
+	reply_attr_rc(req, rc, &a);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -364,6 +410,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	cred_of(req, &cred, true);
 	rc = wfs_client_rmdir(m->client, &cred, parent, name, &ino, &nlink);
+	if (rc == 0 && ino)
+		drop_attr(m, ino);
 	if (rc == 0 && nlink == 0 && ino)
 		orphaned(m, ino);
 	fuse_reply_err(req, -rc);
@@ -375,13 +423,18 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct wfs_mount *m = mnt(req);
 	struct wfs_cred cred;
-	uint64_t replaced = 0;
+	uint64_t moved = 0, replaced = 0;
 	uint32_t nlink = 1;
 	int rc;
 
 	cred_of(req, &cred, true);
 	rc = wfs_client_rename(m->client, &cred, parent, name, newparent,
-			       newname, flags, &replaced, &nlink);
+			       newname, flags, &moved, &replaced, &nlink);
+	/* Both changed (ctime, a directory's "..", a link gone). */
+	if (rc == 0 && moved)
+		drop_attr(m, moved);
+	if (rc == 0 && replaced)
+		drop_attr(m, replaced);
 	if (rc == 0 && replaced && nlink == 0)
 		orphaned(m, replaced);
 	fuse_reply_err(req, -rc);
@@ -393,8 +446,6 @@ static struct fhandle *fh_of(struct fuse_file_info *fi)
 {
 	return (struct fhandle *)(uintptr_t)fi->fh;
 }
-
-static int64_t mono_ns(void);
 
 /* Hand an open file to the kernel: keep its cached pages when they match
  * what the file holds now. */
@@ -863,11 +914,15 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct wfs_mount *m = mnt(req);
 	struct wfs_cred cred;
 
+	int rc;
+
 	cred_of(req, &cred, true);
 	if (is_cap(name))
 		wfs_itable_set_nocap(m->itable, ino, 0);
-	fuse_reply_err(req, -wfs_client_setxattr(m->client, &cred, ino, name,
-						 value, size, flags));
+	rc = wfs_client_setxattr(m->client, &cred, ino, name, value, size,
+				 flags);
+	drop_attr(m, ino);	/* its ctime moved */
+	fuse_reply_err(req, -rc);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -932,9 +987,12 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct wfs_mount *m = mnt(req);
 	struct wfs_cred cred;
 
+	int rc;
+
 	cred_of(req, &cred, true);
-	fuse_reply_err(req, -wfs_client_removexattr(m->client, &cred, ino,
-						    name));
+	rc = wfs_client_removexattr(m->client, &cred, ino, name);
+	drop_attr(m, ino);	/* its ctime moved */
+	fuse_reply_err(req, -rc);
 }
 
 /* ---- locks ---- */

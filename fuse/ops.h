@@ -9,7 +9,10 @@
  * Kernel caching: entries and attributes are cached for a second;
  * file pages are kept across opens only while the file's mtime and size are
  * those the pages were filled under (close-to-open: open always fetches
- * fresh attributes, flush and release commit what is buffered).
+ * fresh attributes, flush and release commit what is buffered).  A
+ * directory's attributes that a change through the mount brought back
+ * (see wfs_fuse_note_dir) answer the kernel's getattr of it for as long as
+ * the kernel would have cached them.
  */
 #ifndef WFS_FUSE_OPS_H
 #define WFS_FUSE_OPS_H
@@ -32,5 +35,12 @@ struct wfs_mount {
 /* The operations table; the session's userdata must be a struct
  * wfs_mount that outlives the session. */
 const struct fuse_lowlevel_ops *wfs_fuse_ops(void);
+
+/* A wfs_client_dir_cb for the mount's client (@mount: its struct
+ * wfs_mount): keeps @dir, the attributes a namespace change through the
+ * mount left a directory with, in the inode table for attr_timeout, so the
+ * getattr the kernel sends right after the change is answered without a
+ * call.  Any thread. */
+void wfs_fuse_note_dir(void *mount, const struct wfs_attr *dir);
 
 #endif

@@ -1,5 +1,6 @@
 /* apply_ns: the namespace ops: creating, linking, unlinking, removing and
- * renaming names, and purging orphans.
+ * renaming names, and purging orphans (or an unlinked inode at once, when
+ * the UNLINK says nobody has it open).
  *
  * Each handler checks in the order Linux does, so the errno matches what a
  * local file system returns for the same call, then writes.  Handlers may
@@ -141,6 +142,42 @@ static int drop_link(struct wfs_meta *m, struct meta_inode *in, int64_t t,
 	return wfs_meta_exec(m, st);
 }
 
+/* Drop inode @in, which has no name left: its stripes' chunks go to
+ * garbage, and its xattrs and orphan mark go with the row (ON DELETE
+ * CASCADE). */
+static int purge_inode(struct wfs_meta *m, const struct meta_inode *in)
+{
+	sqlite3_stmt *st;
+	uint64_t freed;
+	int rc;
+
+	rc = wfs_meta_truncate_stripes(m, in->a.ino, 0, &freed);
+	if (rc < 0)
+		return rc;
+	st = wfs_meta_stmt(m, ST_INODE_DELETE);
+	wfs_meta_bind_u64(st, 1, in->a.ino);
+	rc = wfs_meta_exec(m, st);
+	if (rc < 0)
+		return rc;
+	m->st.inodes--;
+	m->st.bytes -= in->a.bytes;
+	return 0;
+}
+
+/* UNLINK took the last link of @in, which its proposer knows nobody has
+ * open: drop it now rather than leave an orphan for a PURGE to come. */
+static int purge_unlinked(struct meta_apply *ap, struct meta_inode *in)
+{
+	int rc = purge_inode(ap->m, in);
+
+	if (rc < 0)
+		return rc;
+	in->a.nlink = 0;
+	in->a.ctime_ns = ap->op->time_ns;
+	ap->res->purged = true;
+	return 0;
+}
+
 /* -EINVAL when directory @dir is @ino or lies below it (moving @ino into
  * @dir would cut it off from the root); 0 when not. */
 static int check_not_within(struct wfs_meta *m, uint64_t ino, uint64_t dir)
@@ -249,6 +286,7 @@ int wfs_meta_apply_create(struct meta_apply *ap)
 		return rc;
 	m->st.inodes++;
 	ap->res->attr = in.a;
+	ap->res->dir = dir.a;
 	return 0;
 }
 
@@ -279,8 +317,10 @@ int wfs_meta_apply_link(struct meta_apply *ap)
 	rc = wfs_meta_inode_store(m, &in);
 	if (rc == 0)
 		rc = dir_touch(m, &dir, op->time_ns, 0);
-	if (rc == 0)
+	if (rc == 0) {
 		ap->res->attr = in.a;
+		ap->res->dir = dir.a;
+	}
 	return rc;
 }
 
@@ -315,12 +355,16 @@ int wfs_meta_apply_unlink(struct meta_apply *ap)
 		rc = -EISDIR;
 	if (rc == 0)
 		rc = dirent_delete(m, dir.a.ino, op->u.remove.name);
-	if (rc == 0)
+	if (rc == 0 && in.a.nlink <= 1 && in.a.ino == op->u.remove.purge_ino)
+		rc = purge_unlinked(ap, &in);
+	else if (rc == 0)
 		rc = drop_link(m, &in, op->time_ns, &ap->res->value);
 	if (rc == 0)
 		rc = dir_touch(m, &dir, op->time_ns, 0);
-	if (rc == 0)
+	if (rc == 0) {
 		ap->res->attr = in.a;
+		ap->res->dir = dir.a;
+	}
 	return rc;
 }
 
@@ -347,8 +391,10 @@ int wfs_meta_apply_rmdir(struct meta_apply *ap)
 		rc = drop_link(m, &in, op->time_ns, &ap->res->value);
 	if (rc == 0)
 		rc = dir_touch(m, &dir, op->time_ns, -1);
-	if (rc == 0)
+	if (rc == 0) {
 		ap->res->attr = in.a;
+		ap->res->dir = dir.a;
+	}
 	return rc;
 }
 
@@ -527,8 +573,12 @@ int wfs_meta_apply_rename(struct meta_apply *ap)
 	move_dir(&src, &dst);
 	rc = rename_store(m, &src, &dst, op->time_ns);
 out:
-	if (rc == 0)
+	if (rc == 0) {
 		ap->res->attr = src.in.a;
+		ap->res->dir = src.dir->a;
+		if (dst.dir != src.dir)
+			ap->res->new_dir = dst.dir->a;
+	}
 	return rc;
 }
 
@@ -536,8 +586,6 @@ int wfs_meta_apply_purge(struct meta_apply *ap)
 {
 	struct wfs_meta *m = ap->m;
 	struct meta_inode in;
-	sqlite3_stmt *st;
-	uint64_t freed;
 	int rc;
 
 	rc = wfs_meta_inode_load(m, ap->op->u.purge.ino, &in);
@@ -545,17 +593,8 @@ int wfs_meta_apply_purge(struct meta_apply *ap)
 		return rc;
 	if (in.a.nlink > 0 || in.a.ino == WFS_META_ROOT_INO)
 		return -EBUSY;
-	rc = wfs_meta_truncate_stripes(m, in.a.ino, 0, &freed);
-	if (rc < 0)
-		return rc;
-	/* The xattrs and the orphan mark go with it: ON DELETE CASCADE. */
-	st = wfs_meta_stmt(m, ST_INODE_DELETE);
-	wfs_meta_bind_u64(st, 1, in.a.ino);
-	rc = wfs_meta_exec(m, st);
-	if (rc < 0)
-		return rc;
-	m->st.inodes--;
-	m->st.bytes -= in.a.bytes;
-	ap->res->attr = in.a;
-	return 0;
+	rc = purge_inode(m, &in);
+	if (rc == 0)
+		ap->res->attr = in.a;
+	return rc;
 }

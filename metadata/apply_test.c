@@ -1068,6 +1068,169 @@ static void test_purge_stripes(void)
 	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
 }
 
+/* An UNLINK naming the inode it removes in purge_ino drops it at once,
+ * exactly as PURGE would: no orphan, its stripes to garbage, its xattrs
+ * gone.  Naming another inode, or not taking the last link, leaves what a
+ * plain UNLINK leaves. */
+static void test_unlink_purges(void)
+{
+	struct wfs_meta_attr a, before;
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	struct seen seen;
+	uint64_t dir, file, other, first, found[2] = { 0, 0 }, inodes, bytes;
+
+	fresh();
+	dir = fx_mkdir(&f, ROOT, "dir");
+	file = fx_mknod(&f, dir, "file");
+	first = reserve(2);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first, 0, 100, 100,
+					       'a'), NULL), 0);
+	op = op_new(WFS_META_OP_SETXATTR);
+	op.u.xattr.ino = file;
+	op.u.xattr.name = B("user.x");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, ROOT, "hard"), NULL), 0);
+
+	/* Not the last link: nothing is purged. */
+	op = op_remove(WFS_META_OP_UNLINK, ROOT, "hard");
+	op.u.remove.purge_ino = file;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT(!r.purged);
+	CU_ASSERT_EQUAL(r.attr.nlink, 1);
+	CU_ASSERT_EQUAL(fx_attr(&f, file).nlink, 1);
+
+	/* The last link, but purge_ino names another inode: an orphan. */
+	other = fx_mknod(&f, dir, "other");
+	op = op_remove(WFS_META_OP_UNLINK, dir, "other");
+	op.u.remove.purge_ino = file;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT(!r.purged);
+	CU_ASSERT_EQUAL(r.value, other);
+	CU_ASSERT_EQUAL(wfs_meta_orphans(f.m, 0, 10, count_orphan, found), 1);
+	CU_ASSERT_EQUAL(found[1], other);
+
+	/* The last link of the inode named: gone at once. */
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 4);
+	CU_ASSERT_EQUAL(bytes, 100);
+	before = fx_attr(&f, file);
+	f.now = T_TIME + 9;
+	op = op_remove(WFS_META_OP_UNLINK, dir, "file");
+	op.u.remove.purge_ino = file;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT(r.purged);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(r.attr.ino, file);
+	CU_ASSERT_EQUAL(r.attr.nlink, 0);
+	CU_ASSERT_EQUAL(r.attr.size, before.size);
+	CU_ASSERT_EQUAL(r.attr.ctime_ns, T_TIME + 9);
+	CU_ASSERT_EQUAL(wfs_meta_getattr(f.m, file, &a), -ENOENT);
+	CU_ASSERT_EQUAL(fx_ino(&f, dir, "file"), 0);
+	CU_ASSERT_EQUAL(wfs_meta_getxattr(f.m, file, B("user.x"), NULL, 0),
+			-ENOENT);
+	found[0] = 0;
+	CU_ASSERT_EQUAL(wfs_meta_orphans(f.m, 0, 10, count_orphan, found), 1);
+	CU_ASSERT_EQUAL(found[1], other);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 3);
+	CU_ASSERT_EQUAL(bytes, 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(wfs_meta_garbage(f.m, 0, 10, collect, &seen), 1);
+	CU_ASSERT_EQUAL(seen.last.stripe_id, first);
+	CU_ASSERT_EQUAL(wfs_meta_stripe_get(f.m, first, collect, &seen),
+			-ENOENT);
+	/* The directory changed as for any unlink. */
+	a = fx_attr(&f, dir);
+	CU_ASSERT_EQUAL(a.mtime_ns, T_TIME + 9);
+	CU_ASSERT(attr_eq(&a, &r.dir));
+	/* A PURGE that comes anyway finds nothing. */
+	op = op_new(WFS_META_OP_PURGE);
+	op.u.purge.ino = file;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENOENT);
+	/* purge_ino on a directory's unlink changes nothing: -EISDIR. */
+	op = op_remove(WFS_META_OP_UNLINK, ROOT, "dir");
+	op.u.remove.purge_ino = dir;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), -EISDIR);
+	CU_ASSERT(!r.purged);
+	CU_ASSERT_EQUAL(fx_attr(&f, dir).nlink, 2);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* Every namespace op reports the directory it changed as it left it (what
+ * a client caches instead of asking again), and only those ops. */
+static void test_result_dirs(void)
+{
+	struct wfs_meta_attr zero, root, a, b;
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	uint64_t da, db, file;
+
+	fresh();
+	memset(&zero, 0, sizeof(zero));
+	f.now = T_TIME + 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mkdir(ROOT, "a"), &r), 0);
+	da = r.attr.ino;
+	root = fx_attr(&f, ROOT);
+	CU_ASSERT(attr_eq(&root, &r.dir));
+	CU_ASSERT_EQUAL(r.dir.nlink, 3);
+	CU_ASSERT(attr_eq(&zero, &r.new_dir));
+	db = fx_mkdir(&f, ROOT, "b");
+	f.now = T_TIME + 2;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(da, "f"), &r), 0);
+	file = r.attr.ino;
+	a = fx_attr(&f, da);
+	CU_ASSERT(attr_eq(&a, &r.dir));
+	CU_ASSERT_EQUAL(r.dir.mtime_ns, T_TIME + 2);
+	op = op_create(WFS_META_OP_SYMLINK, da, "s", 0777);
+	op.u.create.target = B("f");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	a = fx_attr(&f, da);
+	CU_ASSERT(attr_eq(&a, &r.dir));
+	f.now = T_TIME + 3;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_link(file, db, "l"), &r), 0);
+	b = fx_attr(&f, db);
+	CU_ASSERT(attr_eq(&b, &r.dir));
+	CU_ASSERT_EQUAL(r.dir.mtime_ns, T_TIME + 3);
+	/* Rename within one directory: no new_dir. */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(da, "f", da, "g", 0), &r), 0);
+	a = fx_attr(&f, da);
+	CU_ASSERT(attr_eq(&a, &r.dir));
+	CU_ASSERT(attr_eq(&zero, &r.new_dir));
+	/* Between two: both. */
+	f.now = T_TIME + 4;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_rename(da, "g", db, "g", 0), &r), 0);
+	a = fx_attr(&f, da);
+	b = fx_attr(&f, db);
+	CU_ASSERT(attr_eq(&a, &r.dir));
+	CU_ASSERT(attr_eq(&b, &r.new_dir));
+	CU_ASSERT_EQUAL(r.new_dir.mtime_ns, T_TIME + 4);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, db, "g"),
+				 &r), 0);
+	b = fx_attr(&f, db);
+	CU_ASSERT(attr_eq(&b, &r.dir));
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, db, "l"),
+				 &r), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_UNLINK, da, "s"),
+				 &r), 0);
+	f.now = T_TIME + 5;
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, ROOT, "a"),
+				 &r), 0);
+	root = fx_attr(&f, ROOT);
+	CU_ASSERT(attr_eq(&root, &r.dir));
+	CU_ASSERT_EQUAL(r.dir.nlink, 3);
+	/* Other ops and failures: zero. */
+	op = op_new(WFS_META_OP_SETATTR);
+	op.u.setattr.ino = db;
+	op.u.setattr.flags = WFS_META_SET_MODE;
+	op.u.setattr.mode = 0700;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT(attr_eq(&zero, &r.dir));
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod(ROOT, "b"), &r), -EEXIST);
+	CU_ASSERT(attr_eq(&zero, &r.dir));
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
 static struct wfs_meta_op op_chunk(uint64_t sid, uint32_t index,
 				   const char *node, const char *disk)
 {
@@ -1444,6 +1607,8 @@ static CU_TestInfo apply_tests[] = {
 	{ "stripe commit", test_stripe_commit },
 	{ "truncate then extend", test_truncate_extend },
 	{ "purge sends stripes to garbage", test_purge_stripes },
+	{ "unlink that purges at once", test_unlink_purges },
+	{ "results carry the directory changed", test_result_dirs },
 	{ "chunk set and gc", test_chunk_set_gc },
 	{ "stripes by disk", test_disk_stripes },
 	{ "policies", test_policy },

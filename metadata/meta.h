@@ -23,6 +23,8 @@
  *    listed by wfs_meta_orphans(), until PURGE drops it and sends its
  *    chunks to garbage.  PURGE of a linked inode is -EBUSY.  Directories
  *    are handled the same way, so an open directory outlives its RMDIR.
+ *    An UNLINK whose remove.purge_ino names the inode it takes the last
+ *    link of drops it at once instead, exactly as PURGE would.
  *    Nothing can be created in a removed directory (-ENOENT).
  *  - LINK allows at most WFS_META_LINK_MAX links (-EMLINK).
  *  - RENAME gives the name a new readdir cookie in its new place (a
@@ -45,6 +47,7 @@
 #ifndef WFS_METADATA_META_H
 #define WFS_METADATA_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +94,17 @@ struct wfs_meta_result {
 				 * version; POLICY_SET: the policy id;
 				 * UNLINK, RMDIR, RENAME: the inode that lost
 				 * its last link (an orphan now), else 0 */
+	bool purged;		/* UNLINK: the inode lost its last link and
+				 * was dropped at once (remove.purge_ino):
+				 * no orphan is left, no PURGE follows */
+	struct wfs_meta_attr dir; /* the directory whose entries the op
+				 * changed, as the op left it: the parent of
+				 * MKNOD, MKDIR, SYMLINK, UNLINK, RMDIR, the
+				 * new parent of LINK, the source directory of
+				 * RENAME; zero for other ops */
+	struct wfs_meta_attr new_dir; /* RENAME between two directories:
+				 * the target one as the op left it; else
+				 * zero */
 };
 
 /* One directory entry, as iteration returns it. */

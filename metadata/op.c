@@ -7,13 +7,13 @@
  * anything the encoder accepts the decoder accepts too: an op that reached
  * the log can always be read back.
  *
- * Wire form, format version 2.  An op is exactly one msgpack array, with
+ * Wire form, format version 3.  An op is exactly one msgpack array, with
  * nothing before or after it:
  *
  *   [version, type, time_ns, uid, gid, arg...]
  *
- *   version  u32, 2 (1 is still read).  The array and this first element
- *            are the one part no future version may change.
+ *   version  u32, 3 (1 and 2 are still read).  The array and this first
+ *            element are the one part no future version may change.
  *   type     u32, enum wfs_meta_op_type: format 1, mknod 2, mkdir 3,
  *            symlink 4, link 5, unlink 6, rmdir 7, rename 8, setattr 9,
  *            setxattr 10, removexattr 11, purge 12, reserve_ids 13,
@@ -29,7 +29,9 @@
  *   symlink        parent u64, name bytes(NAME_MAX), mode u32,
  *                  target bytes(SYMLINK_MAX)
  *   link           ino u64, parent u64, name bytes(NAME_MAX)
- *   unlink, rmdir  parent u64, name bytes(NAME_MAX)
+ *   unlink         parent u64, name bytes(NAME_MAX), purge_ino u64
+ *                  (since 3)
+ *   rmdir          parent u64, name bytes(NAME_MAX)
  *   rename         parent u64, name bytes(NAME_MAX), new_parent u64,
  *                  new_name bytes(NAME_MAX), flags u32
  *   setattr        ino u64, flags u32, mode u32, uid u32, gid u32, size u64,
@@ -76,7 +78,7 @@
  * purge of inode 42 at time 1000 by uid 0, gid 0 (9 bytes):
  *
  *   96           array of 6
- *   02           version 2
+ *   03           version 3
  *   0c           type 12, purge
  *   cd 03 e8     time_ns 1000
  *   00 00        uid 0, gid 0
@@ -110,9 +112,11 @@
 
 #include "mem/mem.h"
 
-/* The version this code writes.  Version 1 lacks the fields marked "since
- * 2"; they decode as their documented defaults (see fill_defaults). */
-#define OP_FORMAT_VERSION 2
+/* The version this code writes.  An older version lacks the fields marked
+ * "since" a later one; they decode as their documented defaults (see
+ * fill_defaults): version 2 added stripe_commit's expected_length, version
+ * 3 unlink's purge_ino. */
+#define OP_FORMAT_VERSION 3
 #define OP_FORMAT_OLDEST 1
 
 /* [version, type, time_ns, uid, gid] before the args. */
@@ -184,7 +188,8 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 		U64(link.ino), U64(link.parent),
 		BYTES(link.name, WFS_META_NAME_MAX) } },
 	[WFS_META_OP_UNLINK] = { "unlink", {
-		U64(remove.parent), BYTES(remove.name, WFS_META_NAME_MAX) } },
+		U64(remove.parent), BYTES(remove.name, WFS_META_NAME_MAX),
+		{ F_U64, AT(remove.purge_ino), 0, 3 } } },
 	[WFS_META_OP_RMDIR] = { "rmdir", {
 		U64(remove.parent), BYTES(remove.name, WFS_META_NAME_MAX) } },
 	[WFS_META_OP_RENAME] = { "rename", {
@@ -271,6 +276,7 @@ static unsigned nfields_in(const struct op_desc *d, uint32_t version)
 /* Give the fields an op of format @version lacks their defaults. */
 static void fill_defaults(struct wfs_meta_op *op, uint32_t version)
 {
+	/* unlink's purge_ino before version 3: 0, never purge (as zeroed). */
 	if (version < 2 && op->type == WFS_META_OP_STRIPE_COMMIT)
 		op->u.stripe.expected_length = WFS_META_LENGTH_ANY;
 }

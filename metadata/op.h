@@ -39,7 +39,9 @@ enum wfs_meta_op_type {
 	WFS_META_OP_MKDIR,
 	WFS_META_OP_SYMLINK,
 	WFS_META_OP_LINK,
-	WFS_META_OP_UNLINK,	/* non-directory; at nlink 0 it becomes an orphan */
+	WFS_META_OP_UNLINK,	/* non-directory; at nlink 0 it becomes an
+				 * orphan, or is purged at once (see
+				 * remove.purge_ino) */
 	WFS_META_OP_RMDIR,
 	WFS_META_OP_RENAME,
 	WFS_META_OP_SETATTR,
@@ -151,10 +153,15 @@ struct wfs_meta_op {
 			struct wfs_meta_bytes name;
 		} link;
 
-		/* UNLINK, RMDIR */
+		/* UNLINK, RMDIR.  @purge_ino (UNLINK only): when the name
+		 * leads to this inode and takes its last link, the inode is
+		 * dropped at once, as PURGE would, instead of becoming an
+		 * orphan; 0 never purges.  The proposer sets it only for an
+		 * inode nobody has open, so no PURGE need follow. */
 		struct {
 			uint64_t parent;
 			struct wfs_meta_bytes name;
+			uint64_t purge_ino;
 		} remove;
 
 		struct {

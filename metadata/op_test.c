@@ -207,6 +207,8 @@ static void build_misc(struct wfs_meta_op *op, enum mode m)
 		op->u.link.name = vbytes(m, WFS_META_NAME_MAX);
 		break;
 	case WFS_META_OP_UNLINK:
+		op->u.remove.purge_ino = v64(m);
+		/* fall through */
 	case WFS_META_OP_RMDIR:
 		op->u.remove.parent = v64(m);
 		op->u.remove.name = vbytes(m, WFS_META_NAME_MAX);
@@ -555,14 +557,14 @@ static void test_unused_fields_ignored(void)
 	wfs_free(b);
 }
 
-/* @op encodes to exactly @want (format 2), and @want decodes to @op; so
- * does @want as format 1 (its version byte 01), for a type that did not
- * change in version 2. */
+/* @op encodes to exactly @want (format 3), and @want decodes to @op; so
+ * does @want with the version byte of each older format from @oldest on,
+ * in which the type had the same shape. */
 static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
-			 size_t want_len)
+			 size_t want_len, uint8_t oldest)
 {
 	struct wfs_meta_op back;
-	uint8_t v1[64];
+	uint8_t old[64];
 	void *buf;
 	size_t len;
 
@@ -573,12 +575,15 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(want, want_len, &back), 0);
 	CU_ASSERT(ops_equal(op, &back));
 	wfs_meta_op_release(&back);
-	CU_ASSERT_FATAL(want_len <= sizeof(v1) && want[1] == 0x02);
-	memcpy(v1, want, want_len);
-	v1[1] = 0x01;
-	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v1, want_len, &back), 0);
-	CU_ASSERT(ops_equal(op, &back));
-	wfs_meta_op_release(&back);
+	CU_ASSERT_FATAL(want_len <= sizeof(old) && want[1] == 0x03);
+	memcpy(old, want, want_len);
+	for (uint8_t v = oldest; v < 0x03; v++) {
+		old[1] = v;
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(old, want_len, &back),
+				      0);
+		CU_ASSERT(ops_equal(op, &back));
+		wfs_meta_op_release(&back);
+	}
 }
 
 /* stripe_commit gained expected_length in format 2: a format 1 op (without
@@ -591,6 +596,10 @@ static void test_stripe_commit_v1(void)
 		0x64, 0x64, 0x90 };
 	static const uint8_t v2[] = {
 		0xdc, 0x00, 0x11, 0x02, 0x0e, 0x00, 0x00, 0x00,
+		0x02, 0x00, 0x07, 0x01, 0x02, 0x04, 0x02, 0xcd, 0x10, 0x00,
+		0x64, 0x64, 0x90, 0x64 };
+	static const uint8_t v3[] = {
+		0xdc, 0x00, 0x11, 0x03, 0x0e, 0x00, 0x00, 0x00,
 		0x02, 0x00, 0x07, 0x01, 0x02, 0x04, 0x02, 0xcd, 0x10, 0x00,
 		0x64, 0x64, 0x90, 0x64 };
 	struct wfs_meta_op op, back;
@@ -617,7 +626,7 @@ static void test_stripe_commit_v1(void)
 		size_t len;
 
 		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
-		CU_ASSERT(len == sizeof(v2) && memcmp(buf, v2, len) == 0);
+		CU_ASSERT(len == sizeof(v3) && memcmp(buf, v3, len) == 0);
 		wfs_free(buf);
 		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v2, sizeof(v2),
 							 &back), 0);
@@ -640,24 +649,64 @@ static void test_stripe_commit_v1(void)
 	}
 }
 
+/* unlink gained purge_ino in format 3: an older unlink (without it) still
+ * decodes, as "never purge"; each format refuses the other's shape. */
+static void test_unlink_v2(void)
+{
+	static const uint8_t v2[] = {
+		0x97, 0x02, 0x06, 0x00, 0x00, 0x00, 0x05, 0xc4, 0x01, 'x' };
+	static const uint8_t v3[] = {
+		0x98, 0x03, 0x06, 0x00, 0x00, 0x00, 0x05, 0xc4, 0x01, 'x',
+		0x09 };
+	struct wfs_meta_op back;
+	uint8_t bad[sizeof(v3)];
+
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v2, sizeof(v2), &back), 0);
+	CU_ASSERT_EQUAL(back.type, WFS_META_OP_UNLINK);
+	CU_ASSERT_EQUAL(back.u.remove.parent, 5);
+	CU_ASSERT_EQUAL(back.u.remove.purge_ino, 0);
+	wfs_meta_op_release(&back);
+	memcpy(bad, v2, sizeof(v2));
+	bad[1] = 0x01;
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(bad, sizeof(v2), &back), 0);
+	CU_ASSERT_EQUAL(back.u.remove.purge_ino, 0);
+	wfs_meta_op_release(&back);
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v3, sizeof(v3), &back), 0);
+	CU_ASSERT_EQUAL(back.u.remove.purge_ino, 9);
+	wfs_meta_op_release(&back);
+	/* Format 2 with format 3's extra element, and format 3 without it. */
+	memcpy(bad, v3, sizeof(v3));
+	bad[1] = 0x02;
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(v3), &back), -EPROTO);
+	memcpy(bad, v2, sizeof(v2));
+	bad[1] = 0x03;
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(v2), &back), -EPROTO);
+	/* rmdir did not change: no purge_ino in any format. */
+	memcpy(bad, v2, sizeof(v2));
+	bad[1] = 0x03;
+	bad[2] = WFS_META_OP_RMDIR;
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(v2), &back), 0);
+	wfs_meta_op_release(&back);
+}
+
 /* The examples of op.c's top comment, byte for byte: the wire form must not
  * drift without a version change. */
 static void test_golden(void)
 {
 	static const uint8_t purge[] = {
-		0x96, 0x02, 0x0c, 0xcd, 0x03, 0xe8, 0x00, 0x00, 0x2a };
+		0x96, 0x03, 0x0c, 0xcd, 0x03, 0xe8, 0x00, 0x00, 0x2a };
 	static const uint8_t unlink[] = {
-		0x97, 0x02, 0x06, 0xff, 0xcd, 0x03, 0xe8, 0x64, 0x01,
-		0xc4, 0x03, 'a', '/', 0x00 };
+		0x98, 0x03, 0x06, 0xff, 0xcd, 0x03, 0xe8, 0x64, 0x01,
+		0xc4, 0x03, 'a', '/', 0x00, 0x07 };
 	static const uint8_t chunk_set[] = {
-		0x97, 0x02, 0x0f, 0x00, 0x00, 0x00,
+		0x97, 0x03, 0x0f, 0x00, 0x00, 0x00,
 		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
 		0x94, 0x02, 0x01, 0xc4, 0x02, 'n', '1', 0xc4, 0x00 };
 	static const uint8_t gc_done[] = {
-		0x96, 0x02, 0x10, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
+		0x96, 0x03, 0x10, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
 		0xce, 0xff, 0xff, 0xff, 0xff, 0x07, 0x91, 0x92, 0x05, 0x03 };
 	static const uint8_t setattr[] = {
-		0x9e, 0x02, 0x09, 0x05, 0x00, 0x00, 0x02, 0x28, 0x00, 0x00,
+		0x9e, 0x03, 0x09, 0x05, 0x00, 0x00, 0x02, 0x28, 0x00, 0x00,
 		0x00, 0xcd, 0x01, 0x2c, 0x00, 0xfe, 0x00 };
 	static const struct wfs_meta_gc_entry entry = { 5, 3 };
 	struct wfs_meta_op op;
@@ -666,7 +715,7 @@ static void test_golden(void)
 	op.type = WFS_META_OP_PURGE;
 	op.time_ns = 1000;
 	op.u.purge.ino = 42;
-	check_golden(&op, purge, sizeof(purge));
+	check_golden(&op, purge, sizeof(purge), 1);
 
 	memset(&op, 0, sizeof(op));
 	op.type = WFS_META_OP_UNLINK;
@@ -675,7 +724,8 @@ static void test_golden(void)
 	op.gid = 100;
 	op.u.remove.parent = WFS_META_ROOT_INO;
 	op.u.remove.name = (struct wfs_meta_bytes){ "a/", 3 };
-	check_golden(&op, unlink, sizeof(unlink));
+	op.u.remove.purge_ino = 7;
+	check_golden(&op, unlink, sizeof(unlink), 3);
 
 	memset(&op, 0, sizeof(op));
 	op.type = WFS_META_OP_CHUNK_SET;
@@ -683,7 +733,7 @@ static void test_golden(void)
 	op.u.chunk.loc.index = 2;
 	op.u.chunk.loc.state = WFS_META_CHUNK_MISSING;
 	op.u.chunk.loc.node = (struct wfs_meta_bytes){ "n1", 2 };
-	check_golden(&op, chunk_set, sizeof(chunk_set));
+	check_golden(&op, chunk_set, sizeof(chunk_set), 1);
 
 	memset(&op, 0, sizeof(op));
 	op.type = WFS_META_OP_GC_DONE;
@@ -692,7 +742,7 @@ static void test_golden(void)
 	op.gid = 7;
 	op.u.gc.nentries = 1;
 	op.u.gc.entries = &entry;
-	check_golden(&op, gc_done, sizeof(gc_done));
+	check_golden(&op, gc_done, sizeof(gc_done), 1);
 
 	memset(&op, 0, sizeof(op));
 	op.type = WFS_META_OP_SETATTR;
@@ -701,7 +751,7 @@ static void test_golden(void)
 	op.u.setattr.flags = WFS_META_SET_SIZE | WFS_META_SET_MTIME;
 	op.u.setattr.size = 300;
 	op.u.setattr.mtime_ns = -2;
-	check_golden(&op, setattr, sizeof(setattr));
+	check_golden(&op, setattr, sizeof(setattr), 1);
 }
 
 /* msgpack-c, as an independent reader, sees our encodings as one array of
@@ -747,7 +797,7 @@ static void test_msgpack_c_reads_it(void)
 		    obj.type == MSGPACK_OBJECT_ARRAY) {
 			CU_ASSERT(obj.via.array.size >= 6);
 			CU_ASSERT(only_our_types(&obj));
-			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 2);
+			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 3);
 			CU_ASSERT_EQUAL(obj.via.array.ptr[1].via.u64, t);
 		}
 		msgpack_zone_destroy(&zone);
@@ -967,7 +1017,7 @@ static const struct vector vectors[] = {
 	V("ino uint16 cut short", -EPROTO,
 	  0x96, 0x01, 0x0c, 0x00, 0x00, 0x00, 0xcd, 0x01),
 	V("version 0", -EPROTO, 0x96, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x2a),
-	V("version 3", -EPROTO, 0x96, 0x03, 0x0c, 0x00, 0x00, 0x00, 0x2a),
+	V("version 4", -EPROTO, 0x96, 0x04, 0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("version -1", -EPROTO, 0x96, 0xff, 0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("version 2^32+1", -EPROTO, 0x96, 0xcf, 0, 0, 0, 1, 0, 0, 0, 1,
 	  0x0c, 0x00, 0x00, 0x00, 0x2a),
@@ -1368,6 +1418,7 @@ static CU_TestInfo op_tests[] = {
 	{ "unused fields ignored", test_unused_fields_ignored },
 	{ "golden encodings", test_golden },
 	{ "stripe_commit of format 1", test_stripe_commit_v1 },
+	{ "unlink of formats 1 and 2", test_unlink_v2 },
 	{ "msgpack-c reads the encoding", test_msgpack_c_reads_it },
 	{ "encode: string limits", test_encode_string_limits },
 	{ "encode: array limits", test_encode_array_limits },

@@ -9,10 +9,16 @@
  *   - Create without O_EXCL on an existing name opens that file (created
  *     false), after a SETATTR to size 0 if O_TRUNC asks for it;
  *   - Release proposes PURGE only when the inode has no name left.
+ * Every reply that changed a directory carries that directory's attributes
+ * as the op left them (the op's result, not a second read), so the client
+ * need not ask for them again.
  *
  * Release is a simplification for one client: the first Release of an
  * orphan purges it.  Tracking which clients hold a file open, so that the
- * last one purges, comes with the cluster issue.
+ * last one purges, comes with the cluster issue.  In the same spirit an
+ * Unlink that asks to purge, and whose caller does not have the inode
+ * open, drops the inode in the UNLINK op itself (remove.purge_ino): the
+ * Release that would follow could only have purged it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +30,8 @@
 #include "storaged/service_internal.h"
 
 #define SETATTR_KNOWN 0x1ffu
+/* Most inodes an Unlink may list as open (RemoveRequest.open_inos). */
+#define OPEN_INOS_MAX 1024
 
 static uint32_t umask_of(const Wormfs__Caller *c)
 {
@@ -40,18 +48,34 @@ static int propose_new(struct wfs_node *n, struct wfs_rpc_reply *reply,
 	return wfs_svc_propose(p, reply, op);
 }
 
-/* The attributes of @a as a packed EntryReply (@entry) or AttrReply. */
+/* Directory @d of an op's result into @out: returns @out, or NULL when the
+ * op reported none (ino 0).  A directory's blksize needs no policy, so the
+ * store is not read. */
+static Wormfs__Attr *dir_attr(const struct wfs_meta_attr *d,
+			      Wormfs__Attr *out)
+{
+	if (!d->ino)
+		return NULL;
+	wfs_svc_attr(NULL, d, out);
+	return out;
+}
+
+/* The attributes of @a as a packed EntryReply (@entry, with the directory
+ * @dir when not NULL) or AttrReply. */
 static int pack_attr(struct wfs_node *n, const struct wfs_meta_attr *a,
-		     bool entry, void **buf, size_t *len)
+		     bool entry, const struct wfs_meta_attr *dir, void **buf,
+		     size_t *len)
 {
 	Wormfs__EntryReply er = WORMFS__ENTRY_REPLY__INIT;
 	Wormfs__AttrReply ar = WORMFS__ATTR_REPLY__INIT;
-	Wormfs__Attr attr;
+	Wormfs__Attr attr, parent;
 	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
 
 	wfs_svc_attr(m, a, &attr);
 	wfs_metafsm_read_end(n->fsm);
 	er.attr = ar.attr = &attr;
+	if (dir)
+		er.parent_attr = dir_attr(dir, &parent);
 	return wfs_svc_pack(entry ? &er.base : &ar.base, buf, len);
 }
 
@@ -59,14 +83,16 @@ static int reply_entry(struct wfs_svc_pending *p, int rc,
 		       const struct wfs_metafsm_result *res, void **buf,
 		       size_t *len)
 {
-	return rc ? rc : pack_attr(p->n, &res->meta.attr, true, buf, len);
+	return rc ? rc : pack_attr(p->n, &res->meta.attr, true,
+				   &res->meta.dir, buf, len);
 }
 
 static int reply_attr(struct wfs_svc_pending *p, int rc,
 		      const struct wfs_metafsm_result *res, void **buf,
 		      size_t *len)
 {
-	return rc ? rc : pack_attr(p->n, &res->meta.attr, false, buf, len);
+	return rc ? rc : pack_attr(p->n, &res->meta.attr, false, NULL, buf,
+				   len);
 }
 
 /* ---- SetAttr ---- */
@@ -119,7 +145,7 @@ static int setattr_nothing(struct wfs_node *n, uint64_t ino,
 
 	wfs_metafsm_read_end(n->fsm);
 	if (rc == 0)
-		rc = pack_attr(n, &a, false, &buf, &len);
+		rc = pack_attr(n, &a, false, NULL, &buf, &len);
 	if (rc == 0)
 		wfs_rpc_reply_set(reply, buf, len);
 	return rc;
@@ -238,17 +264,21 @@ static int h_symlink(void *arg, const void *req, size_t len,
 
 /* ---- Create ---- */
 
+/* @dir: the directory the file was created in, NULL when none was. */
 static int pack_create(struct wfs_node *n, const struct wfs_meta_attr *a,
-		       bool created, void **buf, size_t *len)
+		       const struct wfs_meta_attr *dir, void **buf,
+		       size_t *len)
 {
 	Wormfs__CreateReply cr = WORMFS__CREATE_REPLY__INIT;
-	Wormfs__Attr attr;
+	Wormfs__Attr attr, parent;
 	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
 
 	wfs_svc_attr(m, a, &attr);
 	wfs_metafsm_read_end(n->fsm);
 	cr.attr = &attr;
-	cr.created = created;
+	cr.created = dir != NULL;
+	if (dir)
+		cr.parent_attr = dir_attr(dir, &parent);
 	return wfs_svc_pack(&cr.base, buf, len);
 }
 
@@ -267,7 +297,7 @@ static int create_existing(struct wfs_svc_pending *p, void **buf, size_t *len)
 	if (rc)
 		return rc;
 	if (!(p->flags & O_TRUNC) || !S_ISREG(a.mode))
-		return pack_create(p->n, &a, false, buf, len);
+		return pack_create(p->n, &a, NULL, buf, len);
 	memset(&op, 0, sizeof(op));
 	op.type = WFS_META_OP_SETATTR;
 	op.time_ns = wfs_node_now_ns();
@@ -284,11 +314,12 @@ static int reply_create(struct wfs_svc_pending *p, int rc,
 			size_t *len)
 {
 	if (p->stage == 1)	/* the O_TRUNC of an existing file */
-		return rc ? rc : pack_create(p->n, &res->meta.attr, false, buf,
+		return rc ? rc : pack_create(p->n, &res->meta.attr, NULL, buf,
 					     len);
 	if (rc == -EEXIST && !(p->flags & O_EXCL))
 		return create_existing(p, buf, len);
-	return rc ? rc : pack_create(p->n, &res->meta.attr, true, buf, len);
+	return rc ? rc : pack_create(p->n, &res->meta.attr, &res->meta.dir,
+				     buf, len);
 }
 
 static int create_serve(struct wfs_node *n, const Wormfs__CreateRequest *r,
@@ -367,13 +398,37 @@ static int reply_remove(struct wfs_svc_pending *p, int rc,
 			size_t *len)
 {
 	Wormfs__RemoveReply rr = WORMFS__REMOVE_REPLY__INIT;
+	Wormfs__Attr parent;
 
 	(void)p;
 	if (rc)
 		return rc;
 	rr.ino = res->meta.attr.ino;
 	rr.nlink = res->meta.attr.nlink;
+	rr.purged = res->meta.purged;
+	rr.parent_attr = dir_attr(&res->meta.dir, &parent);
 	return wfs_svc_pack(&rr.base, buf, len);
+}
+
+/* The inode an Unlink asking to purge may drop with its name: the one the
+ * name leads to now, unless the caller has it open (0: none).  Should the
+ * name lead elsewhere by the time the op applies, the op purges nothing:
+ * it names the inode, not the name. */
+static uint64_t purge_target(struct wfs_node *n,
+			     const Wormfs__RemoveRequest *r,
+			     struct wfs_meta_bytes name)
+{
+	struct wfs_meta_attr a;
+	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
+	int rc = m ? wfs_meta_lookup(m, r->parent, name, &a) : -EIO;
+
+	wfs_metafsm_read_end(n->fsm);
+	if (rc || S_ISDIR(a.mode))
+		return 0;
+	for (size_t i = 0; i < r->n_open_inos; i++)
+		if (r->open_inos[i] == a.ino)
+			return 0;
+	return a.ino;
 }
 
 static int remove_common(void *arg, const void *req, size_t len,
@@ -389,12 +444,16 @@ static int remove_common(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	rc = wfs_svc_name(&r->name, &name);
+	if (rc == 0 && r->n_open_inos > OPEN_INOS_MAX)
+		rc = -EINVAL;
 	if (rc == 0)
 		rc = wfs_node_serving(n);
 	if (rc == 0) {
 		wfs_svc_op_init(&op, type, r->caller);
 		op.u.remove.parent = r->parent;
 		op.u.remove.name = name;
+		if (type == WFS_META_OP_UNLINK && r->purge)
+			op.u.remove.purge_ino = purge_target(n, r, name);
 		rc = propose_new(n, reply, &op, reply_remove);
 	}
 	wfs_rpc_msg_free(&r->base);
@@ -418,6 +477,7 @@ static int reply_rename(struct wfs_svc_pending *p, int rc,
 			size_t *len)
 {
 	Wormfs__RenameReply rr = WORMFS__RENAME_REPLY__INIT;
+	Wormfs__Attr parent, new_parent;
 
 	(void)p;
 	if (rc)
@@ -425,6 +485,8 @@ static int reply_rename(struct wfs_svc_pending *p, int rc,
 	rr.ino = res->meta.attr.ino;
 	rr.replaced_ino = res->replaced_ino;
 	rr.replaced_nlink = res->replaced_nlink;
+	rr.parent_attr = dir_attr(&res->meta.dir, &parent);
+	rr.new_parent_attr = dir_attr(&res->meta.new_dir, &new_parent);
 	return wfs_svc_pack(&rr.base, buf, len);
 }
 

@@ -204,6 +204,12 @@ static int h_lookup(void *arg, const void *req, size_t len,
 			rc = reply_attr(reply, m, &a, true);
 		wfs_metafsm_read_end(n->fsm);
 	}
+	/* A miss the caller takes as an answer: a reply without attr. */
+	if (rc == -ENOENT && r->absent_ok) {
+		Wormfs__EntryReply er = WORMFS__ENTRY_REPLY__INIT;
+
+		rc = reply_msg(reply, &er.base);
+	}
 	wfs_rpc_msg_free(&r->base);
 	return rc;
 }

@@ -428,6 +428,240 @@ static void test_rename_unlink_release(void)
 			     &wormfs__remove_reply__descriptor, &rmr), -ENOENT);
 }
 
+static int do_unlink(struct tnode *t, uint64_t parent, const char *name,
+		     bool purge, uint64_t *open_inos, size_t n_open,
+		     Wormfs__RemoveReply **out)
+{
+	Wormfs__RemoveRequest rm = WORMFS__REMOVE_REQUEST__INIT;
+
+	rm.caller = &caller;
+	rm.parent = parent;
+	rm.name = bin(name);
+	rm.purge = purge;
+	rm.open_inos = open_inos;
+	rm.n_open_inos = n_open;
+	return call(t, M("Unlink"), &rm.base,
+		    &wormfs__remove_reply__descriptor, out);
+}
+
+/* A reply's parent_attr is the directory as GetAttr shows it now. */
+static void check_parent(struct tnode *t, const Wormfs__Attr *pa,
+			 uint64_t dir)
+{
+	Wormfs__Attr now;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pa);
+	CU_ASSERT_EQUAL_FATAL(do_getattr(t, dir, &now), 0);
+	CU_ASSERT_EQUAL(pa->ino, dir);
+	CU_ASSERT_EQUAL(pa->mode, now.mode);
+	CU_ASSERT_EQUAL(pa->nlink, now.nlink);
+	CU_ASSERT_EQUAL(pa->mtime_ns, now.mtime_ns);
+	CU_ASSERT_EQUAL(pa->ctime_ns, now.ctime_ns);
+	CU_ASSERT_EQUAL(pa->blksize, now.blksize);
+}
+
+/* Unlink asking to purge drops an inode its caller does not have open in
+ * the same op (no Release needed); one listed as open stays an orphan.
+ * Every namespace reply carries the directory it changed.  A lookup miss
+ * is a reply when the caller asks for it so. */
+static void test_unlink_purge_parent_attrs(void)
+{
+	Wormfs__ReleaseRequest rel = WORMFS__RELEASE_REQUEST__INIT;
+	Wormfs__MknodRequest mk = WORMFS__MKNOD_REQUEST__INIT;
+	Wormfs__CreateRequest cr = WORMFS__CREATE_REQUEST__INIT;
+	Wormfs__EntryReply *er;
+	Wormfs__CreateReply *crr;
+	Wormfs__RemoveReply *rmr;
+	Wormfs__ReleaseReply *relr;
+	Wormfs__RenameReply rr;
+	struct tnode *t = &shared;
+	uint64_t d, d2, a, b, c, open[3];
+	Wormfs__Attr attr;
+
+	CU_ASSERT_EQUAL_FATAL(do_mkdir(t, 1, "pg", &d), 0);
+	CU_ASSERT_EQUAL_FATAL(do_mkdir(t, 1, "pg2", &d2), 0);
+	cr.caller = &caller;
+	cr.parent = d;
+	cr.name = bin("a");
+	cr.mode = 0644;
+	cr.flags = O_CREAT | O_EXCL;
+	CU_ASSERT_EQUAL_FATAL(call(t, M("Create"), &cr.base,
+				   &wormfs__create_reply__descriptor, &crr), 0);
+	a = crr->attr->ino;
+	CU_ASSERT(crr->created);
+	check_parent(t, crr->parent_attr, d);
+	wfs_rpc_msg_free(&crr->base);
+	/* Create of an existing name (no O_EXCL) changed no directory. */
+	cr.flags = O_CREAT;
+	CU_ASSERT_EQUAL_FATAL(call(t, M("Create"), &cr.base,
+				   &wormfs__create_reply__descriptor, &crr), 0);
+	CU_ASSERT(!crr->created);
+	CU_ASSERT_PTR_NULL(crr->parent_attr);
+	wfs_rpc_msg_free(&crr->base);
+	mk.caller = &caller;
+	mk.parent = d;
+	mk.name = bin("b");
+	mk.mode = S_IFREG | 0644;
+	CU_ASSERT_EQUAL_FATAL(call(t, M("Mknod"), &mk.base,
+				   &wormfs__entry_reply__descriptor, &er), 0);
+	b = er->attr->ino;
+	check_parent(t, er->parent_attr, d);
+	wfs_rpc_msg_free(&er->base);
+	CU_ASSERT_EQUAL(do_create(t, d, "c", O_CREAT, &c, NULL), 0);
+	/* Lookup replies carry no directory. */
+	{
+		Wormfs__LookupRequest lr = WORMFS__LOOKUP_REQUEST__INIT;
+
+		lr.caller = &caller;
+		lr.parent = d;
+		lr.name = bin("b");
+		CU_ASSERT_EQUAL_FATAL(call(t, M("Lookup"), &lr.base,
+					   &wormfs__entry_reply__descriptor,
+					   &er), 0);
+		CU_ASSERT_EQUAL(er->attr->ino, b);
+		CU_ASSERT_PTR_NULL(er->parent_attr);
+		wfs_rpc_msg_free(&er->base);
+		/* A miss: ENOENT, or a reply without attr when asked. */
+		lr.name = bin("missing");
+		CU_ASSERT_EQUAL(call(t, M("Lookup"), &lr.base,
+				     &wormfs__entry_reply__descriptor, &er),
+				-ENOENT);
+		lr.absent_ok = true;
+		CU_ASSERT_EQUAL_FATAL(call(t, M("Lookup"), &lr.base,
+					   &wormfs__entry_reply__descriptor,
+					   &er), 0);
+		CU_ASSERT_PTR_NULL(er->attr);
+		wfs_rpc_msg_free(&er->base);
+		/* Other errors stay errors. */
+		lr.name = bin("a/b");
+		CU_ASSERT_EQUAL(call(t, M("Lookup"), &lr.base,
+				     &wormfs__entry_reply__descriptor, &er),
+				-EINVAL);
+		lr.name = bin("b");
+		CU_ASSERT_EQUAL_FATAL(call(t, M("Lookup"), &lr.base,
+					   &wormfs__entry_reply__descriptor,
+					   &er), 0);
+		CU_ASSERT_PTR_NOT_NULL(er->attr);
+		wfs_rpc_msg_free(&er->base);
+	}
+
+	/* Not open: purged with its name, so Release finds nothing. */
+	open[0] = b;
+	open[1] = c;
+	CU_ASSERT_EQUAL_FATAL(do_unlink(t, d, "a", true, open, 2, &rmr), 0);
+	CU_ASSERT_EQUAL(rmr->ino, a);
+	CU_ASSERT_EQUAL(rmr->nlink, 0);
+	CU_ASSERT(rmr->purged);
+	check_parent(t, rmr->parent_attr, d);
+	wfs_rpc_msg_free(&rmr->base);
+	CU_ASSERT_EQUAL(do_getattr(t, a, NULL), -ENOENT);
+	rel.caller = &caller;
+	rel.ino = a;
+	CU_ASSERT_EQUAL(call(t, M("Release"), &rel.base,
+			     &wormfs__release_reply__descriptor, &relr), 0);
+	CU_ASSERT(!relr->purged);
+	wfs_rpc_msg_free(&relr->base);
+	/* Open here: an orphan until released. */
+	CU_ASSERT_EQUAL_FATAL(do_unlink(t, d, "b", true, open, 2, &rmr), 0);
+	CU_ASSERT_EQUAL(rmr->ino, b);
+	CU_ASSERT_EQUAL(rmr->nlink, 0);
+	CU_ASSERT(!rmr->purged);
+	wfs_rpc_msg_free(&rmr->base);
+	CU_ASSERT_EQUAL(do_getattr(t, b, &attr), 0);
+	CU_ASSERT_EQUAL(attr.nlink, 0);
+	rel.ino = b;
+	CU_ASSERT_EQUAL(call(t, M("Release"), &rel.base,
+			     &wormfs__release_reply__descriptor, &relr), 0);
+	CU_ASSERT(relr->purged);
+	wfs_rpc_msg_free(&relr->base);
+	CU_ASSERT_EQUAL(do_getattr(t, b, NULL), -ENOENT);
+	/* Without purge: an orphan, whatever is open. */
+	CU_ASSERT_EQUAL_FATAL(do_unlink(t, d, "c", false, NULL, 0, &rmr), 0);
+	CU_ASSERT(!rmr->purged);
+	wfs_rpc_msg_free(&rmr->base);
+	CU_ASSERT_EQUAL(do_getattr(t, c, NULL), 0);
+	rel.ino = c;
+	CU_ASSERT_EQUAL(call(t, M("Release"), &rel.base,
+			     &wormfs__release_reply__descriptor, &relr), 0);
+	CU_ASSERT(relr->purged);
+	wfs_rpc_msg_free(&relr->base);
+	/* A hard-linked file keeps its other name. */
+	CU_ASSERT_EQUAL(do_create(t, d, "h", O_CREAT, &a, NULL), 0);
+	{
+		Wormfs__LinkRequest lk = WORMFS__LINK_REQUEST__INIT;
+
+		lk.caller = &caller;
+		lk.ino = a;
+		lk.new_parent = d2;
+		lk.new_name = bin("h2");
+		CU_ASSERT_EQUAL_FATAL(call(t, M("Link"), &lk.base,
+					   &wormfs__entry_reply__descriptor,
+					   &er), 0);
+		check_parent(t, er->parent_attr, d2);
+		wfs_rpc_msg_free(&er->base);
+	}
+	CU_ASSERT_EQUAL_FATAL(do_unlink(t, d, "h", true, NULL, 0, &rmr), 0);
+	CU_ASSERT_EQUAL(rmr->nlink, 1);
+	CU_ASSERT(!rmr->purged);
+	wfs_rpc_msg_free(&rmr->base);
+	CU_ASSERT_EQUAL(do_getattr(t, a, &attr), 0);
+	/* Rename: both directories, the target one only when another. */
+	CU_ASSERT_EQUAL(do_rename(t, d2, "h2", d, "h3", 0, &rr), 0);
+	{
+		Wormfs__RenameRequest rn = WORMFS__RENAME_REQUEST__INIT;
+		Wormfs__RenameReply *rnr;
+
+		rn.caller = &caller;
+		rn.parent = d;
+		rn.name = bin("h3");
+		rn.new_parent = d2;
+		rn.new_name = bin("h4");
+		CU_ASSERT_EQUAL_FATAL(call(t, M("Rename"), &rn.base,
+					   &wormfs__rename_reply__descriptor,
+					   &rnr), 0);
+		check_parent(t, rnr->parent_attr, d);
+		check_parent(t, rnr->new_parent_attr, d2);
+		wfs_rpc_msg_free(&rnr->base);
+		rn.parent = d2;
+		rn.name = bin("h4");
+		rn.new_name = bin("h5");
+		CU_ASSERT_EQUAL_FATAL(call(t, M("Rename"), &rn.base,
+					   &wormfs__rename_reply__descriptor,
+					   &rnr), 0);
+		check_parent(t, rnr->parent_attr, d2);
+		CU_ASSERT_PTR_NULL(rnr->new_parent_attr);
+		wfs_rpc_msg_free(&rnr->base);
+	}
+	/* Too many open inodes listed: refused. */
+	{
+		uint64_t *many = wfs_calloc(1025, sizeof(*many));
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(many);
+		CU_ASSERT_EQUAL(do_unlink(t, d2, "h5", true, many, 1025,
+					  &rmr), -EINVAL);
+		wfs_free(many);
+	}
+	CU_ASSERT_EQUAL_FATAL(do_unlink(t, d2, "h5", true, NULL, 0, &rmr), 0);
+	CU_ASSERT(rmr->purged);
+	check_parent(t, rmr->parent_attr, d2);
+	wfs_rpc_msg_free(&rmr->base);
+	CU_ASSERT_EQUAL(do_getattr(t, a, NULL), -ENOENT);
+	/* Rmdir: the parent, with one link fewer. */
+	{
+		Wormfs__RemoveRequest rm = WORMFS__REMOVE_REQUEST__INIT;
+
+		rm.caller = &caller;
+		rm.parent = 1;
+		rm.name = bin("pg2");
+		CU_ASSERT_EQUAL_FATAL(call(t, M("Rmdir"), &rm.base,
+					   &wormfs__remove_reply__descriptor,
+					   &rmr), 0);
+		check_parent(t, rmr->parent_attr, 1);
+		CU_ASSERT(!rmr->purged);
+		wfs_rpc_msg_free(&rmr->base);
+	}
+}
+
 static void test_links_xattrs_attrs(void)
 {
 	Wormfs__SymlinkRequest sl = WORMFS__SYMLINK_REQUEST__INIT;
@@ -1163,6 +1397,8 @@ static CU_TestInfo node_tests[] = {
 	{ "create, lookup, getattr", test_create_lookup },
 	{ "readdir in pages", test_readdir_pages },
 	{ "rename, unlink, release", test_rename_unlink_release },
+	{ "unlink that purges, replies with the directory",
+	  test_unlink_purge_parent_attrs },
 	{ "symlink, link, xattrs, setattr, statfs", test_links_xattrs_attrs },
 	{ "locks", test_locks },
 	{ "stripes: place, write, commit, read, collect", test_stripes },
