@@ -45,6 +45,8 @@ struct wfs_client {
 	struct wfs_node **meta;		/* the nodes given at start */
 	unsigned nmeta;
 	atomic_uint meta_cur;		/* the one metadata calls go to */
+	atomic_bool master_sought;	/* meta_cur was pointed at the master
+					 * since the last failure */
 
 	pthread_mutex_t nodes_lock;
 	struct wfs_node *nodes;		/* protected by nodes_lock */

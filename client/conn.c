@@ -99,6 +99,31 @@ static void report_dirs(struct wfs_client *c,
 	}
 }
 
+#define MASTER_ASK_MS 2000
+
+/* Point meta_cur at the metadata master when it is one of the nodes given:
+ * a call to another node is relayed to it, one hop more.  Asked after a
+ * start and after each failure; best effort. */
+static void seek_master(struct wfs_client *c)
+{
+	Wormfs__StatusRequest req = WORMFS__STATUS_REQUEST__INIT;
+	Wormfs__StatusReply *st = NULL;
+	unsigned i = atomic_load(&c->meta_cur) % c->nmeta;
+
+	atomic_store(&c->master_sought, true);
+	if (wfs_rpc_call_msg(c->meta[i]->rpc, "/wormfs.Admin/Status",
+			     &req.base, &wormfs__status_reply__descriptor,
+			     MASTER_ASK_MS, (ProtobufCMessage **)&st) != 0)
+		return;
+	for (unsigned j = 0; j < c->nmeta; j++)
+		if (st->leader_addr && strcmp(st->leader_addr,
+					      c->meta[j]->addr) == 0) {
+			atomic_store(&c->meta_cur, j);
+			break;
+		}
+	wfs_rpc_msg_free(&st->base);
+}
+
 int wfs_meta_call(struct wfs_client *c, const char *method,
 		  const ProtobufCMessage *req,
 		  const ProtobufCMessageDescriptor *desc,
@@ -110,6 +135,8 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 						: c->opts.call_ms;
 	int rc;
 
+	if (c->nmeta > 1 && !atomic_load(&c->master_sought))
+		seek_master(c);
 	for (;;) {
 		unsigned i = atomic_load(&c->meta_cur) % c->nmeta;
 
@@ -120,10 +147,12 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 		if (rc == 0 || !retryable(rc, flags))
 			return rc;
 		/* No answer, or no master behind this node (an election,
-		 * or the node is cut off from the master): try the next. */
+		 * or the node is cut off from the master): try the next,
+		 * and look for the master again once one answers. */
 		if (c->nmeta > 1)
 			atomic_compare_exchange_strong(&c->meta_cur, &i,
 						       (i + 1) % c->nmeta);
+		atomic_store(&c->master_sought, false);
 		wfs_log_debug("client", "%s via %s: %s; retrying", method,
 			      c->meta[i]->addr, strerror(-rc));
 		if (now_ms() + backoff > deadline) {
