@@ -224,9 +224,9 @@ struct exchange {
 	grpc_metadata_array initial, trailing;
 	grpc_status_code status;
 	grpc_slice details;
-	grpc_metadata hops_md;	/* sent when hops_len > 0 */
+	grpc_metadata md[2];	/* request metadata sent: hops, request id */
+	size_t nmd;
 	char hops[4];
-	size_t hops_len;
 };
 
 /* Run the call's single batch and wait for it.  Returns the call's outcome
@@ -241,14 +241,8 @@ static int run_batch(grpc_call *gc, grpc_completion_queue *cq,
 
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	if (x->hops_len) {
-		x->hops_md.key = grpc_slice_from_static_string(
-			WFS_RPC_HOPS_KEY);
-		x->hops_md.value = grpc_slice_from_copied_buffer(x->hops,
-								 x->hops_len);
-		ops[0].data.send_initial_metadata.count = 1;
-		ops[0].data.send_initial_metadata.metadata = &x->hops_md;
-	}
+	ops[0].data.send_initial_metadata.count = x->nmd;
+	ops[0].data.send_initial_metadata.metadata = x->nmd ? x->md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = x->req;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -286,8 +280,17 @@ static int run_batch(grpc_call *gc, grpc_completion_queue *cq,
 	return x->resp ? 0 : -EPROTO;
 }
 
+/* Request metadata entry @key = @value (copied) into @x. */
+static void md_add(struct exchange *x, const char *key, const char *value)
+{
+	x->md[x->nmd].key = grpc_slice_from_static_string(key);
+	x->md[x->nmd].value = grpc_slice_from_copied_string(value);
+	x->nmd++;
+}
+
 static int call(struct wfs_rpc_client *c, const char *method, const void *req,
-		size_t len, int64_t timeout_ms, unsigned hops, void **resp,
+		size_t len, int64_t timeout_ms,
+		const struct wfs_rpc_call_opts *o, void **resp,
 		size_t *resp_len)
 {
 	struct exchange x;
@@ -302,14 +305,18 @@ static int call(struct wfs_rpc_client *c, const char *method, const void *req,
 		*resp_len = 0;
 	if (!method || method[0] != '/' || (!req && len))
 		return -EINVAL;
+	if (o && o->request_id && (!*o->request_id ||
+				   strlen(o->request_id) > WFS_RPC_REQUEST_ID_MAX))
+		return -EINVAL;
 	memset(&x, 0, sizeof(x));
-	if (hops) {
-		int n = snprintf(x.hops, sizeof(x.hops), "%u",
-				 hops < WFS_RPC_HOPS_MAX ? hops
-							 : WFS_RPC_HOPS_MAX);
-
-		x.hops_len = (size_t)n;
+	if (o && o->hops) {
+		snprintf(x.hops, sizeof(x.hops), "%u",
+			 o->hops < WFS_RPC_HOPS_MAX ? o->hops
+						    : WFS_RPC_HOPS_MAX);
+		md_add(&x, WFS_RPC_HOPS_KEY, x.hops);
 	}
+	if (o && o->request_id)
+		md_add(&x, WFS_RPC_REQUEST_KEY, o->request_id);
 	cq = cq_get(c);
 	gc = make_call(c, method, cq, timeout_ms);
 	if (!gc) {
@@ -338,9 +345,9 @@ static int call(struct wfs_rpc_client *c, const char *method, const void *req,
 	grpc_slice_unref(x.details);
 	grpc_metadata_array_destroy(&x.initial);
 	grpc_metadata_array_destroy(&x.trailing);
-	if (x.hops_len) {
-		grpc_slice_unref(x.hops_md.key);
-		grpc_slice_unref(x.hops_md.value);
+	for (size_t i = 0; i < x.nmd; i++) {
+		grpc_slice_unref(x.md[i].key);
+		grpc_slice_unref(x.md[i].value);
 	}
 	grpc_call_unref(gc);
 	cq_put(c, cq);
@@ -350,21 +357,32 @@ static int call(struct wfs_rpc_client *c, const char *method, const void *req,
 int wfs_rpc_call(struct wfs_rpc_client *c, const char *method, const void *req,
 		 size_t len, int64_t timeout_ms, void **resp, size_t *resp_len)
 {
-	return call(c, method, req, len, timeout_ms, 0, resp, resp_len);
+	return call(c, method, req, len, timeout_ms, NULL, resp, resp_len);
 }
 
-int wfs_rpc_call_relayed(struct wfs_rpc_client *c, const char *method,
-			 const void *req, size_t len, int64_t timeout_ms,
-			 unsigned hops, void **resp, size_t *resp_len)
+int wfs_rpc_call_opts(struct wfs_rpc_client *c, const char *method,
+		      const void *req, size_t len, int64_t timeout_ms,
+		      const struct wfs_rpc_call_opts *o, void **resp,
+		      size_t *resp_len)
 {
-	return call(c, method, req, len, timeout_ms, hops + 1, resp,
-		    resp_len);
+	return call(c, method, req, len, timeout_ms, o, resp, resp_len);
 }
 
 int wfs_rpc_call_msg(struct wfs_rpc_client *c, const char *method,
 		     const ProtobufCMessage *req,
 		     const ProtobufCMessageDescriptor *resp_desc,
 		     int64_t timeout_ms, ProtobufCMessage **resp)
+{
+	return wfs_rpc_call_msg_opts(c, method, req, resp_desc, timeout_ms,
+				     NULL, resp);
+}
+
+int wfs_rpc_call_msg_opts(struct wfs_rpc_client *c, const char *method,
+			  const ProtobufCMessage *req,
+			  const ProtobufCMessageDescriptor *resp_desc,
+			  int64_t timeout_ms,
+			  const struct wfs_rpc_call_opts *o,
+			  ProtobufCMessage **resp)
 {
 	void *out, *in;
 	size_t out_len, in_len;
@@ -374,7 +392,7 @@ int wfs_rpc_call_msg(struct wfs_rpc_client *c, const char *method,
 	rc = wfs_rpc_msg_pack(req, &out, &out_len);
 	if (rc)
 		return rc;
-	rc = wfs_rpc_call(c, method, out, out_len, timeout_ms, &in, &in_len);
+	rc = call(c, method, out, out_len, timeout_ms, o, &in, &in_len);
 	wfs_free(out);
 	if (rc)
 		return rc;

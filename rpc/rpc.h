@@ -90,7 +90,7 @@ int wfs_rpc_server_handle(struct wfs_rpc_server *s, const char *method,
 
 /* A gate sees every call to a routed method before its handler, with the
  * method's full name and how many servers relayed the call before
- * (wfs_rpc_call_relayed; 0 from a client).  It returns WFS_RPC_GATE_PASS
+ * (struct wfs_rpc_call_opts; 0 from a client).  It returns WFS_RPC_GATE_PASS
  * to run the handler, or else acts as the handler itself (a reply set and
  * 0, wfs_rpc_reply_later and 0, or a negative errno): a node that is not
  * the metadata master relays the call to the master this way.  Same
@@ -133,6 +133,11 @@ void wfs_rpc_server_free(struct wfs_rpc_server *s);
  * the first buffer.  Replies over WFS_RPC_MAX_MESSAGE fail the call with
  * -EMSGSIZE.  From the handler, on its thread. */
 void wfs_rpc_reply_set(struct wfs_rpc_reply *reply, void *buf, size_t len);
+
+/* The request id the caller sent (struct wfs_rpc_call_opts), or NULL.
+ * Valid while the handler runs (copy it to keep it).  From the handler or
+ * the gate, on its thread. */
+const char *wfs_rpc_reply_request_id(const struct wfs_rpc_reply *reply);
 
 /* Pack the protobuf-c message @msg as the reply.  Returns 0 or -ENOMEM.  From
  * the handler, on its thread. */
@@ -177,12 +182,37 @@ int wfs_rpc_client_new(const char *target, struct wfs_rpc_client **out);
 int wfs_rpc_call(struct wfs_rpc_client *c, const char *method, const void *req,
 		 size_t len, int64_t timeout_ms, void **resp, size_t *resp_len);
 
-/* wfs_rpc_call for a server relaying a call it received (see
- * wfs_rpc_server_set_gate): the call carries @hops + 1, so the next server
- * can tell a relayed call from a client's and refuse to relay it again. */
-int wfs_rpc_call_relayed(struct wfs_rpc_client *c, const char *method,
-			 const void *req, size_t len, int64_t timeout_ms,
-			 unsigned hops, void **resp, size_t *resp_len);
+/* Longest request id (see struct wfs_rpc_call_opts), without its NUL. */
+#define WFS_RPC_REQUEST_ID_MAX 64
+
+/* What a call may carry besides its bytes (zero: nothing). */
+struct wfs_rpc_call_opts {
+	/* How many servers relayed the call before this one (a server
+	 * relaying a call it received passes what it got plus one), so the
+	 * next server can refuse to relay it again (wfs_rpc_server_set_gate).
+	 * 0: the call comes from a client. */
+	unsigned hops;
+	/* NULL, or 1..WFS_RPC_REQUEST_ID_MAX printable characters naming one
+	 * logical request: a client retrying a request sends the same id, so
+	 * the server can tell a retry from a new request
+	 * (wfs_rpc_reply_request_id). */
+	const char *request_id;
+};
+
+/* wfs_rpc_call with @o (NULL: as wfs_rpc_call); -EINVAL for a request id
+ * that is empty or too long. */
+int wfs_rpc_call_opts(struct wfs_rpc_client *c, const char *method,
+		      const void *req, size_t len, int64_t timeout_ms,
+		      const struct wfs_rpc_call_opts *o, void **resp,
+		      size_t *resp_len);
+
+/* wfs_rpc_call_msg with @o (see wfs_rpc_call_opts). */
+int wfs_rpc_call_msg_opts(struct wfs_rpc_client *c, const char *method,
+			  const ProtobufCMessage *req,
+			  const ProtobufCMessageDescriptor *resp_desc,
+			  int64_t timeout_ms,
+			  const struct wfs_rpc_call_opts *o,
+			  ProtobufCMessage **resp);
 
 /* wfs_rpc_call with protobuf-c messages: packs @req, and on success unpacks
  * the reply as a @resp_desc message into *resp (release with

@@ -15,6 +15,8 @@
 /* Request metadata: how many servers relayed the call (absent: none). */
 #define WFS_RPC_HOPS_KEY "wfs-hops"
 #define WFS_RPC_HOPS_MAX 8
+/* Request metadata: the caller's name for a logical request. */
+#define WFS_RPC_REQUEST_KEY "wfs-request"
 
 /* Take and drop a reference on the gRPC library (grpc_init and
  * grpc_shutdown); the first also routes gRPC's log lines to wfs_log.  Every

@@ -289,6 +289,7 @@ static void bg_start(struct bg_call *b, struct wfs_rpc_client *c,
 struct relay {
 	struct wfs_rpc_client *to;
 	unsigned seen_hops[4];
+	char seen_id[4][WFS_RPC_REQUEST_ID_MAX + 1];
 	unsigned calls;
 };
 
@@ -296,17 +297,21 @@ static int relay_gate(void *arg, const char *method, unsigned hops,
 		      const void *req, size_t len, struct wfs_rpc_reply *reply)
 {
 	struct relay *r = arg;
+	const char *id = wfs_rpc_reply_request_id(reply);
+	struct wfs_rpc_call_opts o = { .hops = hops + 1, .request_id = id };
 	void *resp;
 	size_t resp_len;
 	int rc;
 
+	snprintf(r->seen_id[r->calls % 4], sizeof(r->seen_id[0]), "%s",
+		 id ? id : "-");
 	r->seen_hops[r->calls++ % 4] = hops;
 	if (!r->to)
 		return WFS_RPC_GATE_PASS;
 	if (hops > 0)
 		return -ELOOP;
-	rc = wfs_rpc_call_relayed(r->to, method, req, len, CALL_MS, hops,
-				  &resp, &resp_len);
+	rc = wfs_rpc_call_opts(r->to, method, req, len, CALL_MS, &o, &resp,
+			       &resp_len);
 	if (rc == 0)
 		wfs_rpc_reply_set(reply, resp, resp_len);
 	return rc;
@@ -360,6 +365,24 @@ static void test_gate_relays(void)
 				     &resp, &len), -ELOOP);
 	CU_ASSERT_EQUAL(rb.seen_hops[0], 0);
 	CU_ASSERT_EQUAL(ra.seen_hops[1], 1);
+	CU_ASSERT_STRING_EQUAL(ra.seen_id[1], "-");
+	/* A request id travels with the call, and with its relay. */
+	{
+		struct wfs_rpc_call_opts o = { .request_id = "c1:42" };
+		char longid[WFS_RPC_REQUEST_ID_MAX + 2];
+
+		CU_ASSERT_EQUAL(wfs_rpc_call_opts(b.c, M_ECHO, buf,
+						  sizeof(buf), CALL_MS, &o,
+						  &resp, &len), -ELOOP);
+		CU_ASSERT_STRING_EQUAL(rb.seen_id[1], "c1:42");
+		CU_ASSERT_STRING_EQUAL(ra.seen_id[2], "c1:42");
+		memset(longid, 'x', sizeof(longid) - 1);
+		longid[sizeof(longid) - 1] = 0;
+		o.request_id = longid;
+		CU_ASSERT_EQUAL(wfs_rpc_call_opts(b.c, M_ECHO, buf,
+						  sizeof(buf), CALL_MS, &o,
+						  &resp, &len), -EINVAL);
+	}
 	fx_stop(&b);
 	fx_stop(&a);
 }

@@ -98,6 +98,8 @@ struct wfs_rpc_reply {
 	void *buf;		/* reply bytes (wfs_malloc), or NULL */
 	size_t len;
 	bool later;		/* wfs_rpc_reply_later was called */
+	bool has_request_id;
+	char request_id[WFS_RPC_REQUEST_ID_MAX + 1];
 };
 
 struct wfs_rpc_call {
@@ -323,6 +325,34 @@ static void req_view_release(struct req_view *v)
 		grpc_byte_buffer_reader_destroy(&v->reader);
 }
 
+/* The request id in @md, if it has a well-formed one, into @reply. */
+static void request_id_of(const grpc_metadata_array *md,
+			  struct wfs_rpc_reply *reply)
+{
+	for (size_t i = 0; i < md->count; i++) {
+		const grpc_metadata *e = &md->metadata[i];
+		const unsigned char *p = GRPC_SLICE_START_PTR(e->value);
+		size_t len = GRPC_SLICE_LENGTH(e->value);
+
+		if (grpc_slice_str_cmp(e->key, WFS_RPC_REQUEST_KEY) != 0)
+			continue;
+		if (len == 0 || len > WFS_RPC_REQUEST_ID_MAX)
+			return;
+		for (size_t j = 0; j < len; j++)
+			if (p[j] < 0x21 || p[j] > 0x7e)
+				return;
+		memcpy(reply->request_id, p, len);
+		reply->request_id[len] = 0;
+		reply->has_request_id = true;
+		return;
+	}
+}
+
+const char *wfs_rpc_reply_request_id(const struct wfs_rpc_reply *reply)
+{
+	return reply->has_request_id ? reply->request_id : NULL;
+}
+
 /* How many servers relayed the call whose request metadata is @md. */
 static unsigned hops_of(const grpc_metadata_array *md)
 {
@@ -369,6 +399,7 @@ static void serve(struct wfs_rpc_server *s, struct method *m, grpc_call *gc,
 		send_final(call, -EPROTO);
 		return;
 	}
+	request_id_of(md, &call->reply);
 	rc = req_view_init(&v, payload);
 	if (rc == 0 && s->gate)
 		rc = s->gate(s->gate_arg, m->name, hops_of(md), v.p, v.len,

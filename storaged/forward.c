@@ -34,6 +34,7 @@ struct job {
 	void *req;
 	size_t len;
 	struct wfs_rpc_call *call;
+	char request_id[WFS_RPC_REQUEST_ID_MAX + 1]; /* "": none */
 };
 
 struct target {
@@ -105,6 +106,10 @@ out_unlock:
 
 static void relay(struct wfs_forward *f, struct job *j)
 {
+	struct wfs_rpc_call_opts o = {
+		.hops = j->hops + 1,
+		.request_id = j->request_id[0] ? j->request_id : NULL,
+	};
 	char addr[WFS_META_ADDR_MAX + 1];
 	struct wfs_rpc_client *c;
 	bool once;
@@ -115,9 +120,9 @@ static void relay(struct wfs_forward *f, struct job *j)
 	rc = wfs_node_leader_api(f->n, addr, sizeof(addr));
 	if (rc == 0) {
 		c = target_client(f, addr, &once);
-		rc = c ? wfs_rpc_call_relayed(c, j->method, j->req, j->len,
-					      RELAY_TIMEOUT_MS, j->hops,
-					      &resp, &resp_len)
+		rc = c ? wfs_rpc_call_opts(c, j->method, j->req, j->len,
+					   RELAY_TIMEOUT_MS, &o, &resp,
+					   &resp_len)
 		       : -ENOMEM;
 		if (once)
 			wfs_rpc_client_free(c);
@@ -184,6 +189,9 @@ int wfs_forward_gate(void *arg, const char *method, unsigned hops,
 	j->len = len;
 	j->method = method;
 	j->hops = hops;
+	if (wfs_rpc_reply_request_id(reply))
+		snprintf(j->request_id, sizeof(j->request_id), "%s",
+			 wfs_rpc_reply_request_id(reply));
 	pthread_mutex_lock(&f->lock);
 	if (f->stopping) {
 		pthread_mutex_unlock(&f->lock);
