@@ -63,6 +63,7 @@ struct wfs_client {
 	unsigned itab_size, nopen;
 
 	uint8_t id[16];			/* random client id */
+	atomic_uint_fast64_t req_seq;	/* the last request number used */
 };
 
 /* Flags of wfs_meta_call. */

@@ -20,6 +20,7 @@
 #include "client/client_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -135,13 +136,25 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 						: c->opts.call_ms;
 	int rc;
 
+	/* One id for the request and all its retries: a mutation that was
+	 * applied but whose answer was lost (the master died, a relay broke)
+	 * is not applied twice (see metadata/meta.h, "Retries"). */
+	char id[2 * sizeof(c->id) + 24];
+	struct wfs_rpc_call_opts o = { .request_id = id };
+	size_t off = 0;
+
+	for (size_t k = 0; k < sizeof(c->id); k++)
+		off += (size_t)snprintf(id + off, sizeof(id) - off, "%02x",
+					c->id[k]);
+	snprintf(id + off, sizeof(id) - off, ":%llu",
+		 (unsigned long long)(atomic_fetch_add(&c->req_seq, 1) + 1));
 	if (c->nmeta > 1 && !atomic_load(&c->master_sought))
 		seek_master(c);
 	for (;;) {
 		unsigned i = atomic_load(&c->meta_cur) % c->nmeta;
 
-		rc = wfs_rpc_call_msg(c->meta[i]->rpc, method, req, desc,
-				      timeout, resp);
+		rc = wfs_rpc_call_msg_opts(c->meta[i]->rpc, method, req, desc,
+					   timeout, &o, resp);
 		if (rc == 0)
 			report_dirs(c, desc, *resp);
 		if (rc == 0 || !retryable(rc, flags))

@@ -842,6 +842,44 @@ static int collect(const struct wfs_meta_stripe *s, void *arg)
 	return 0;
 }
 
+/* A request applied again (a client's retry) changes nothing and gets the
+ * first answer, success or error alike. */
+static void test_request_retry(void)
+{
+	struct wfs_meta_result r1, r2;
+	struct wfs_meta_op op;
+	struct wfs_meta_attr a;
+	uint64_t ino;
+
+	fresh();
+	op = op_mkdir(ROOT, "d");
+	op.request = (struct wfs_meta_bytes){ "c1:1", 4 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r1), 0);
+	ino = r1.attr.ino;
+	CU_ASSERT(ino > 1);
+	/* The retry: same answer, no -EEXIST, nothing new. */
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r2), 0);
+	CU_ASSERT_EQUAL(r2.attr.ino, ino);
+	CU_ASSERT_EQUAL(memcmp(&r1, &r2, sizeof(r1)), 0);
+	CU_ASSERT_EQUAL(wfs_meta_getattr(f.m, ROOT, &a), 0);
+	CU_ASSERT_EQUAL(a.nlink, 3);
+	/* Another request with the same arguments is a new request. */
+	op.request = (struct wfs_meta_bytes){ "c1:2", 4 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EEXIST);
+	/* A failure is remembered too: the retry of a failed rmdir of a
+	 * missing name fails the same way even once the name exists. */
+	op = op_remove(WFS_META_OP_RMDIR, ROOT, "e");
+	op.request = (struct wfs_meta_bytes){ "c1:3", 4 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENOENT);
+	fx_mkdir(&f, ROOT, "e");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENOENT);
+	/* Without a name, every op applies. */
+	op.request = (struct wfs_meta_bytes){ NULL, 0 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
 static void test_reserve(void)
 {
 	struct wfs_meta_op op = op_new(WFS_META_OP_RESERVE_IDS);
@@ -1604,6 +1642,7 @@ static CU_TestInfo apply_tests[] = {
 	{ "setattr", test_setattr },
 	{ "xattrs", test_xattr },
 	{ "reserve ids", test_reserve },
+	{ "a request retried applies once", test_request_retry },
 	{ "stripe commit", test_stripe_commit },
 	{ "truncate then extend", test_truncate_extend },
 	{ "purge sends stripes to garbage", test_purge_stripes },

@@ -453,6 +453,52 @@ static void undo_entry(struct wfs_meta *m, const struct meta_state *saved,
 
 /* Run @op's handler inside a savepoint.  Returns 0 with the op's outcome
  * in @res, or the store's failure. */
+/* The result a request named @name got when it applied: 1 and *res, or 0
+ * when the name is new, or a store error. */
+static int request_seen(struct wfs_meta *m, struct wfs_meta_bytes name,
+			struct wfs_meta_result *res)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_REQ_GET);
+	int rc;
+
+	wfs_meta_bind_blob(st, 1, name);
+	rc = wfs_meta_step(m, st);
+	if (rc == 1) {
+		const void *blob = sqlite3_column_blob(st, 0);
+		int len = sqlite3_column_bytes(st, 0);
+
+		/* A result of another shape (another version wrote it) is
+		 * not trusted: the request applies again. */
+		if (blob && len == (int)sizeof(*res))
+			memcpy(res, blob, sizeof(*res));
+		else
+			rc = 0;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Remember that request @name got @res at @index; now and then forget
+ * names older than the window.  Deterministic: every voter prunes at the
+ * same indexes. */
+static int request_store(struct wfs_meta *m, struct wfs_meta_bytes name,
+			 uint64_t index, const struct wfs_meta_result *res)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_REQ_PUT);
+	int rc;
+
+	wfs_meta_bind_blob(st, 1, name);
+	wfs_meta_bind_u64(st, 2, index);
+	sqlite3_bind_blob(st, 3, res, sizeof(*res), SQLITE_STATIC);
+	rc = wfs_meta_exec(m, st);
+	if (rc < 0 || index % WFS_META_REQUEST_PRUNE_EVERY != 0 ||
+	    index <= WFS_META_REQUEST_WINDOW)
+		return rc;
+	st = wfs_meta_stmt(m, ST_REQ_PRUNE);
+	wfs_meta_bind_u64(st, 1, index - WFS_META_REQUEST_WINDOW);
+	return wfs_meta_exec(m, st);
+}
+
 static int apply_entry(struct wfs_meta *m, uint64_t index,
 		       const struct wfs_meta_op *op,
 		       struct wfs_meta_result *res)
@@ -465,6 +511,24 @@ static int apply_entry(struct wfs_meta *m, uint64_t index,
 	rc = run(m, ST_SAVEPOINT);
 	if (rc < 0)
 		return rc;
+	if (op->request.len) {
+		rc = request_seen(m, op->request, res);
+		if (rc == 1) {
+			/* A retry of a request applied before: the same
+			 * answer, nothing changed. */
+			rc = run(m, ST_RELEASE);
+			if (rc < 0) {
+				undo_entry(m, &saved, rc);
+				return rc;
+			}
+			m->st.applied = index;
+			return 0;
+		}
+		if (rc < 0) {
+			undo_entry(m, &saved, rc);
+			return rc;
+		}
+	}
 	if (!m->st.formatted && op->type != WFS_META_OP_FORMAT)
 		status = -ENODEV;
 	else
@@ -484,6 +548,13 @@ static int apply_entry(struct wfs_meta *m, uint64_t index,
 		}
 	}
 	res->status = status;
+	if (op->request.len) {
+		rc = request_store(m, op->request, index, res);
+		if (rc < 0) {
+			undo_entry(m, &saved, rc);
+			return rc;
+		}
+	}
 	rc = run(m, ST_RELEASE);
 	if (rc < 0) {
 		undo_entry(m, &saved, rc);

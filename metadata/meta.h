@@ -40,6 +40,12 @@
  *    one straddling it, so data written past it before reads back as zeros.
  *  - A failed op changes nothing, yet its index counts as applied.
  *
+ * Retries: an op with a request name (op->request) that was applied before
+ * changes nothing and gets the result the first one got (-EEXIST included),
+ * so a client that lost an answer (the master died after the commit, a
+ * relay broke) can send the same request again without it applying twice.
+ * Names are kept for WFS_META_REQUEST_WINDOW log entries after their own.
+ *
  * Threads: one struct wfs_meta may be called from any thread; calls are
  * serialized by a mutex inside.  Iteration callbacks run with that mutex
  * held: they must not call into the same store.
@@ -53,7 +59,13 @@
 
 #include "metadata/op.h"
 
-#define WFS_META_SCHEMA_VERSION 1
+#define WFS_META_SCHEMA_VERSION 2
+
+/* How many log entries a request name is remembered for (see "Retries"):
+ * far longer than any client retries at any rate this store applies. */
+#define WFS_META_REQUEST_WINDOW 4000000
+/* Names older than the window are dropped every this many entries. */
+#define WFS_META_REQUEST_PRUNE_EVERY 65536
 
 /* Hard links one inode may have (ext4's limit). */
 #define WFS_META_LINK_MAX 65000

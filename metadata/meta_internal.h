@@ -83,6 +83,9 @@ enum meta_stmt_id {
 	ST_NODE_LIST,
 	ST_DISK_PUT,
 	ST_DISK_LIST,
+	ST_REQ_GET,
+	ST_REQ_PUT,
+	ST_REQ_PRUNE,
 	ST_COUNT
 };
 

@@ -123,10 +123,15 @@ static void test_refuse_newer_schema(void)
 
 	CU_ASSERT_FATAL(fx_setup(&f) == 0);
 	fx_close(&f);
-	exec_sql(f.path, "UPDATE kv SET v = 2 WHERE k = 'schema_version'");
+	exec_sql(f.path, "UPDATE kv SET v = 3 WHERE k = 'schema_version'");
 	CU_ASSERT_EQUAL(wfs_meta_open(f.path, &m), -EPROTONOSUPPORT);
 	CU_ASSERT_PTR_NULL(m);
+	/* A version 1 store (no requests table) is migrated to 2. */
+	exec_sql(f.path, "DROP TABLE requests");
 	exec_sql(f.path, "UPDATE kv SET v = 1 WHERE k = 'schema_version'");
+	CU_ASSERT_EQUAL(wfs_meta_open(f.path, &m), 0);
+	CU_ASSERT_EQUAL(wfs_meta_check(m), 0);
+	wfs_meta_close(m);
 	CU_ASSERT_EQUAL(wfs_meta_open(f.path, &m), 0);
 	wfs_meta_close(m);
 	exec_sql(f.path, "DELETE FROM kv WHERE k = 'schema_version'");

@@ -7,12 +7,12 @@
  * anything the encoder accepts the decoder accepts too: an op that reached
  * the log can always be read back.
  *
- * Wire form, format version 3.  An op is exactly one msgpack array, with
+ * Wire form, format version 4.  An op is exactly one msgpack array, with
  * nothing before or after it:
  *
- *   [version, type, time_ns, uid, gid, arg...]
+ *   [version, type, time_ns, uid, gid, arg..., request]
  *
- *   version  u32, 3 (1 and 2 are still read).  The array and this first
+ *   version  u32, 4 (1 to 3 are still read).  The array and this first
  *            element are the one part no future version may change.
  *   type     u32, enum wfs_meta_op_type: format 1, mknod 2, mkdir 3,
  *            symlink 4, link 5, unlink 6, rmdir 7, rename 8, setattr 9,
@@ -20,6 +20,9 @@
  *            stripe_commit 14, chunk_set 15, gc_done 16, policy_set 17,
  *            dir_policy 18, node_set 19, node_remove 20, disk_set 21.
  *   time_ns  i64;  uid, gid  u32.
+ *   request  bytes(REQUEST_MAX), since version 4 (before: empty): the
+ *            client's name for the request the op carries out, so that a
+ *            retry applies as the first try did (meta.h, "Retries").
  *   arg...   positional, exactly these per type (field names of op.h):
  *
  *   format         root_mode u32, k u32, m u32, chunk_size u32,
@@ -116,8 +119,10 @@
  * "since" a later one; they decode as their documented defaults (see
  * fill_defaults): version 2 added stripe_commit's expected_length, version
  * 3 unlink's purge_ino. */
-#define OP_FORMAT_VERSION 3
+#define OP_FORMAT_VERSION 4
 #define OP_FORMAT_OLDEST 1
+/* The format that added the trailing request element to every type. */
+#define OP_REQUEST_SINCE 4
 
 /* [version, type, time_ns, uid, gid] before the args. */
 #define OP_HEADER_ELEMENTS 5
@@ -405,7 +410,7 @@ static int measure(const struct op_desc *d, const struct wfs_meta_op *op,
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return measure_bytes(&op->request, WFS_META_REQUEST_MAX, size);
 }
 
 static void pack_bytes(msgpack_packer *pk, const struct wfs_meta_bytes *b)
@@ -446,7 +451,7 @@ static void pack_gc(msgpack_packer *pk, const struct wfs_meta_op *op)
 static void pack_op(msgpack_packer *pk, const struct op_desc *d,
 		    const struct wfs_meta_op *op)
 {
-	msgpack_pack_array(pk, OP_HEADER_ELEMENTS + nfields(d));
+	msgpack_pack_array(pk, OP_HEADER_ELEMENTS + nfields(d) + 1);
 	msgpack_pack_uint32(pk, OP_FORMAT_VERSION);
 	msgpack_pack_uint32(pk, op->type);
 	msgpack_pack_int64(pk, op->time_ns);
@@ -480,6 +485,7 @@ static void pack_op(msgpack_packer *pk, const struct op_desc *d,
 			break;
 		}
 	}
+	pack_bytes(pk, &op->request);
 }
 
 int wfs_meta_op_encode(const struct wfs_meta_op *op, void **out, size_t *len)
@@ -784,7 +790,8 @@ static int get_header(struct rd *r, struct wfs_meta_op *op,
 	if (rc < 0)
 		return rc;
 	*d = desc_of(op->type);
-	if (!*d || n != OP_HEADER_ELEMENTS + nfields_in(*d, *version))
+	if (!*d || n != OP_HEADER_ELEMENTS + nfields_in(*d, *version) +
+				(*version >= OP_REQUEST_SINCE))
 		return -EPROTO;
 	rc = get_i64(r, &op->time_ns);
 	if (rc == 0)
@@ -811,6 +818,11 @@ int wfs_meta_op_decode(const void *buf, size_t len, struct wfs_meta_op *op)
 		if (!field_in(f, version))
 			continue;
 		rc = get_field(&r, f, op);
+		if (rc < 0)
+			goto out_release;
+	}
+	if (version >= OP_REQUEST_SINCE) {
+		rc = get_bytes(&r, WFS_META_REQUEST_MAX, &op->request);
 		if (rc < 0)
 			goto out_release;
 	}

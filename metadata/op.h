@@ -28,6 +28,7 @@
 #define WFS_META_CHUNKS_MAX 32		/* chunks in one stripe (k + m) */
 #define WFS_META_GC_MAX 1024		/* entries in one GC_DONE op */
 
+#define WFS_META_REQUEST_MAX 80		/* bytes in a request name */
 #define WFS_META_ROOT_INO 1
 
 /* STRIPE_COMMIT's expected_length when the slot's length is not checked. */
@@ -126,6 +127,10 @@ struct wfs_meta_op {
 	uint32_t type;		/* enum wfs_meta_op_type */
 	int64_t time_ns;	/* wall clock at the proposer; apply's only clock */
 	uint32_t uid, gid;	/* the caller: owner of what is created */
+	/* The client's name for the request this op carries out (at most
+	 * REQUEST_MAX bytes; empty: none).  Ops with the same name apply
+	 * once: the others get the first one's result (meta.h, "Retries"). */
+	struct wfs_meta_bytes request;
 
 	union {
 		/* FORMAT */

@@ -41,6 +41,10 @@
  *  garbage   (stripe_id, idx, node, disk): chunks to delete from disks.
  *  nodes     id -> name, addr, role, state.
  *  disks     id -> node_id, path, capacity, free, state.
+ *  requests  (version 2) name -> idx, result: the outcome of each client
+ *            request applied, by the name the client gave it, so that a
+ *            retry gets it again instead of applying twice; indexed by
+ *            idx (the log index) for pruning.
  *
  * Foreign keys guard what cascades (a stripe's chunks, an inode's xattrs
  * and orphan mark, a node's disks) and forbid deleting an inode that still
@@ -162,9 +166,18 @@ static const char migration_1[] =
 	") STRICT, WITHOUT ROWID;"
 	"CREATE INDEX disks_by_node ON disks (node_id);";
 
+static const char migration_2[] =
+	"CREATE TABLE requests ("
+	" name BLOB PRIMARY KEY NOT NULL,"
+	" idx INTEGER NOT NULL,"
+	" result BLOB NOT NULL"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE INDEX requests_by_idx ON requests (idx);";
+
 /* migrations[v] takes a store from version v to v + 1. */
 static const char *const migrations[] = {
 	migration_1,
+	migration_2,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==

@@ -211,4 +211,10 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 	[ST_DISK_LIST] = {
 		"SELECT id, node_id, path, capacity, free, state FROM disks "
 		"ORDER BY id", true },
+
+	[ST_REQ_GET] = { "SELECT result FROM requests WHERE name = ?1", false },
+	[ST_REQ_PUT] = {
+		"INSERT OR REPLACE INTO requests (name, idx, result) "
+		"VALUES (?1, ?2, ?3)", false },
+	[ST_REQ_PRUNE] = { "DELETE FROM requests WHERE idx < ?1", false },
 };

@@ -11,6 +11,7 @@
 #include "storaged/meta_service.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -137,11 +138,42 @@ static void pending_done(void *arg, int rc,
 	wfs_free(p);
 }
 
+/* @op with the request name of @p for its stage, in @named. */
+static const struct wfs_meta_op *named_op(struct wfs_svc_pending *p,
+					  const struct wfs_meta_op *op,
+					  struct wfs_meta_op *named,
+					  char *name, size_t cap)
+{
+	int len;
+
+	if (!p->request_len)
+		return op;
+	len = p->stage ? snprintf(name, cap, "%.*s/%d", (int)p->request_len,
+				  p->request, p->stage)
+		       : snprintf(name, cap, "%.*s", (int)p->request_len,
+				  p->request);
+	if (len <= 0 || (size_t)len >= cap)
+		return op;
+	*named = *op;
+	named->request = (struct wfs_meta_bytes){ name, (size_t)len };
+	return named;
+}
+
 int wfs_svc_propose(struct wfs_svc_pending *p, struct wfs_rpc_reply *reply,
 		    const struct wfs_meta_op *op)
 {
+	const char *id = wfs_rpc_reply_request_id(reply);
+	char name[WFS_META_REQUEST_MAX + 1];
+	struct wfs_meta_op named;
 	int rc;
 
+	/* A client's name for its request, if it gave one that fits with
+	 * room for the stage suffix. */
+	if (id && strlen(id) + 8 <= WFS_META_REQUEST_MAX) {
+		p->request_len = strlen(id);
+		memcpy(p->request, id, p->request_len);
+	}
+	op = named_op(p, op, &named, name, sizeof(name));
 	/* Deferred before proposing: the entry may apply, and its callback
 	 * finish the call, before wfs_node_propose returns. */
 	p->call = wfs_rpc_reply_later(reply);
@@ -155,7 +187,11 @@ int wfs_svc_propose(struct wfs_svc_pending *p, struct wfs_rpc_reply *reply,
 
 int wfs_svc_chain(struct wfs_svc_pending *p, const struct wfs_meta_op *op)
 {
+	char name[WFS_META_REQUEST_MAX + 1];
+	struct wfs_meta_op named;
+
 	p->stage++;
+	op = named_op(p, op, &named, name, sizeof(name));
 	return wfs_node_propose(p->n, op, pending_done, p);
 }
 

@@ -72,6 +72,7 @@ struct prop {
 	struct wfs_node *n;
 	wfs_node_done_cb cb;
 	void *arg;
+	bool named;		/* the op has a request name: safe to retry */
 };
 
 static void prop_done(void *arg, int rc, void *result)
@@ -80,6 +81,11 @@ static void prop_done(void *arg, int rc, void *result)
 	const struct wfs_metafsm_result *res = result;
 
 	if (rc == -EREMOTE)
+		rc = -EAGAIN;
+	/* Leadership lost after the entry was appended: it may still apply.
+	 * A named request applies once however often it is sent, so the
+	 * client may simply send it again (to the next master). */
+	if ((rc == -ECONNABORTED || rc == -ECANCELED) && p->named)
 		rc = -EAGAIN;
 	/* A new entry the store had applied already: the store is ahead of
 	 * the log, which only happens when the log was lost or replaced.
@@ -113,6 +119,7 @@ int wfs_node_propose(struct wfs_node *n, const struct wfs_meta_op *op,
 	p->n = n;
 	p->cb = cb;
 	p->arg = arg;
+	p->named = op->request.len > 0;
 	rc = wfs_raftlog_propose(n->raft, buf, len, prop_done, p);
 	wfs_free(buf);
 	if (rc) {

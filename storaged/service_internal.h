@@ -81,6 +81,11 @@ struct wfs_svc_pending {
 	uint32_t uid, gid;		/* the caller's, for follow-ups */
 	size_t name_len;
 	unsigned char name[WFS_META_NAME_MAX];	/* a copy of a name */
+	/* The client's request name (wfs_rpc_reply_request_id), given to
+	 * the ops proposed for it: the first as it is, later stages with
+	 * "/<stage>" appended, so a retry applies none of them twice. */
+	char request[WFS_META_REQUEST_MAX + 1];
+	size_t request_len;		/* of the name; 0: none */
 };
 
 /* A zeroed pending mutation for node @n answering through @reply_cb.
