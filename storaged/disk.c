@@ -99,6 +99,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -767,6 +768,46 @@ static int open_chunk(const char *root, const struct wfs_chunk_key *key)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Read header and data of a chunk that fits @buf in one preadv (a small
+ * chunk is then one disk read, not two dependent ones).  Returns 0 and the
+ * checked chunk, 1 when the one read does not do (the file is larger than
+ * @buf, or a short read): the caller reads it the long way; or an error. */
+static int read_whole(int fd, const struct wfs_chunk_key *key,
+		      struct wfs_chunk_header *hdr, void *buf, size_t buflen)
+{
+	uint8_t hbuf[WFS_CHUNK_HEADER_SIZE];
+	struct iovec iov[2];
+	struct stat st;
+	size_t dlen;
+	ssize_t n;
+	int rc;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < WFS_CHUNK_HEADER_SIZE)
+		return -EBADMSG;
+	dlen = (size_t)st.st_size - WFS_CHUNK_HEADER_SIZE;
+	if (dlen > buflen)
+		return 1;
+	iov[0] = (struct iovec){ hbuf, sizeof(hbuf) };
+	iov[1] = (struct iovec){ buf, dlen };
+	do
+		n = preadv(fd, iov, 2, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != sizeof(hbuf) + dlen)
+		return 1;
+	rc = wfs_chunk_header_decode(hbuf, sizeof(hbuf), hdr);
+	if (rc != 0)
+		return rc;
+	if (hdr->stripe_id != key->stripe_id ||
+	    hdr->stripe_version != key->version ||
+	    hdr->chunk_index != key->index || hdr->data_len != dlen)
+		return -EBADMSG;
+	return wfs_chunk_verify(hdr, buf, dlen);
+}
+
 int wfs_disk_chunk_read(const char *root, const struct wfs_chunk_key *key,
 			struct wfs_chunk_header *hdr, void *buf,
 			size_t buflen)
@@ -777,6 +818,9 @@ int wfs_disk_chunk_read(const char *root, const struct wfs_chunk_key *key,
 
 	if (fd < 0)
 		return fd;
+	rc = read_whole(fd, key, hdr, buf, buflen);
+	if (rc <= 0)
+		goto out_close;
 	rc = read_header(fd, key, hdr);
 	if (rc != 0)
 		goto out_close;
