@@ -670,25 +670,29 @@ static void flush_out(struct link *l)
 
 	if (l->closed || l->connecting)
 		return;
-	if (l->open)
-		seal_pending(l);
-	if (l->closed)
-		return;
-	while ((n = wfs_secchan_output(l->ch, &p)) > 0) {
-		ssize_t w = send(l->sock, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (w < 0) {
-			int rc = -errno;
-
-			link_close(l, rc == -EPIPE ? -ECONNRESET : rc);
+	do {
+		if (l->open)
+			seal_pending(l);
+		if (l->closed)
 			return;
+		while ((n = wfs_secchan_output(l->ch, &p)) > 0) {
+			ssize_t w = send(l->sock, p, n, MSG_NOSIGNAL);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			if (w < 0) {
+				int rc = -errno;
+
+				link_close(l, rc == -EPIPE ? -ECONNRESET : rc);
+				return;
+			}
+			wfs_secchan_consumed(l->ch, (size_t)w);
 		}
-		wfs_secchan_consumed(l->ch, (size_t)w);
-	}
+		/* The kernel took everything: seal what waited behind
+		 * OUT_HIGH, or nothing would (sock_wr stops below). */
+	} while (n == 0 && l->open && l->pending);
 	if (n)
 		ev_io_start(loop, &l->sock_wr);
 	else

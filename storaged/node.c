@@ -37,6 +37,7 @@
 #include "storaged/forward.h"
 #include "storaged/gc.h"
 #include "storaged/liveness.h"
+#include "storaged/transfer.h"
 #include "storaged/meta_service.h"
 #include "storaged/stripe_service.h"
 
@@ -874,14 +875,44 @@ static bool raft_peer_ok(void *arg, uint64_t raft_id, const uint8_t *pk)
 	return ok;
 }
 
+/* Net thread: a message on a link.  Chunk transfers go to their service;
+ * no other channel takes messages (raft uses relays). */
+static void peer_msg(void *arg, uint64_t link, const uint8_t *pk,
+		     uint8_t type, const void *buf, size_t len)
+{
+	struct wfs_node *n = arg;
+
+	if (type == WFS_NET_TYPE_CHUNK && n->transfer) {
+		wfs_transfer_on_msg(n->transfer, link, pk, buf, len);
+		return;
+	}
+	wfs_log_warn(SUB, "node transport: a message of channel %u, which "
+		     "nothing here takes: closing the link", type);
+	wfs_net_close(n->net, link);
+}
+
+static void peer_close(void *arg, uint64_t link, const uint8_t *pk,
+		       int reason)
+{
+	struct wfs_node *n = arg;
+
+	if (n->transfer)
+		wfs_transfer_on_close(n->transfer, link, pk, reason);
+}
+
 static int make_net(struct wfs_node *n)
 {
 	struct wfs_net_config nc = {
 		.listen = n->raft_addr, .pk = n->id.pk, .sk = n->id.sk,
 		.admit = peer_admit, .admit_arg = n,
+		.on_msg = peer_msg, .on_close = peer_close, .arg = n,
 	};
 	int rc = wfs_net_new(&nc, &n->net);
 
+	/* The transfer service exists before the net runs: its callbacks
+	 * may come at once. */
+	if (rc == 0)
+		rc = wfs_transfer_new(n->net, n->store, NULL, &n->transfer);
 	if (rc == 0)
 		rc = wfs_net_start(n->net);
 	if (rc)
@@ -1063,9 +1094,12 @@ void wfs_node_stop(struct wfs_node *n)
 	if (n->raft)
 		wfs_raftlog_stop(n->raft);
 	wfs_log_debug(SUB, "stop: raft log stopped");
-	/* Raft's relays ride on the net: it goes after raft. */
+	/* Raft's relays ride on the net: it goes after raft; then the
+	 * chunk transfers it carried. */
 	if (n->net)
 		wfs_net_stop(n->net);
+	wfs_transfer_free(n->transfer);
+	n->transfer = NULL;
 	wfs_liveness_stop(n->liveness);
 	n->liveness = NULL;
 	if (n->upkeep_running)

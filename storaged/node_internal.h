@@ -49,6 +49,7 @@ struct admit_entry {
 };
 
 struct wfs_liveness;
+struct wfs_transfer;
 
 struct wfs_node {
 	/* Set by start, then read-only until stop. */
@@ -68,6 +69,7 @@ struct wfs_node {
 	struct wfs_forward *forward;
 	struct wfs_clustersvc *clustersvc;
 	struct wfs_net *net;		/* the node transport (listen.peer) */
+	struct wfs_transfer *transfer;	/* chunk transfers over it */
 
 	/* The store is formatted: metadata calls may be served (when
 	 * leading).  Set once by the upkeep thread. */
