@@ -56,6 +56,7 @@ static bool retryable(int rc, unsigned flags)
 {
 	switch (rc) {
 	case -ENOTCONN:
+	case -EHOSTUNREACH:	/* a node could not reach the master */
 		return true;
 	case -ETIMEDOUT:
 		return !(flags & WFS_CALL_TIMEOUT_FINAL);

@@ -478,22 +478,27 @@ static int request_seen(struct wfs_meta *m, struct wfs_meta_bytes name,
 	return rc;
 }
 
-/* Remember that request @name got @res at @index; now and then forget
- * names older than the window.  Deterministic: every voter prunes at the
- * same indexes. */
+/* Remember that request @name got @res at @index. */
 static int request_store(struct wfs_meta *m, struct wfs_meta_bytes name,
 			 uint64_t index, const struct wfs_meta_result *res)
 {
 	sqlite3_stmt *st = wfs_meta_stmt(m, ST_REQ_PUT);
-	int rc;
 
 	wfs_meta_bind_blob(st, 1, name);
 	wfs_meta_bind_u64(st, 2, index);
 	sqlite3_bind_blob(st, 3, res, sizeof(*res), SQLITE_STATIC);
-	rc = wfs_meta_exec(m, st);
-	if (rc < 0 || index % WFS_META_REQUEST_PRUNE_EVERY != 0 ||
+	return wfs_meta_exec(m, st);
+}
+
+/* Now and then, forget request names older than the window: at the same
+ * indexes on every voter, whatever the entry there. */
+static int request_prune(struct wfs_meta *m, uint64_t index)
+{
+	sqlite3_stmt *st;
+
+	if (index % WFS_META_REQUEST_PRUNE_EVERY != 0 ||
 	    index <= WFS_META_REQUEST_WINDOW)
-		return rc;
+		return 0;
 	st = wfs_meta_stmt(m, ST_REQ_PRUNE);
 	wfs_meta_bind_u64(st, 1, index - WFS_META_REQUEST_WINDOW);
 	return wfs_meta_exec(m, st);
@@ -511,6 +516,11 @@ static int apply_entry(struct wfs_meta *m, uint64_t index,
 	rc = run(m, ST_SAVEPOINT);
 	if (rc < 0)
 		return rc;
+	rc = request_prune(m, index);
+	if (rc < 0) {
+		undo_entry(m, &saved, rc);
+		return rc;
+	}
 	if (op->request.len) {
 		rc = request_seen(m, op->request, res);
 		if (rc == 1) {

@@ -22,7 +22,6 @@
 #include "storaged/service_internal.h"
 
 #define SUB "cluster"
-#define MAX_MEMBERS 64
 
 struct wfs_clustersvc {
 	struct wfs_node *n;
@@ -75,17 +74,41 @@ static int waiter_wait(struct waiter *w, int rc)
 	return rc == -EREMOTE ? -EAGAIN : rc;
 }
 
-/* The raft role of member @raft_id (0: not a member). */
+/* The group's members into *out (wfs_free it), *count of them: all of
+ * them, however many.  Returns 0 or -ENOMEM. */
+static int members_copy(struct wfs_node *n, struct wfs_raftlog_member **out,
+			unsigned *count)
+{
+	unsigned cap = wfs_raftlog_members(n->raft, NULL, 0) + 8;
+
+	for (;;) {
+		struct wfs_raftlog_member *v = wfs_calloc(cap, sizeof(*v));
+		unsigned got;
+
+		if (!v)
+			return -ENOMEM;
+		got = wfs_raftlog_members(n->raft, v, cap);
+		if (got <= cap) {
+			*out = v;
+			*count = got;
+			return 0;
+		}
+		wfs_free(v);
+		cap = got + 8;
+	}
+}
+
+/* The raft role of member @raft_id: 0 not a member, -1 a spare (added,
+ * role not given yet), or a negative errno below -1. */
 static int member_role(struct wfs_node *n, uint64_t raft_id)
 {
-	struct wfs_raftlog_member *v = wfs_calloc(MAX_MEMBERS, sizeof(*v));
+	struct wfs_raftlog_member *v;
 	unsigned count;
 	int role = 0;
 
-	if (!v)
+	if (members_copy(n, &v, &count) != 0)
 		return -ENOMEM;
-	count = wfs_raftlog_members(n->raft, v, MAX_MEMBERS);
-	for (unsigned i = 0; i < count && i < MAX_MEMBERS; i++)
+	for (unsigned i = 0; i < count; i++)
 		if (v[i].id == raft_id)
 			role = v[i].role ? (int)v[i].role : -1;
 	wfs_free(v);
@@ -410,8 +433,10 @@ static int run_join(struct wfs_node *n, const void *req, size_t len,
 	if (member < -1)
 		rc = member;
 	/* A new member starts as a standby: it catches up with the log
-	 * without slowing commits, and the balance promotes it. */
-	if (rc == 0 && member == 0)
+	 * without slowing commits, and the balance promotes it.  A spare
+	 * (added, but leadership changed before it got its role) gets it
+	 * now.  A member's role is never changed here. */
+	if (rc == 0 && (member == 0 || member == -1))
 		rc = change_member(n, id.raft_id, r->raft_addr,
 				   WFS_RAFTLOG_MEMBER_STANDBY);
 	if (rc == 0) {
@@ -559,12 +584,8 @@ void wfs_cluster_balance(struct wfs_node *n)
 
 	if (atomic_load(&n->balancing))
 		return;
-	b.members = wfs_calloc(MAX_MEMBERS, sizeof(*b.members));
-	if (!b.members)
+	if (members_copy(n, &b.members, &b.nmembers) != 0)
 		return;
-	b.nmembers = wfs_raftlog_members(n->raft, b.members, MAX_MEMBERS);
-	if (b.nmembers > MAX_MEMBERS)
-		b.nmembers = MAX_MEMBERS;
 	for (unsigned i = 0; i < b.nmembers; i++)
 		b.voters += b.members[i].role == WFS_RAFTLOG_MEMBER_VOTER;
 	m = wfs_metafsm_read_begin(n->fsm);

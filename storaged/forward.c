@@ -129,9 +129,9 @@ static void relay(struct wfs_forward *f, struct job *j)
 		/* The master is gone or changing: the client waits for the
 		 * next one, as during an election. */
 		if (rc == -ENOTCONN || rc == -ETIMEDOUT)
-			rc = -EAGAIN;
+			rc = -EHOSTUNREACH;
 	} else {
-		rc = -EAGAIN;
+		rc = -EHOSTUNREACH;
 	}
 	if (rc)
 		wfs_log_debug(SUB, "%s: relay to the master: %s", j->method,
@@ -176,7 +176,7 @@ int wfs_forward_gate(void *arg, const char *method, unsigned hops,
 	/* Relayed here by a node that took this one for the master: its
 	 * view is stale, and relaying on could go round in circles. */
 	if (hops > 0)
-		return -EAGAIN;
+		return -EHOSTUNREACH;
 	j = wfs_calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
@@ -197,7 +197,7 @@ int wfs_forward_gate(void *arg, const char *method, unsigned hops,
 		pthread_mutex_unlock(&f->lock);
 		wfs_free(j->req);
 		wfs_free(j);
-		return -EAGAIN;
+		return -EHOSTUNREACH;
 	}
 	j->call = wfs_rpc_reply_later(reply);
 	*f->tail = j;
@@ -252,7 +252,7 @@ void wfs_forward_free(struct wfs_forward *f)
 	 * timeout) before the threads exit. */
 	while ((j = f->head)) {
 		f->head = j->next;
-		wfs_rpc_call_finish(j->call, -EAGAIN, NULL, 0);
+		wfs_rpc_call_finish(j->call, -EHOSTUNREACH, NULL, 0);
 		wfs_free(j->req);
 		wfs_free(j);
 	}

@@ -7,8 +7,10 @@
  * service, or a cluster call of the Admin service (NodeAdd, NodeRemove,
  * Join), is handed to a small pool of threads that make the same call on
  * the master and answer with exactly what it answered.  A call that was
- * relayed once already is never relayed again, and while no master is known
- * (an election) the call fails with -EAGAIN: the client waits and retries.
+ * relayed once already is never relayed again, and while no master can be
+ * reached (an election, a partition) the call fails with -EHOSTUNREACH: the
+ * client waits and retries.  (Not -EAGAIN: a lock call answers a conflict
+ * with that.)
  * The Chunk service and Admin/Status are always served where they land.
  *
  * Threads: the gate runs on API server threads; relays run on the pool's.

@@ -424,11 +424,15 @@ static int fsm_apply(void *arg, uint64_t index, const void *buf, size_t len,
 	rc = wfs_meta_op_decode(buf, len, &op);
 	if (rc == -ENOMEM)
 		return rc;
+	/* An op this code cannot read (a newer format from an upgraded
+	 * voter, or damage): applying the ops after it would make this
+	 * copy differ from the others, so this voter stops applying. */
 	if (rc) {
-		wfs_log_warn(SUB, "entry %" PRIu64 " (%zu bytes) is not a "
-			     "metadata op: skipped", index, len);
-		res->meta.status = -EPROTO;
-		return 0;
+		wfs_log_error(SUB, "entry %" PRIu64 " (%zu bytes) is not a "
+			      "metadata op this version reads (%s): this node "
+			      "stops applying; upgrade it", index, len,
+			      strerror(-rc));
+		return -EIO;
 	}
 	if (op.type == WFS_META_OP_RENAME)
 		replaced = rename_target(f->meta, &op);

@@ -500,7 +500,7 @@ static void trust_master(struct wfs_node *n, const unsigned char *pk)
 	for (unsigned i = 0; i < n->ntrusted; i++)
 		if (memcmp(n->trusted[i], pk, WFS_IDENTITY_PK_LEN) == 0)
 			goto out_unlock;
-	memcpy(n->trusted[n->ntrusted % WFS_NODE_TRUSTED_MAX], pk,
+	memcpy(n->trusted[n->trusted_next++ % WFS_NODE_TRUSTED_MAX], pk,
 	       WFS_IDENTITY_PK_LEN);
 	if (n->ntrusted < WFS_NODE_TRUSTED_MAX)
 		n->ntrusted++;
@@ -843,16 +843,20 @@ static bool listed(struct wfs_node *n, const uint8_t *pk)
 
 bool wfs_node_admitted(struct wfs_node *n, const uint8_t *pk)
 {
-	bool ok = memcmp(pk, n->id.pk, WFS_IDENTITY_PK_LEN) == 0;
+	bool ok = false;
 
-	if (!ok) {
-		pthread_mutex_lock(&n->lock);
-		for (unsigned i = 0; i < n->ntrusted && !ok; i++)
-			ok = memcmp(n->trusted[i], pk, WFS_IDENTITY_PK_LEN) ==
-			     0;
-		pthread_mutex_unlock(&n->lock);
-	}
-	return ok || listed(n, pk);
+	if (memcmp(pk, n->id.pk, WFS_IDENTITY_PK_LEN) == 0 || listed(n, pk))
+		return true;
+	/* The masters this node joined through count only until its copy
+	 * of the metadata lists the members (a removed master's key must
+	 * not stay a way in). */
+	if (store_formatted(n))
+		return false;
+	pthread_mutex_lock(&n->lock);
+	for (unsigned i = 0; i < n->ntrusted && !ok; i++)
+		ok = memcmp(n->trusted[i], pk, WFS_IDENTITY_PK_LEN) == 0;
+	pthread_mutex_unlock(&n->lock);
+	return ok;
 }
 
 /* Net thread: may the node with key @pk talk to this one at all?  (The
@@ -1100,13 +1104,16 @@ void wfs_node_stop(struct wfs_node *n)
 		wfs_net_stop(n->net);
 	wfs_transfer_free(n->transfer);
 	n->transfer = NULL;
-	wfs_liveness_stop(n->liveness);
-	n->liveness = NULL;
 	if (n->upkeep_running)
 		pthread_join(n->upkeep, NULL);
 	wfs_gc_stop(n->gc);
 	wfs_log_debug(SUB, "stop: threads joined");
+	/* Membership calls still running (Join uses gossip), then gossip:
+	 * nothing uses it any more. */
 	wfs_clustersvc_free(n->clustersvc);
+	n->clustersvc = NULL;
+	wfs_liveness_stop(n->liveness);
+	n->liveness = NULL;
 	wfs_rpc_server_free(n->rpc);
 	wfs_raftlog_free(n->raft);
 	wfs_net_free(n->net);

@@ -93,7 +93,7 @@ struct wfs_node {
 	/* Masters this node joined through, let in on the node transport
 	 * before its metadata lists the members; lock. */
 	unsigned char trusted[WFS_NODE_TRUSTED_MAX][WFS_IDENTITY_PK_LEN];
-	unsigned ntrusted;
+	unsigned ntrusted, trusted_next;
 
 	struct wfs_liveness *liveness;	/* gossip; set at start */
 	pthread_mutex_t admit_lock;
