@@ -606,6 +606,24 @@ static void log_change(struct wfs_raftlog *log, enum wfs_raftlog_role role,
 
 /* Publish role and leader for the other threads; tell the owner when they
  * changed. */
+/* Leader: whether it heard from each member within an election timeout
+ * (libraft's per-server progress), for wfs_raftlog_members(). */
+static void update_reach(struct wfs_raftlog *log)
+{
+	const struct raft_configuration *c = &log->raft.configuration;
+	bool leader = raft_state(&log->raft) == RAFT_LEADER &&
+		      log->raft.leader_state.progress;
+
+	pthread_mutex_lock(&log->lock);
+	if (log->nmembers == c->n)
+		for (unsigned i = 0; i < c->n; i++)
+			log->members[i].reachable =
+				leader && (c->servers[i].id == log->id ||
+					   log->raft.leader_state.progress[i]
+						   .recent_recv);
+	pthread_mutex_unlock(&log->lock);
+}
+
 /* Copy raft's configuration for wfs_raftlog_members() when it changed. */
 static void publish_members(struct wfs_raftlog *log)
 {
@@ -615,9 +633,12 @@ static void publish_members(struct wfs_raftlog *log)
 				 : log->raft.configuration_index;
 	struct wfs_raftlog_member *v = NULL, *old;
 
-	if (!log->raft_open || log->raft_closing ||
-	    index == log->seen_conf_index)
+	if (!log->raft_open || log->raft_closing)
 		return;
+	if (index == log->seen_conf_index) {
+		update_reach(log);
+		return;
+	}
 	if (c->n) {
 		v = wfs_calloc(c->n, sizeof(*v));
 		if (!v)
@@ -640,6 +661,7 @@ static void publish_members(struct wfs_raftlog *log)
 	log->nmembers = c->n;
 	pthread_mutex_unlock(&log->lock);
 	wfs_free(old);
+	update_reach(log);
 }
 
 static void publish_state(struct wfs_raftlog *log)

@@ -215,6 +215,9 @@ struct wfs_raftlog_member {
 	uint64_t id;
 	char addr[WFS_RAFTLOG_ADDR_MAX];
 	enum wfs_raftlog_member_role role; /* 0: a spare (no log, no vote) */
+	bool reachable;		/* on the leader: it heard from this member
+				 * within an election timeout (the leader
+				 * itself counts); false on other nodes */
 };
 
 /* Copy the group's latest configuration, as of the raft thread's last

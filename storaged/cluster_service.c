@@ -535,6 +535,7 @@ struct balance {
 	uint64_t demote;	/* a dead voter to make a standby */
 	char demote_addr[WFS_RAFTLOG_ADDR_MAX];
 	unsigned voters;
+	unsigned reachable_voters; /* raft heard from them lately */
 };
 
 static int balance_cb(const struct wfs_meta_node *nd, void *arg)
@@ -565,6 +566,16 @@ static int balance_cb(const struct wfs_meta_node *nd, void *arg)
 	return 0;
 }
 
+/* Whether raft still hears from the voter balance wants to demote: then
+ * gossip is wrong about it, or the network is odd; leave it. */
+static bool demote_reachable(const struct balance *b)
+{
+	for (unsigned i = 0; i < b->nmembers; i++)
+		if (b->members[i].id == b->demote)
+			return b->members[i].reachable;
+	return false;
+}
+
 static void balance_done(void *arg, int rc, void *result)
 {
 	struct wfs_node *n = arg;
@@ -586,8 +597,12 @@ void wfs_cluster_balance(struct wfs_node *n)
 		return;
 	if (members_copy(n, &b.members, &b.nmembers) != 0)
 		return;
-	for (unsigned i = 0; i < b.nmembers; i++)
-		b.voters += b.members[i].role == WFS_RAFTLOG_MEMBER_VOTER;
+	for (unsigned i = 0; i < b.nmembers; i++) {
+		bool voter = b.members[i].role == WFS_RAFTLOG_MEMBER_VOTER;
+
+		b.voters += voter;
+		b.reachable_voters += voter && b.members[i].reachable;
+	}
 	m = wfs_metafsm_read_begin(n->fsm);
 	rc = m ? wfs_meta_nodes(m, balance_cb, &b) : -EIO;
 	wfs_metafsm_read_end(n->fsm);
@@ -604,7 +619,13 @@ void wfs_cluster_balance(struct wfs_node *n)
 		rc = wfs_raftlog_add_member(n->raft, b.promote, b.promote_addr,
 					    WFS_RAFTLOG_MEMBER_VOTER,
 					    balance_done, n);
-	} else if (b.demote && b.demote != n->id.raft_id) {
+	} else if (b.demote && b.demote != n->id.raft_id &&
+		   !demote_reachable(&b) &&
+		   b.reachable_voters * 2 > b.voters - 1) {
+		/* Only when the voters raft still hears from are a majority
+		 * of the group without it: else the change could not commit
+		 * (a voter gossip wrongly calls dead while another is really
+		 * dead) and would leave the group unable to elect. */
 		atomic_store(&n->balancing, true);
 		wfs_log_warn(SUB, "voter %016" PRIx64 " (%s) is dead: making "
 			     "it a standby so that %016" PRIx64 " can vote",

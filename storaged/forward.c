@@ -26,6 +26,10 @@
  * that and some. */
 #define RELAY_TIMEOUT_MS 45000
 #define MAX_TARGETS 16
+/* Relays waiting for a thread beyond which calls are turned away (the
+ * client retries elsewhere or later): a master that stopped answering
+ * must not pile up memory here. */
+#define MAX_QUEUED 1024
 
 struct job {
 	struct job *next;
@@ -49,6 +53,7 @@ struct wfs_forward {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *head, **tail;	/* lock */
+	unsigned queued;		/* jobs on the queue; lock */
 	bool stopping;			/* lock */
 	struct target targets[MAX_TARGETS]; /* lock */
 	unsigned ntargets;		/* lock */
@@ -155,6 +160,7 @@ static void *relay_main(void *arg)
 		f->head = j->next;
 		if (!f->head)
 			f->tail = &f->head;
+		f->queued--;
 		pthread_mutex_unlock(&f->lock);
 		relay(f, j);
 		wfs_free(j->req);
@@ -193,12 +199,13 @@ int wfs_forward_gate(void *arg, const char *method, unsigned hops,
 		snprintf(j->request_id, sizeof(j->request_id), "%s",
 			 wfs_rpc_reply_request_id(reply));
 	pthread_mutex_lock(&f->lock);
-	if (f->stopping) {
+	if (f->stopping || f->queued >= MAX_QUEUED) {
 		pthread_mutex_unlock(&f->lock);
 		wfs_free(j->req);
 		wfs_free(j);
 		return -EHOSTUNREACH;
 	}
+	f->queued++;
 	j->call = wfs_rpc_reply_later(reply);
 	*f->tail = j;
 	f->tail = &j->next;
