@@ -8,6 +8,7 @@
  * savepoint meta.c holds around it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -56,9 +57,30 @@ static int kv_put_blob(struct wfs_meta *m, const char *key,
 {
 	sqlite3_stmt *st = wfs_meta_stmt(m, ST_KV_SET);
 
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
 	wfs_meta_bind_blob(st, 2, v);
 	return wfs_meta_exec(m, st);
+}
+
+/* SETTING_SET: kept in kv as "setting:<key>". */
+int wfs_meta_apply_setting(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	struct wfs_meta_bytes key = op->u.setting.key;
+	char name[WFS_META_ID_MAX + 16];
+
+	if (key.len == 0 || key.len > WFS_META_ID_MAX ||
+	    op->u.setting.value.len > WFS_META_SETTING_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < key.len; i++) {
+		char c = ((const char *)key.data)[i];
+
+		if (!((c >= 'a' && c <= 'z') || c == '_'))
+			return -EINVAL;
+	}
+	snprintf(name, sizeof(name), "setting:%.*s", (int)key.len,
+		 (const char *)key.data);
+	return kv_put_blob(ap->m, name, op->u.setting.value);
 }
 
 static int policy_put(struct wfs_meta *m, uint64_t id,

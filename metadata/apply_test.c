@@ -880,6 +880,33 @@ static void test_request_retry(void)
 	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
 }
 
+static void test_settings(void)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_SETTING_SET);
+	char buf[16];
+
+	fresh();
+	CU_ASSERT_EQUAL(wfs_meta_setting(f.m, "join_token", buf, sizeof(buf)),
+			-ENOENT);
+	op.u.setting.key = (struct wfs_meta_bytes){ "join_token", 10 };
+	op.u.setting.value = (struct wfs_meta_bytes){ "abc", 3 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_setting(f.m, "join_token", buf, sizeof(buf)),
+			3);
+	CU_ASSERT_EQUAL(memcmp(buf, "abc", 3), 0);
+	CU_ASSERT_EQUAL(wfs_meta_setting(f.m, "join_token", buf, 2), -ERANGE);
+	op.u.setting.value = (struct wfs_meta_bytes){ "defg", 4 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_setting(f.m, "join_token", buf, sizeof(buf)),
+			4);
+	/* Keys are [a-z_]: nothing can reach the store's own kv rows. */
+	op.u.setting.key = (struct wfs_meta_bytes){ "Bad", 3 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op.u.setting.key = (struct wfs_meta_bytes){ "", 0 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
 static void test_reserve(void)
 {
 	struct wfs_meta_op op = op_new(WFS_META_OP_RESERVE_IDS);
@@ -1643,6 +1670,7 @@ static CU_TestInfo apply_tests[] = {
 	{ "xattrs", test_xattr },
 	{ "reserve ids", test_reserve },
 	{ "a request retried applies once", test_request_retry },
+	{ "cluster settings", test_settings },
 	{ "stripe commit", test_stripe_commit },
 	{ "truncate then extend", test_truncate_extend },
 	{ "purge sends stripes to garbage", test_purge_stripes },

@@ -199,6 +199,12 @@ uint64_t wfs_meta_applied_index(struct wfs_meta *m);
  * before FORMAT, -ERANGE if @cap is too small. */
 int wfs_meta_cluster_id(struct wfs_meta *m, void *buf, size_t cap);
 
+/* The value of cluster setting @key (SETTING_SET) into @buf.  Returns its
+ * length, -ENOENT if it was never set, -ERANGE if @cap is too small,
+ * -EINVAL for a bad key. */
+int wfs_meta_setting(struct wfs_meta *m, const char *key, void *buf,
+		     size_t cap);
+
 /* Attributes of @ino (orphans included).  Returns 0, -ENOENT. */
 int wfs_meta_getattr(struct wfs_meta *m, uint64_t ino,
 		     struct wfs_meta_attr *attr);

@@ -169,6 +169,7 @@ int wfs_meta_apply_dir_policy(struct meta_apply *ap);
 int wfs_meta_apply_node_set(struct meta_apply *ap);
 int wfs_meta_apply_node_remove(struct meta_apply *ap);
 int wfs_meta_apply_disk_set(struct meta_apply *ap);
+int wfs_meta_apply_setting(struct meta_apply *ap);
 
 /* ---- SQLite access (meta.c) ---- */
 

@@ -7,18 +7,19 @@
  * anything the encoder accepts the decoder accepts too: an op that reached
  * the log can always be read back.
  *
- * Wire form, format version 4.  An op is exactly one msgpack array, with
+ * Wire form, format version 5.  An op is exactly one msgpack array, with
  * nothing before or after it:
  *
  *   [version, type, time_ns, uid, gid, arg..., request]
  *
- *   version  u32, 4 (1 to 3 are still read).  The array and this first
+ *   version  u32, 5 (1 to 4 are still read).  The array and this first
  *            element are the one part no future version may change.
  *   type     u32, enum wfs_meta_op_type: format 1, mknod 2, mkdir 3,
  *            symlink 4, link 5, unlink 6, rmdir 7, rename 8, setattr 9,
  *            setxattr 10, removexattr 11, purge 12, reserve_ids 13,
  *            stripe_commit 14, chunk_set 15, gc_done 16, policy_set 17,
- *            dir_policy 18, node_set 19, node_remove 20, disk_set 21.
+ *            dir_policy 18, node_set 19, node_remove 20, disk_set 21,
+ *            setting_set 22 (since 5).
  *   time_ns  i64;  uid, gid  u32.
  *   request  bytes(REQUEST_MAX), since version 4 (before: empty): the
  *            client's name for the request the op carries out, so that a
@@ -58,6 +59,7 @@
  *   node_remove    id bytes(ID_MAX)
  *   disk_set       id bytes(ID_MAX), node_id bytes(ID_MAX),
  *                  path bytes(PATH_MAX), capacity u64, free u64, state u32
+ *   setting_set    key bytes(ID_MAX), value bytes(SETTING_MAX)
  *
  * Elements, in msgpack's own formats (multi-byte numbers big-endian):
  *
@@ -119,7 +121,7 @@
  * "since" a later one; they decode as their documented defaults (see
  * fill_defaults): version 2 added stripe_commit's expected_length, version
  * 3 unlink's purge_ino. */
-#define OP_FORMAT_VERSION 4
+#define OP_FORMAT_VERSION 5
 #define OP_FORMAT_OLDEST 1
 /* The format that added the trailing request element to every type. */
 #define OP_REQUEST_SINCE 4
@@ -243,6 +245,9 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 		BYTES(disk.node_id, WFS_META_ID_MAX),
 		BYTES(disk.path, WFS_META_PATH_MAX),
 		U64(disk.capacity), U64(disk.free), U32(disk.state) } },
+	[WFS_META_OP_SETTING_SET] = { "setting_set", {
+		BYTES(setting.key, WFS_META_ID_MAX),
+		BYTES(setting.value, WFS_META_SETTING_MAX) } },
 };
 
 static const struct op_desc *desc_of(uint32_t type)

@@ -29,6 +29,7 @@
 #define WFS_META_GC_MAX 1024		/* entries in one GC_DONE op */
 
 #define WFS_META_REQUEST_MAX 80		/* bytes in a request name */
+#define WFS_META_SETTING_MAX 1024	/* bytes in a setting's value */
 #define WFS_META_ROOT_INO 1
 
 /* STRIPE_COMMIT's expected_length when the slot's length is not checked. */
@@ -58,6 +59,7 @@ enum wfs_meta_op_type {
 	WFS_META_OP_NODE_SET,	/* add or update a node */
 	WFS_META_OP_NODE_REMOVE,
 	WFS_META_OP_DISK_SET,	/* add or update a disk */
+	WFS_META_OP_SETTING_SET, /* set a cluster setting (the join token) */
 	WFS_META_OP_TYPE_COUNT	/* not an op: one past the last */
 };
 
@@ -270,6 +272,12 @@ struct wfs_meta_op {
 			uint64_t capacity, free;
 			uint32_t state;
 		} disk;
+
+		/* SETTING_SET: setting @key (1..ID_MAX bytes of [a-z_])
+		 * becomes @value (at most SETTING_MAX bytes) */
+		struct {
+			struct wfs_meta_bytes key, value;
+		} setting;
 	} u;
 };
 

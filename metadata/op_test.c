@@ -277,6 +277,10 @@ static void build_misc(struct wfs_meta_op *op, enum mode m)
 		op->u.disk.free = v64(m);
 		op->u.disk.state = v32(m);
 		break;
+	case WFS_META_OP_SETTING_SET:
+		op->u.setting.key = vbytes(m, WFS_META_ID_MAX);
+		op->u.setting.value = vbytes(m, WFS_META_SETTING_MAX);
+		break;
 	}
 }
 
@@ -363,6 +367,10 @@ static int op_strings(struct wfs_meta_op *op, struct wfs_meta_bytes **s)
 		s[1] = &op->u.disk.node_id;
 		s[2] = &op->u.disk.path;
 		return 3;
+	case WFS_META_OP_SETTING_SET:
+		s[0] = &op->u.setting.key;
+		s[1] = &op->u.setting.value;
+		return 2;
 	}
 	return 0;
 }
@@ -559,18 +567,18 @@ static void test_unused_fields_ignored(void)
 	wfs_free(b);
 }
 
-/* Format 4 of a format 3 encoding @v3 (@len bytes) of an op without a
- * request: one more element (an empty bin at the end), version 4.  Into
- * @out; returns its length. */
+/* The current format (5; 4 has the same shape) of a format 3 encoding
+ * @v3 (@len bytes) of an op without a request: one more element (an empty
+ * bin at the end).  Into @out; returns its length. */
 static size_t to_v4(const uint8_t *v3, size_t len, uint8_t *out)
 {
 	memcpy(out, v3, len);
 	if (out[0] == 0xdc) {		/* array16 */
 		out[2]++;
-		out[3] = 0x04;
+		out[3] = 0x05;
 	} else {			/* fixarray */
 		out[0]++;
-		out[1] = 0x04;
+		out[1] = 0x05;
 	}
 	out[len] = 0xc4;
 	out[len + 1] = 0x00;
@@ -596,6 +604,10 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v4, v4_len, &back), 0);
 	CU_ASSERT(ops_equal(op, &back));
 	wfs_meta_op_release(&back);
+	v4[want[0] == 0xdc ? 3 : 1] = 0x04;	/* format 4: the same shape */
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v4, v4_len, &back), 0);
+	CU_ASSERT(ops_equal(op, &back));
+	wfs_meta_op_release(&back);
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(want, want_len, &back), 0);
 	CU_ASSERT(ops_equal(op, &back));
 	wfs_meta_op_release(&back);
@@ -614,7 +626,7 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 static void test_request(void)
 {
 	static const uint8_t want[] = {
-		0x97, 0x04, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0xc4, 0x04,
+		0x97, 0x05, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0xc4, 0x04,
 		'c', ':', '4', '2' };
 	struct wfs_meta_op op, back;
 	char big[WFS_META_REQUEST_MAX + 1];
@@ -857,7 +869,7 @@ static void test_msgpack_c_reads_it(void)
 		    obj.type == MSGPACK_OBJECT_ARRAY) {
 			CU_ASSERT(obj.via.array.size >= 6);
 			CU_ASSERT(only_our_types(&obj));
-			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 4);
+			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 5);
 			CU_ASSERT_EQUAL(obj.via.array.ptr[1].via.u64, t);
 		}
 		msgpack_zone_destroy(&zone);
@@ -1083,7 +1095,7 @@ static const struct vector vectors[] = {
 	  0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("version 2 with another shape", -EPROTO, 0x92, 0x02, 0x80),
 	V("type 0", -EPROTO, 0x96, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2a),
-	V("type 22", -EPROTO, 0x96, 0x01, 0x16, 0x00, 0x00, 0x00, 0x2a),
+	V("type 23", -EPROTO, 0x96, 0x01, 0x17, 0x00, 0x00, 0x00, 0x2a),
 	V("type 268", -EPROTO,
 	  0x96, 0x01, 0xcd, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("type 2^32 + 12", -EPROTO, 0x96, 0x01, 0xcf, 0, 0, 0, 1, 0, 0, 0,

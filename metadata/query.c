@@ -9,6 +9,7 @@
  * with the store's lock held.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -795,6 +796,38 @@ static int cluster_id_locked(struct wfs_meta *m, void *buf, size_t cap)
 		rc = (int)id.len;
 	}
 	sqlite3_reset(st);
+	return rc;
+}
+
+int wfs_meta_setting(struct wfs_meta *m, const char *key, void *buf,
+		     size_t cap)
+{
+	sqlite3_stmt *st;
+	struct wfs_meta_bytes v;
+	char name[WFS_META_ID_MAX + 16];
+	int rc;
+
+	if (!key[0] || strlen(key) > WFS_META_ID_MAX)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "setting:%s", key);
+	pthread_mutex_lock(&m->lock);
+	st = wfs_meta_stmt(m, ST_KV_GET);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	rc = wfs_meta_step(m, st);
+	if (rc == 1) {
+		v = wfs_meta_col_bytes(st, 0);
+		if (v.len > cap) {
+			rc = -ERANGE;
+		} else {
+			if (v.len)
+				memcpy(buf, v.data, v.len);
+			rc = (int)v.len;
+		}
+	} else if (rc == 0) {
+		rc = -ENOENT;
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -353,6 +354,86 @@ static int run_node_remove(struct wfs_node *n, const void *req, size_t len,
 	return rc ? rc : wfs_svc_pack(&rr.base, buf, blen);
 }
 
+/* ---- join tokens ---- */
+
+#define TOKEN_BYTES 32
+#define TOKEN_KEY "join_token"
+
+/* The cluster's join token (hex) into @hex; -ENOENT if none was made. */
+static int token_get(struct wfs_node *n, char hex[2 * TOKEN_BYTES + 1])
+{
+	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
+	int rc = m ? wfs_meta_setting(m, TOKEN_KEY, hex, 2 * TOKEN_BYTES) : -EIO;
+
+	wfs_metafsm_read_end(n->fsm);
+	if (rc >= 0 && rc != 2 * TOKEN_BYTES)
+		rc = -ENOENT;
+	if (rc >= 0)
+		hex[2 * TOKEN_BYTES] = 0;
+	return rc < 0 ? rc : 0;
+}
+
+/* Whether Join request @r proves knowledge of the cluster's join token
+ * (see JoinRequest.token_proof). */
+static bool token_ok(struct wfs_node *n, const Wormfs__JoinRequest *r)
+{
+	char hex[2 * TOKEN_BYTES + 1];
+	unsigned char key[crypto_auth_KEYBYTES];
+	bool ok;
+
+	if (r->token_proof.len != crypto_auth_BYTES ||
+	    r->public_key.len != WFS_IDENTITY_PK_LEN || token_get(n, hex) != 0)
+		return false;
+	crypto_generichash(key, sizeof(key), (const unsigned char *)hex,
+			   2 * TOKEN_BYTES, NULL, 0);
+	ok = crypto_auth_verify(r->token_proof.data, r->public_key.data,
+				r->public_key.len, key) == 0;
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(hex, sizeof(hex));
+	return ok;
+}
+
+static int run_join_token(struct wfs_node *n, const void *req, size_t len,
+			  void **buf, size_t *blen)
+{
+	Wormfs__JoinTokenRequest *r;
+	Wormfs__JoinTokenReply tr = WORMFS__JOIN_TOKEN_REPLY__INIT;
+	struct wfs_meta_op op = { .type = WFS_META_OP_SETTING_SET };
+	char hex[2 * TOKEN_BYTES + 1];
+	unsigned char raw[TOKEN_BYTES];
+	bool renew;
+	int rc;
+
+	rc = wfs_svc_unpack(&wormfs__join_token_request__descriptor, req, len,
+			    (ProtobufCMessage **)&r);
+	if (rc)
+		return rc;
+	renew = r->renew;
+	wfs_rpc_msg_free(&r->base);
+	rc = renew ? -ENOENT : token_get(n, hex);
+	if (rc == -ENOENT) {
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+		sodium_memzero(raw, sizeof(raw));
+		op.time_ns = wfs_node_now_ns();
+		op.u.setting.key = (struct wfs_meta_bytes){
+			TOKEN_KEY, strlen(TOKEN_KEY) };
+		op.u.setting.value = (struct wfs_meta_bytes){
+			hex, 2 * TOKEN_BYTES };
+		rc = wfs_node_propose_wait(n, &op, NULL);
+		if (rc == 0)
+			wfs_log_info(SUB, "a new join token was made%s",
+				     renew ? "; the old one no longer works"
+					   : "");
+	}
+	if (rc == 0) {
+		tr.token = hex;
+		rc = wfs_svc_pack(&tr.base, buf, blen);
+	}
+	sodium_memzero(hex, sizeof(hex));
+	return rc;
+}
+
 /* ---- Join ---- */
 
 static int join_disks(struct wfs_node *n, const char *node_id,
@@ -410,6 +491,16 @@ static int run_join(struct wfs_node *n, const void *req, size_t len,
 	rc = record_find(n, &rec);
 	if (rc)
 		goto out_release;
+	if (!rec.found && token_ok(n, r)) {
+		rc = record_set(n, id.node_id, "", "", WFS_NODE_ROLE_STANDBY,
+				WFS_NODE_STATE_DEAD);
+		if (rc)
+			goto out_release;
+		wfs_log_info(SUB, "node %s (%s, %s) admitted by the join token",
+			     id.node_id, r->name, r->api_addr);
+		rec.found = true;
+		rec.state = WFS_NODE_STATE_DEAD;
+	}
 	if (!rec.found) {
 		wfs_log_warn(SUB, "node %s (%s, %s) asked to join with a key "
 			     "the cluster has not admitted (wormctl node add)",
@@ -487,6 +578,12 @@ static int h_join(void *arg, const void *req, size_t len,
 	return spawn(arg, reply, run_join, req, len);
 }
 
+static int h_join_token(void *arg, const void *req, size_t len,
+			struct wfs_rpc_reply *reply)
+{
+	return spawn(arg, reply, run_join_token, req, len);
+}
+
 int wfs_clustersvc_register(struct wfs_node *n, struct wfs_rpc_server *s,
 			    struct wfs_clustersvc **out)
 {
@@ -506,6 +603,9 @@ int wfs_clustersvc_register(struct wfs_node *n, struct wfs_rpc_server *s,
 	if (rc == 0)
 		rc = wfs_rpc_server_handle(s, "/wormfs.Admin/Join", h_join,
 					   cs);
+	if (rc == 0)
+		rc = wfs_rpc_server_handle(s, "/wormfs.Admin/JoinToken",
+					   h_join_token, cs);
 	/* Routed or not, the server may hold @cs: the caller frees it after
 	 * the server. */
 	*out = cs;

@@ -64,7 +64,7 @@ static bool master_only(const char *method)
 {
 	static const char *const admin[] = {
 		"/wormfs.Admin/NodeAdd", "/wormfs.Admin/NodeRemove",
-		"/wormfs.Admin/Join",
+		"/wormfs.Admin/Join", "/wormfs.Admin/JoinToken",
 	};
 
 	if (strncmp(method, "/wormfs.Meta/", 13) == 0)

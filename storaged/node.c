@@ -472,6 +472,18 @@ static int join_request(struct wfs_node *n, Wormfs__JoinRequest *req,
 	req->raft_addr = n->raft_addr;
 	req->voter = n->cfg->metadata.voter;
 	req->gossip_addr = (char *)wfs_liveness_addr(n->liveness);
+	/* With a join token: prove it without sending it (JoinRequest). */
+	if (n->cfg->cluster.join_token) {
+		unsigned char key[crypto_auth_KEYBYTES];
+		const char *t = n->cfg->cluster.join_token;
+
+		crypto_generichash(key, sizeof(key), (const unsigned char *)t,
+				   strlen(t), NULL, 0);
+		crypto_auth(n->token_proof, n->id.pk, sizeof(n->id.pk), key);
+		sodium_memzero(key, sizeof(key));
+		req->token_proof.data = n->token_proof;
+		req->token_proof.len = sizeof(n->token_proof);
+	}
 	wfs_store_refresh(n->store);
 	for (unsigned i = 0; i < count && nd < cap; i++) {
 		if (wfs_store_disk_info(n->store, i, &info[nd]) != 0 ||
@@ -998,17 +1010,28 @@ static int start_threads(struct wfs_node *n)
 	return wfs_gc_start(n, n->opts.gc_interval_ms, &n->gc);
 }
 
+static bool token_well_formed(const char *t)
+{
+	size_t len = strlen(t);
+
+	if (len != 64)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("0123456789abcdef", t[i]))
+			return false;
+	return true;
+}
+
 static int start_parts(struct wfs_node *n)
 {
 	char raft_dir[PATH_MAX];
 	int rc;
 
-	if (n->cfg->cluster.join_token) {
-		wfs_log_error(SUB, "cluster.join_token: admission by token is "
-			      "not built yet; remove the key and admit this "
-			      "node by its key on a member: wormctl node add "
-			      "$(storaged --show-key -c CONFIG)");
-		return -EOPNOTSUPP;
+	if (n->cfg->cluster.join_token && !token_well_formed(
+						  n->cfg->cluster.join_token)) {
+		wfs_log_error(SUB, "cluster.join_token: not a join token (64 "
+			      "hex digits, as `wormctl join-token` prints)");
+		return -EINVAL;
 	}
 	rc = open_identity(n);
 	if (rc == 0)

@@ -90,6 +90,7 @@ struct wfs_node {
 	bool registered;		/* node and disks recorded; lock */
 	bool kick;			/* role changed: run now; lock */
 	unsigned join_attempt;		/* upkeep thread only */
+	unsigned char token_proof[32];	/* upkeep thread only */
 	/* Masters this node joined through, let in on the node transport
 	 * before its metadata lists the members; lock. */
 	unsigned char trusted[WFS_NODE_TRUSTED_MAX][WFS_IDENTITY_PK_LEN];

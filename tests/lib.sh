@@ -138,8 +138,9 @@ wfs_addr_open() {
 # NODEDIR/storaged.log; ports are probed unless given.  Makes the dirs.
 # For a node of a bigger cluster: WFS_CFG_VOTERS (the voters the cluster
 # aims for, default 1), WFS_CFG_SEEDS (API addresses to join through,
-# comma-separated; empty: this node founds the cluster) and WFS_CFG_HOST
-# (the address it listens on, default 127.0.0.1).
+# comma-separated; empty: this node founds the cluster), WFS_CFG_TOKEN
+# (cluster.join_token, with seeds) and WFS_CFG_HOST (the address it
+# listens on, default 127.0.0.1).
 wfs_write_config() {
 	local dir=$1 name=$2 ndisks=$3 i ports=() k
 	for k in 4 5 6 7; do
@@ -178,6 +179,8 @@ wfs_write_config() {
 			for s in ${WFS_CFG_SEEDS//,/ }; do
 				echo "    - $s"
 			done
+			[ -n "${WFS_CFG_TOKEN:-}" ] &&
+				echo "  join_token: $WFS_CFG_TOKEN"
 		fi
 		echo "policy:"
 		echo "  k: 4"

@@ -101,6 +101,19 @@ static const struct command commands[] = {
 	  "example:\n"
 	  "  wormctl node add $(ssh node-4 storaged --show-key)\n"
 	  "  wormctl node remove 3fa2c1...\n" },
+	{ "join-token", wfs_ctl_cmd_join_token, 0, 0, 1, "join-token [renew]",
+	  "print the token that lets a new node admit itself",
+	  "Prints the cluster's join token (making it the first time), 64 hex\n"
+	  "digits.  A node whose configuration has it as cluster.join_token\n"
+	  "admits itself when it joins, with no `wormctl node add`; the token\n"
+	  "itself never crosses the network when it does.  With renew, a new\n"
+	  "token replaces the old one, which then no longer admits anyone\n"
+	  "(nodes already admitted stay).  Anyone with the token can add\n"
+	  "nodes: keep it as private as a key.\n"
+	  "\n"
+	  "example:\n"
+	  "  wormctl join-token\n"
+	  "  wormctl join-token renew\n" },
 	{ "help", NULL, 0, 0, 1, "help [COMMAND]",
 	  "show the help of one command",
 	  "Shows what COMMAND does, its options and an example; without\n"

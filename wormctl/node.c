@@ -7,7 +7,11 @@
  *                   it): it leaves the raft group, its disks are dropped,
  *                   and its key is no longer admitted.
  *
- * Both go to the metadata master (any node relays them).
+ *   join-token [renew]  print the cluster's join token (made on first
+ *                   use; renew replaces it): a node whose config has it
+ *                   (cluster.join_token) admits itself when it joins.
+ *
+ * All go to the metadata master (any node relays them).
  */
 #include "wormctl/ctl_internal.h"
 
@@ -83,6 +87,31 @@ static int node_remove(struct wfs_ctl *ctl, const char *id)
 		return wfs_ctl_fail(rc, "node remove %s", id);
 	wfs_ctl_out_str(ctl->out, "result", "removed");
 	wfs_ctl_out_str(ctl->out, "node_id", id);
+	wfs_client_msg_free(resp);
+	return WFS_CTL_OK;
+}
+
+int wfs_ctl_cmd_join_token(struct wfs_ctl *ctl)
+{
+	Wormfs__JoinTokenRequest req = WORMFS__JOIN_TOKEN_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	int rc;
+
+	if (ctl->args->nargs == 1) {
+		if (strcmp(ctl->args->args[0], "renew") != 0) {
+			fprintf(stderr, "wormctl: join-token: unknown argument "
+				"%s (renew or nothing)\n", ctl->args->args[0]);
+			return WFS_CTL_USAGE;
+		}
+		req.renew = true;
+	}
+	rc = wfs_client_call(ctl->client, "/wormfs.Admin/JoinToken",
+			     &req.base, &wormfs__join_token_reply__descriptor,
+			     &resp);
+	if (rc)
+		return wfs_ctl_fail(rc, "join-token");
+	wfs_ctl_out_str(ctl->out, "token",
+			((Wormfs__JoinTokenReply *)resp)->token);
 	wfs_client_msg_free(resp);
 	return WFS_CTL_OK;
 }

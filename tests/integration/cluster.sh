@@ -7,8 +7,8 @@
 #   3. the network is split 3/3, then 4/2: the side without a majority of
 #      voters refuses metadata writes, the other carries on; after healing
 #      every node is alive again;
-#   4. a node whose key the cluster never admitted tries to join, and to
-#      talk on the node transport: it is refused.
+#   4. a node whose key the cluster never admitted tries to join: it is
+#      refused; a node with the cluster's join token joins by itself.
 # No error may reach the workload, and at the end every file written is
 # read back (through a fresh mount) and checked against its hash.
 #
@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 NODES=6
 
 wfs_step "six nodes, each in its own network namespace"
-wfs_netns_up $((NODES + 1))	# the last one is for the intruder
+wfs_netns_up $((NODES + 2))	# then the intruder, then a node with the token
 wfs_cluster_nodes_up "$NODES" 2
 mnt=$WFS_TMP/mnt
 wfs_mount "$WFS_APIS" "$mnt" || wfs_fail "wormfs did not mount"
@@ -218,6 +218,30 @@ wfs_ctl -n "$WFS_APIS" -t 10 --json status | grep -q "\"intruder\"" &&
 wfs_log "intruder refused (key ${ikey:0:16}...)"
 wfs_node_stop "$intruder" KILL
 no_errors "intruder"
+
+wfs_step "a node with the join token admits itself"
+token=$(wfs_ctl -n "$WFS_APIS" -t 20 --json join-token |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') ||
+	wfs_fail "no join token"
+[ "${#token}" = 64 ] || wfs_fail "a join token of ${#token} characters"
+tnode=$WFS_TMP/node$((NODES + 2))
+WFS_CFG_VOTERS=3 WFS_CFG_SEEDS=$(wfs_config_get "$WFS_TMP/node1" api) \
+	WFS_CFG_TOKEN=$token WFS_CFG_HOST=10.77.$((NODES + 2)).2 \
+	wfs_write_config "$tnode" token-node 2 7700 7701 7702 7780 ||
+	wfs_fail "cannot write the token node's config"
+WFS_LOGS+=("$tnode/storaged.log")
+WFS_NODE_NS=$((NODES + 2)) wfs_node_start "$tnode" ||
+	wfs_fail "the token node's storaged did not start"
+wfs_wait 30 "the token node to join" wfs_cluster_settled $((NODES + 1)) 3 ||
+	wfs_fail "the node with the join token did not join"
+# Renewed, the token changes (the old one no longer admits anyone).
+token2=$(wfs_ctl -n "$WFS_APIS" -t 20 --json join-token renew |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+[ -n "$token2" ] && [ "$token2" != "$token" ] ||
+	wfs_fail "join-token renew did not make a new token"
+wfs_log "token node joined; token renewed"
+wfs_node_stop "$tnode" TERM
+no_errors "token node"
 
 wfs_step "stop the workload, check every file through a fresh mount"
 touch "$stop"
