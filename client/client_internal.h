@@ -63,6 +63,7 @@ struct wfs_client {
 	unsigned itab_size, nopen;
 
 	uint8_t id[16];			/* random client id */
+	char id_hex[2 * 16 + 1];	/* the same in hex, for request ids */
 	atomic_uint_fast64_t req_seq;	/* the last request number used */
 };
 

@@ -140,14 +140,10 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 	/* One id for the request and all its retries: a mutation that was
 	 * applied but whose answer was lost (the master died, a relay broke)
 	 * is not applied twice (see metadata/meta.h, "Retries"). */
-	char id[2 * sizeof(c->id) + 24];
+	char id[sizeof(c->id_hex) + 24];
 	struct wfs_rpc_call_opts o = { .request_id = id };
-	size_t off = 0;
 
-	for (size_t k = 0; k < sizeof(c->id); k++)
-		off += (size_t)snprintf(id + off, sizeof(id) - off, "%02x",
-					c->id[k]);
-	snprintf(id + off, sizeof(id) - off, ":%llu",
+	snprintf(id, sizeof(id), "%s:%llu", c->id_hex,
 		 (unsigned long long)(atomic_fetch_add(&c->req_seq, 1) + 1));
 	if (c->nmeta > 1 && !atomic_load(&c->master_sought))
 		seek_master(c);
@@ -427,6 +423,8 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 
 		memcpy(c->id, &v, sizeof(v));
 	}
+	for (size_t k = 0; k < sizeof(c->id); k++)
+		snprintf(c->id_hex + 2 * k, 3, "%02x", c->id[k]);
 	rc = start_pools(c);
 	if (rc)
 		goto out_free;

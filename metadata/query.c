@@ -778,41 +778,16 @@ int wfs_meta_disks(struct wfs_meta *m, wfs_meta_disk_cb cb, void *arg)
 	return rc;
 }
 
-static int cluster_id_locked(struct wfs_meta *m, void *buf, size_t cap)
+/* The bytes of kv row @key into @buf: their length, -ENOENT when there is
+ * no such row, -ERANGE if @cap is too small.  m->lock held. */
+static int kv_get_locked(struct wfs_meta *m, const char *key, void *buf,
+			 size_t cap)
 {
 	sqlite3_stmt *st = wfs_meta_stmt(m, ST_KV_GET);
-	struct wfs_meta_bytes id;
-	int rc;
-
-	sqlite3_bind_text(st, 1, "cluster_id", -1, SQLITE_STATIC);
-	rc = wfs_meta_step(m, st);
-	if (rc <= 0)
-		return rc == 0 ? -ENODEV : rc;
-	id = wfs_meta_col_bytes(st, 0);
-	if (id.len > cap) {
-		rc = -ERANGE;
-	} else {
-		memcpy(buf, id.data, id.len);
-		rc = (int)id.len;
-	}
-	sqlite3_reset(st);
-	return rc;
-}
-
-int wfs_meta_setting(struct wfs_meta *m, const char *key, void *buf,
-		     size_t cap)
-{
-	sqlite3_stmt *st;
 	struct wfs_meta_bytes v;
-	char name[WFS_META_ID_MAX + 16];
 	int rc;
 
-	if (!key[0] || strlen(key) > WFS_META_ID_MAX)
-		return -EINVAL;
-	snprintf(name, sizeof(name), "setting:%s", key);
-	pthread_mutex_lock(&m->lock);
-	st = wfs_meta_stmt(m, ST_KV_GET);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
 	rc = wfs_meta_step(m, st);
 	if (rc == 1) {
 		v = wfs_meta_col_bytes(st, 0);
@@ -827,6 +802,20 @@ int wfs_meta_setting(struct wfs_meta *m, const char *key, void *buf,
 		rc = -ENOENT;
 	}
 	sqlite3_reset(st);
+	return rc;
+}
+
+int wfs_meta_setting(struct wfs_meta *m, const char *key, void *buf,
+		     size_t cap)
+{
+	char name[WFS_META_ID_MAX + 16];
+	int rc;
+
+	if (!key[0] || strlen(key) > WFS_META_ID_MAX)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "setting:%s", key);
+	pthread_mutex_lock(&m->lock);
+	rc = kv_get_locked(m, name, buf, cap);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -836,7 +825,9 @@ int wfs_meta_cluster_id(struct wfs_meta *m, void *buf, size_t cap)
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
-	rc = cluster_id_locked(m, buf, cap);
+	rc = kv_get_locked(m, "cluster_id", buf, cap);
+	if (rc == -ENOENT)
+		rc = -ENODEV;	/* before FORMAT */
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

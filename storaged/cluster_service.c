@@ -135,56 +135,6 @@ static int remove_member(struct wfs_node *n, uint64_t raft_id)
 							waiter_done, &w));
 }
 
-/* ---- node records ---- */
-
-struct record {
-	const char *id;
-	bool found;
-	uint32_t role, state;
-	char name[WFS_META_NAME_MAX + 1];
-	char addr[WFS_META_ADDR_MAX + 1];
-};
-
-static int record_cb(const struct wfs_meta_node *nd, void *arg)
-{
-	struct record *r = arg;
-
-	if (nd->id.len != strlen(r->id) ||
-	    memcmp(nd->id.data, r->id, nd->id.len) != 0)
-		return 0;
-	r->found = true;
-	r->role = nd->role;
-	r->state = nd->state;
-	snprintf(r->name, sizeof(r->name), "%.*s", (int)nd->name.len,
-		 (const char *)nd->name.data);
-	snprintf(r->addr, sizeof(r->addr), "%.*s", (int)nd->addr.len,
-		 (const char *)nd->addr.data);
-	return 1;
-}
-
-static int record_find(struct wfs_node *n, struct record *r)
-{
-	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
-	int rc = m ? wfs_meta_nodes(m, record_cb, r) : -EIO;
-
-	wfs_metafsm_read_end(n->fsm);
-	return rc < 0 ? rc : 0;
-}
-
-static int record_set(struct wfs_node *n, const char *id, const char *name,
-		      const char *addr, uint32_t role, uint32_t state)
-{
-	struct wfs_meta_op op = { .type = WFS_META_OP_NODE_SET };
-
-	op.time_ns = wfs_node_now_ns();
-	op.u.node.id = (struct wfs_meta_bytes){ id, strlen(id) };
-	op.u.node.name = (struct wfs_meta_bytes){ name, strlen(name) };
-	op.u.node.addr = (struct wfs_meta_bytes){ addr, strlen(addr) };
-	op.u.node.role = role;
-	op.u.node.state = state;
-	return wfs_node_propose_wait(n, &op, NULL);
-}
-
 /* ---- calls on worker threads ---- */
 
 struct job {
@@ -275,7 +225,7 @@ static int run_node_add(struct wfs_node *n, const void *req, size_t len,
 	Wormfs__NodeAddRequest *r;
 	Wormfs__NodeAddReply ar = WORMFS__NODE_ADD_REPLY__INIT;
 	struct wfs_identity id;
-	struct record rec = { 0 };
+	struct wfs_node_record rec;
 	int rc;
 
 	rc = wfs_svc_unpack(&wormfs__node_add_request__descriptor, req, len,
@@ -286,12 +236,12 @@ static int run_node_add(struct wfs_node *n, const void *req, size_t len,
 	wfs_rpc_msg_free(&r->base);
 	if (rc)
 		return rc;
-	rec.id = id.node_id;
-	rc = record_find(n, &rec);
+	rc = wfs_node_record_find(n, id.node_id, &rec);
 	/* Admitted, never seen: no address, so nothing is placed on it. */
 	if (rc == 0 && !rec.found)
-		rc = record_set(n, id.node_id, "", "", WFS_NODE_ROLE_STANDBY,
-				WFS_NODE_STATE_DEAD);
+		rc = wfs_node_record_set(n, id.node_id, "", "",
+					 WFS_NODE_ROLE_STANDBY,
+					 WFS_NODE_STATE_DEAD);
 	if (rc == 0 && !rec.found)
 		wfs_log_info(SUB, "node %s admitted", id.node_id);
 	if (rc == 0) {
@@ -312,7 +262,7 @@ static int run_node_remove(struct wfs_node *n, const void *req, size_t len,
 	Wormfs__NodeRemoveReply rr = WORMFS__NODE_REMOVE_REPLY__INIT;
 	struct wfs_meta_op op = { .type = WFS_META_OP_NODE_REMOVE };
 	char id[WFS_META_ID_MAX + 1];
-	struct record rec = { .id = id };
+	struct wfs_node_record rec;
 	uint64_t raft_id;
 	int rc, role;
 
@@ -335,7 +285,7 @@ static int run_node_remove(struct wfs_node *n, const void *req, size_t len,
 			     id);
 		return -EBUSY;
 	}
-	rc = record_find(n, &rec);
+	rc = wfs_node_record_find(n, id, &rec);
 	if (rc == 0 && !rec.found)
 		rc = -ENOENT;
 	role = rc == 0 && raft_id ? member_role(n, raft_id) : 0;
@@ -469,7 +419,7 @@ static int run_join(struct wfs_node *n, const void *req, size_t len,
 	Wormfs__JoinRequest *r;
 	Wormfs__JoinReply jr = WORMFS__JOIN_REPLY__INIT;
 	struct wfs_identity id;
-	struct record rec = { 0 };
+	struct wfs_node_record rec;
 	char cluster[WFS_META_ID_MAX];
 	uint32_t role;
 	int rc, member;
@@ -487,13 +437,13 @@ static int run_join(struct wfs_node *n, const void *req, size_t len,
 		rc = -EINVAL;
 		goto out_release;
 	}
-	rec.id = id.node_id;
-	rc = record_find(n, &rec);
+	rc = wfs_node_record_find(n, id.node_id, &rec);
 	if (rc)
 		goto out_release;
 	if (!rec.found && token_ok(n, r)) {
-		rc = record_set(n, id.node_id, "", "", WFS_NODE_ROLE_STANDBY,
-				WFS_NODE_STATE_DEAD);
+		rc = wfs_node_record_set(n, id.node_id, "", "",
+					 WFS_NODE_ROLE_STANDBY,
+					 WFS_NODE_STATE_DEAD);
 		if (rc)
 			goto out_release;
 		wfs_log_info(SUB, "node %s (%s, %s) admitted by the join token",
@@ -511,8 +461,9 @@ static int run_join(struct wfs_node *n, const void *req, size_t len,
 	role = r->voter ? WFS_NODE_ROLE_VOTER : WFS_NODE_ROLE_STANDBY;
 	if (strcmp(rec.name, r->name) || strcmp(rec.addr, r->api_addr) ||
 	    rec.role != role || rec.state != WFS_NODE_STATE_ALIVE) {
-		rc = record_set(n, id.node_id, r->name, r->api_addr, role,
-				WFS_NODE_STATE_ALIVE);
+		rc = wfs_node_record_set(n, id.node_id, r->name,
+					 r->api_addr, role,
+					 WFS_NODE_STATE_ALIVE);
 		if (rc == 0)
 			wfs_log_info(SUB, "node %s (%s) joined: api %s, raft "
 				     "%s", id.node_id, r->name, r->api_addr,

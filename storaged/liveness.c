@@ -85,39 +85,11 @@ int wfs_liveness_join(struct wfs_liveness *l, const char *addr)
 	return wfs_gossip_join(l->g, &addr, 1);
 }
 
-/* The node record of @pk, for comparing. */
-struct rec_find {
-	char id[WFS_META_ID_MAX + 1];
-	bool found;
-	uint32_t role, state;
-	char name[WFS_META_NAME_MAX + 1];
-	char addr[WFS_META_ADDR_MAX + 1];
-};
-
-static int rec_cb(const struct wfs_meta_node *nd, void *arg)
-{
-	struct rec_find *f = arg;
-
-	if (nd->id.len != strlen(f->id) ||
-	    memcmp(nd->id.data, f->id, nd->id.len) != 0)
-		return 0;
-	f->found = true;
-	f->role = nd->role;
-	f->state = nd->state;
-	snprintf(f->name, sizeof(f->name), "%.*s", (int)nd->name.len,
-		 (const char *)nd->name.data);
-	snprintf(f->addr, sizeof(f->addr), "%.*s", (int)nd->addr.len,
-		 (const char *)nd->addr.data);
-	return 1;
-}
-
 /* Record member @m's state if the record says otherwise. */
 static int sync_one(struct wfs_node *n, const struct wfs_swim_member *m)
 {
-	struct wfs_meta_op op = { .type = WFS_META_OP_NODE_SET };
 	struct wfs_identity id;
-	struct rec_find f = { 0 };
-	struct wfs_meta *meta;
+	struct wfs_node_record rec;
 	uint32_t state;
 	int rc;
 
@@ -131,28 +103,19 @@ static int sync_one(struct wfs_node *n, const struct wfs_swim_member *m)
 		return 0;
 	if (wfs_identity_from_pk(m->id, &id) != 0)
 		return -EIO;
-	snprintf(f.id, sizeof(f.id), "%s", id.node_id);
-	wfs_identity_release(&id);
-	meta = wfs_metafsm_read_begin(n->fsm);
-	rc = meta ? wfs_meta_nodes(meta, rec_cb, &f) : -EIO;
-	wfs_metafsm_read_end(n->fsm);
-	if (rc < 0)
-		return rc;
+	rc = wfs_node_record_find(n, id.node_id, &rec);
 	/* Never joined (no address): it comes alive by joining. */
-	if (!f.found || f.state == state || !f.addr[0])
-		return 0;
-	op.time_ns = wfs_node_now_ns();
-	op.u.node.id = (struct wfs_meta_bytes){ f.id, strlen(f.id) };
-	op.u.node.name = (struct wfs_meta_bytes){ f.name, strlen(f.name) };
-	op.u.node.addr = (struct wfs_meta_bytes){ f.addr, strlen(f.addr) };
-	op.u.node.role = f.role;
-	op.u.node.state = state;
-	rc = wfs_node_propose_wait(n, &op, NULL);
-	if (rc == 0)
-		wfs_log_warn(SUB, "node %s (%s, %s) is %s", f.id, f.name,
-			     f.addr, state == WFS_NODE_STATE_DEAD
+	if (rc == 0 && rec.found && rec.state != state && rec.addr[0]) {
+		rc = wfs_node_record_set(n, id.node_id, rec.name, rec.addr,
+					 rec.role, state);
+		if (rc == 0)
+			wfs_log_warn(SUB, "node %s (%s, %s) is %s", id.node_id,
+				     rec.name, rec.addr,
+				     state == WFS_NODE_STATE_DEAD
 					     ? "dead: no new chunks go to it"
 					     : "alive again");
+	}
+	wfs_identity_release(&id);
 	return rc;
 }
 

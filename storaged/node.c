@@ -796,22 +796,56 @@ static int open_stores(struct wfs_node *n)
 
 /* ---- the node transport ---- */
 
-struct admit_find {
-	const char *id;
-	bool found;
-};
-
 #define ADMIT_CACHE_MS 1000
 
-static int admit_cb(const struct wfs_meta_node *nd, void *arg)
+struct record_find {
+	const char *id;
+	struct wfs_node_record *rec;
+};
+
+static int record_cb(const struct wfs_meta_node *nd, void *arg)
 {
-	struct admit_find *f = arg;
+	struct record_find *f = arg;
+	struct wfs_node_record *r = f->rec;
 
 	if (nd->id.len != strlen(f->id) ||
 	    memcmp(nd->id.data, f->id, nd->id.len) != 0)
 		return 0;
-	f->found = true;
+	r->found = true;
+	r->role = nd->role;
+	r->state = nd->state;
+	snprintf(r->name, sizeof(r->name), "%.*s", (int)nd->name.len,
+		 (const char *)nd->name.data);
+	snprintf(r->addr, sizeof(r->addr), "%.*s", (int)nd->addr.len,
+		 (const char *)nd->addr.data);
 	return 1;
+}
+
+int wfs_node_record_find(struct wfs_node *n, const char *id,
+			 struct wfs_node_record *rec)
+{
+	struct record_find f = { id, rec };
+	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
+	int rc;
+
+	memset(rec, 0, sizeof(*rec));
+	rc = m ? wfs_meta_nodes(m, record_cb, &f) : -EIO;
+	wfs_metafsm_read_end(n->fsm);
+	return rc < 0 ? rc : 0;
+}
+
+int wfs_node_record_set(struct wfs_node *n, const char *id, const char *name,
+			const char *addr, uint32_t role, uint32_t state)
+{
+	struct wfs_meta_op op = { .type = WFS_META_OP_NODE_SET };
+
+	op.time_ns = wfs_node_now_ns();
+	op.u.node.id = (struct wfs_meta_bytes){ id, strlen(id) };
+	op.u.node.name = (struct wfs_meta_bytes){ name, strlen(name) };
+	op.u.node.addr = (struct wfs_meta_bytes){ addr, strlen(addr) };
+	op.u.node.role = role;
+	op.u.node.state = state;
+	return wfs_node_propose_wait(n, &op, NULL);
 }
 
 /* Whether the metadata lists the node of key @pk, answered from a small
@@ -820,9 +854,8 @@ static bool listed(struct wfs_node *n, const uint8_t *pk)
 {
 	uint64_t now = wfs_node_mono_ms();
 	struct wfs_identity id;
-	struct admit_find f = { 0 };
+	struct wfs_node_record rec;
 	struct admit_entry *e;
-	struct wfs_meta *m;
 
 	pthread_mutex_lock(&n->admit_lock);
 	for (unsigned i = 0; i < ADMIT_CACHE; i++) {
@@ -838,19 +871,16 @@ static bool listed(struct wfs_node *n, const uint8_t *pk)
 	pthread_mutex_unlock(&n->admit_lock);
 	if (wfs_identity_from_pk(pk, &id) != 0)
 		return false;
-	f.id = id.node_id;
-	m = wfs_metafsm_read_begin(n->fsm);
-	if (m)
-		wfs_meta_nodes(m, admit_cb, &f);
-	wfs_metafsm_read_end(n->fsm);
+	if (wfs_node_record_find(n, id.node_id, &rec) != 0)
+		rec.found = false;
 	wfs_identity_release(&id);
 	pthread_mutex_lock(&n->admit_lock);
 	e = &n->admit_cache[n->admit_next++ % ADMIT_CACHE];
 	memcpy(e->pk, pk, WFS_IDENTITY_PK_LEN);
-	e->ok = f.found;
+	e->ok = rec.found;
 	e->until = now + ADMIT_CACHE_MS;
 	pthread_mutex_unlock(&n->admit_lock);
-	return f.found;
+	return rec.found;
 }
 
 bool wfs_node_admitted(struct wfs_node *n, const uint8_t *pk)
@@ -861,9 +891,13 @@ bool wfs_node_admitted(struct wfs_node *n, const uint8_t *pk)
 		return true;
 	/* The masters this node joined through count only until its copy
 	 * of the metadata lists the members (a removed master's key must
-	 * not stay a way in). */
-	if (store_formatted(n))
+	 * not stay a way in).  Once formatted, always: no query then. */
+	if (atomic_load(&n->store_seen_formatted))
 		return false;
+	if (store_formatted(n)) {
+		atomic_store(&n->store_seen_formatted, true);
+		return false;
+	}
 	pthread_mutex_lock(&n->lock);
 	for (unsigned i = 0; i < n->ntrusted && !ok; i++)
 		ok = memcmp(n->trusted[i], pk, WFS_IDENTITY_PK_LEN) == 0;
@@ -1083,6 +1117,7 @@ int wfs_node_start(const struct wfs_config *cfg,
 	atomic_init(&n->formatted, false);
 	atomic_init(&n->closing, false);
 	atomic_init(&n->balancing, false);
+	atomic_init(&n->store_seen_formatted, false);
 	pthread_mutex_init(&n->admit_lock, NULL);
 	rc = start_parts(n);
 	if (rc) {

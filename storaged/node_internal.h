@@ -81,6 +81,10 @@ struct wfs_node {
 	/* A voter change of wfs_cluster_balance is under way. */
 	atomic_bool balancing;
 
+	/* This node's copy of the metadata was seen formatted (it never goes
+	 * back): wfs_node_admitted then trusts only the listed keys. */
+	atomic_bool store_seen_formatted;
+
 	/* The upkeep thread and what it signals. */
 	pthread_t upkeep;
 	bool upkeep_running;		/* owner thread only */
@@ -141,6 +145,25 @@ int wfs_node_leader_api(struct wfs_node *n, char *addr, size_t cap);
  * through while its own copy of the metadata is still empty.  Any
  * thread. */
 bool wfs_node_admitted(struct wfs_node *n, const uint8_t *pk);
+
+/* A node's record in the metadata (NODE_SET), copied out. */
+struct wfs_node_record {
+	bool found;
+	uint32_t role, state;		/* enum wfs_node_role, _state */
+	char name[WFS_META_NAME_MAX + 1];
+	char addr[WFS_META_ADDR_MAX + 1];
+};
+
+/* Find the record of node @id (hex node id) in this node's copy of the
+ * metadata: 0 with rec->found saying whether there is one, or -EIO.  Any
+ * thread. */
+int wfs_node_record_find(struct wfs_node *n, const char *id,
+			 struct wfs_node_record *rec);
+
+/* Propose (and wait for) the record of node @id: NODE_SET with these
+ * fields.  Returns as wfs_node_propose_wait. */
+int wfs_node_record_set(struct wfs_node *n, const char *id, const char *name,
+			const char *addr, uint32_t role, uint32_t state);
 
 /* Wake the upkeep thread now (a membership change). */
 void wfs_node_kick(struct wfs_node *n);
