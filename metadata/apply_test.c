@@ -1615,6 +1615,68 @@ static void test_nodes_disks(void)
 	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
 }
 
+/* Stripes short of a chunk: marked missing, on a lost disk, or on a dead
+ * node; each counted once. */
+static void test_stripes_degraded(void)
+{
+	struct wfs_meta_op op;
+	uint64_t file, first, count = 99;
+	const uint32_t lost = 1, ok = 0;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	first = reserve(3);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, first, 0, 5, 5, 'a'),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 1, first + 1, 0, 5,
+					       (4 << 20) + 5, 'b'), NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 0);
+	op = op_stripe(file, 2, first + 2, 0, 5, (8 << 20) + 5, 'c');
+	locs[1].state = WFS_META_CHUNK_MISSING;
+	locs[4].state = WFS_META_CHUNK_MISSING;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 1);
+
+	/* n1 alive with its disks well: nothing more */
+	op = op_node(WFS_META_OP_NODE_SET, "n1", "10.0.0.1:7000");
+	op.u.node.state = ok;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		static const char *const ids[] = { "da1", "db1", "dc1" };
+
+		op = op_disk(ids[i], "n1");
+		op.u.disk.state = ok;
+		CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	}
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 1);
+	/* da1 lost: stripe a too */
+	op = op_disk("da1", "n1");
+	op.u.disk.state = lost;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 2);
+	/* a draining disk (another state) still holds its chunks */
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, 7, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 1);
+	/* n1 dead: every stripe, c once although two ways short */
+	op = op_node(WFS_META_OP_NODE_SET, "n1", "10.0.0.1:7000");
+	op.u.node.state = lost;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 3);
+	/* the file gone: nothing */
+	op = op_new(WFS_META_OP_UNLINK);
+	op.u.remove.parent = ROOT;
+	op.u.remove.name = B("file");
+	op.u.remove.purge_ino = file;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 0);
+}
+
 /* ---- all-or-nothing ---- */
 
 static int list_cookie(const struct wfs_meta_dirent *ent, void *arg)
@@ -1680,6 +1742,7 @@ static CU_TestInfo apply_tests[] = {
 	{ "stripes by disk", test_disk_stripes },
 	{ "policies", test_policy },
 	{ "nodes and disks", test_nodes_disks },
+	{ "stripes degraded", test_stripes_degraded },
 	{ "a failed op changes nothing", test_failed_op_changes_nothing },
 	CU_TEST_INFO_NULL,
 };

@@ -59,7 +59,7 @@
 
 #include "metadata/op.h"
 
-#define WFS_META_SCHEMA_VERSION 2
+#define WFS_META_SCHEMA_VERSION 3
 
 /* How many log entries a request name is remembered for (see "Retries"):
  * far longer than any client retries at any rate this store applies. */
@@ -305,6 +305,14 @@ int wfs_meta_disks(struct wfs_meta *m, wfs_meta_disk_cb cb, void *arg);
 /* Counts for statfs: inodes in use (orphans included) and file data bytes
  * held in stripes.  Kept as counters: no scan. */
 int wfs_meta_usage(struct wfs_meta *m, uint64_t *inodes, uint64_t *bytes);
+
+/* How many stripes lack a chunk: one marked missing, or held on a disk
+ * whose state is @disk_lost or on a node whose state is @node_lost (the
+ * values are the caller's: the store keeps disk and node states opaque).
+ * Reads the chunks of the lost disks, so its cost grows with them.
+ * Returns 0 and *count, or a negative errno. */
+int wfs_meta_stripes_degraded(struct wfs_meta *m, uint32_t disk_lost,
+			      uint32_t node_lost, uint64_t *count);
 
 /* Write a consistent copy of the whole store to @dest (replaced if it
  * exists) for a snapshot, and set *index to the applied index it holds.

@@ -778,6 +778,23 @@ int wfs_meta_disks(struct wfs_meta *m, wfs_meta_disk_cb cb, void *arg)
 	return rc;
 }
 
+int wfs_meta_stripes_degraded(struct wfs_meta *m, uint32_t disk_lost,
+			      uint32_t node_lost, uint64_t *count)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	st = wfs_meta_stmt(m, ST_DEGRADED_COUNT);
+	sqlite3_bind_int64(st, 1, disk_lost);
+	sqlite3_bind_int64(st, 2, node_lost);
+	rc = wfs_meta_step(m, st);
+	*count = rc == 1 ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&m->lock);
+	return rc < 0 ? rc : 0;
+}
+
 /* The bytes of kv row @key into @buf: their length, -ENOENT when there is
  * no such row, -ERANGE if @cap is too small.  m->lock held. */
 static int kv_get_locked(struct wfs_meta *m, const char *key, void *buf,

@@ -45,6 +45,8 @@
  *            request applied, by the name the client gave it, so that a
  *            retry gets it again instead of applying twice; indexed by
  *            idx (the log index) for pruning.
+ *  chunks_not_ok  (version 3) a partial index of the chunks whose state is
+ *            not OK, so counting degraded stripes reads only those.
  *
  * Foreign keys guard what cascades (a stripe's chunks, an inode's xattrs
  * and orphan mark, a node's disks) and forbid deleting an inode that still
@@ -174,10 +176,14 @@ static const char migration_2[] =
 	") STRICT, WITHOUT ROWID;"
 	"CREATE INDEX requests_by_idx ON requests (idx);";
 
+static const char migration_3[] =
+	"CREATE INDEX chunks_not_ok ON chunks (stripe_id) WHERE state != 0;";
+
 /* migrations[v] takes a store from version v to v + 1. */
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
+	migration_3,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==

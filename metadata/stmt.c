@@ -212,6 +212,18 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 		"SELECT id, node_id, path, capacity, free, state FROM disks "
 		"ORDER BY id", true },
 
+	/* Scans only the small per-cluster tables; chunks are reached by the
+	 * chunks_not_ok and chunks_by_disk indexes (the IN, not a join, so
+	 * SQLite cannot choose to walk all of chunks_by_disk), and the
+	 * UNION's temporary tree holds one id per degraded stripe. */
+	[ST_DEGRADED_COUNT] = {
+		"SELECT count(*) FROM ("
+		" SELECT stripe_id FROM chunks WHERE state != 0"
+		" UNION"
+		" SELECT stripe_id FROM chunks WHERE disk IN ("
+		"  SELECT d.id FROM disks d JOIN nodes n ON n.id = d.node_id"
+		"  WHERE d.state = ?1 OR n.state = ?2))", true },
+
 	[ST_REQ_GET] = { "SELECT result FROM requests WHERE name = ?1", false },
 	[ST_REQ_PUT] = {
 		"INSERT OR REPLACE INTO requests (name, idx, result) "

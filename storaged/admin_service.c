@@ -34,7 +34,7 @@ struct disk_copy {
 struct view {
 	char cluster[WFS_META_ID_MAX];
 	int cluster_len;
-	uint64_t applied, inodes, bytes;
+	uint64_t applied, inodes, bytes, degraded;
 	struct node_copy *nodes;
 	size_t nnodes;
 	struct disk_copy *disks;
@@ -105,6 +105,10 @@ static int view_read(struct wfs_node *n, struct view *v)
 		v->applied = wfs_meta_applied_index(m);
 		rc = wfs_meta_usage(m, &v->inodes, &v->bytes);
 	}
+	if (rc >= 0)
+		rc = wfs_meta_stripes_degraded(m, WFS_PLACE_DISK_OFFLINE,
+					       WFS_NODE_STATE_DEAD,
+					       &v->degraded);
 	if (rc >= 0)
 		rc = wfs_meta_nodes(m, node_cb, v);
 	if (rc >= 0)
@@ -295,6 +299,7 @@ static int h_status(void *arg, const void *req, size_t len,
 	sr.raft_term = wfs_raftlog_term(n->raft);
 	sr.inodes = v.inodes;
 	sr.bytes_used = v.bytes;
+	sr.stripes_degraded = v.degraded;
 	rc = status_pack(n, &v, &sr, reply);
 	view_release(&v);
 	return rc;

@@ -108,6 +108,12 @@ kill_node "${victims[1]}"
 wait_state $((NODES - 2)) || wfs_fail "two dead nodes not seen as dead"
 progress "$(wc -l <"$manifest")" 60 || wfs_fail "no progress with two nodes dead"
 no_errors "two nodes dead"
+# The stripes with chunks on the dead nodes wait for repair: status says so.
+degraded=$(wfs_ctl -n "$WFS_APIS" -t 10 --json status |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["stripes_degraded"])')
+[ "${degraded:-0}" -gt 0 ] ||
+	wfs_fail "two nodes dead, yet status shows no degraded stripes"
+wfs_log "$degraded stripes degraded with two nodes dead"
 restart_node "${victims[0]}"
 restart_node "${victims[1]}"
 wait_state "$NODES" || wfs_fail "the two nodes did not come back"
