@@ -267,7 +267,14 @@ static int configure(sqlite3 *db)
 
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, META_BUSY_MS);
-	rc = wfs_meta_schema_check(db);
+	/* One connection owns the file: holding its lock for good spares
+	 * every transaction two fcntl calls, and set before the first WAL
+	 * access it keeps the WAL index in memory instead of a shared
+	 * mapping.  (The data folder's pid file keeps a second storaged out;
+	 * anything else opening the store meanwhile gets -EBUSY.) */
+	rc = pragma(db, "PRAGMA locking_mode = EXCLUSIVE");
+	if (rc == 0)
+		rc = wfs_meta_schema_check(db);
 	if (rc == 0)
 		rc = pragma(db, "PRAGMA journal_mode = WAL");
 	if (rc == 0)

@@ -735,6 +735,7 @@ static void test_query_plans(void)
 	int bad = 0;
 
 	CU_ASSERT_FATAL(fx_setup(&f) == 0);
+	fx_close(&f);	/* the store holds its file's lock while open */
 	CU_ASSERT_FATAL(sqlite3_open(f.path, &db) == SQLITE_OK);
 	for (int i = 0; i < ST_COUNT; i++) {
 		const struct meta_stmt_def *d = &wfs_meta_stmt_defs[i];
