@@ -15,6 +15,15 @@ PROGRAMS += fsx
 fsx_MAIN := tests/fs/fsx.c
 fsx_USES := fsio mem log
 
+# A node the cluster never admitted, on the real node transport: it tries
+# to write, read and stat a chunk on a member and reports whether it was
+# refused (tests/integration/cluster.sh).  It links what storaged links:
+# the transfer client wants a chunk store, the key file is identity.c's.
+PROGRAMS += wfs_intruder
+wfs_intruder_MAIN := tests/tools/intruder.c
+wfs_intruder_USES := daemon storaged placement metadata gossip net rpc proto \
+	nodeconf chunk erasure mem log
+
 # The FUSE bench: a plain passthrough to measure WormFS against, and the
 # file system bench run on both mounts by tests/bench/fuse_bench.sh.
 PROGRAMS += fuse_passthrough

@@ -7,8 +7,9 @@
 #   3. the network is split 3/3, then 4/2: the side without a majority of
 #      voters refuses metadata writes, the other carries on; after healing
 #      every node is alive again;
-#   4. a node whose key the cluster never admitted tries to join: it is
-#      refused; a node with the cluster's join token joins by itself.
+#   4. a node whose key the cluster never admitted tries to join, and to
+#      write, read and stat a chunk on a member: it is refused each time;
+#      a node with the cluster's join token joins by itself.
 # No error may reach the workload, and at the end every file written is
 # read back (through a fresh mount) and checked against its hash.
 #
@@ -16,7 +17,7 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 wfs_init "${1:-build}"
-wfs_need storaged wormfs wormctl
+wfs_need storaged wormfs wormctl wfs_intruder
 here=$(cd "$(dirname "$0")" && pwd)
 NODES=6
 
@@ -217,12 +218,46 @@ WFS_NODE_NS=$((NODES + 1)) wfs_node_start "$intruder" ||
 wfs_wait 20 "the intruder to be refused" \
 	grep -q "refuses this node's key" "$intruder/storaged.log" ||
 	wfs_fail "the intruder was not told its key is refused"
-# Its raft transport knocks on a member's node transport: refused there.
+# Nor is it listed among the nodes.
 ikey=$("$WFS_BUILD/bin/storaged" --show-key -c "$intruder/storaged.yaml")
 wfs_ctl -n "$WFS_APIS" -t 10 --json status | grep -q "\"intruder\"" &&
 	wfs_fail "the intruder appears among the nodes"
 wfs_log "intruder refused (key ${ikey:0:16}...)"
 wfs_node_stop "$intruder" KILL
+# On the node transport, with the same key and from the same namespace, it
+# tries to write, read and stat a chunk on a member (tests/tools/intruder.c):
+# each link is refused after the handshake, the member logs each refusal
+# once, and no file of that chunk appears on any disk.  Its storaged is
+# gone, so the member's lines from 10.77.7.2 from now on are the tool's.
+target=${WFS_NODES[0]}
+tpeer=$(wfs_config_get "$target" peer)
+tkey=$("$WFS_BUILD/bin/storaged" --show-key -c "$target/storaged.yaml")
+sid=0x00badc0de0badc0d	# no stripe the workload gets has such an id
+chunk_files() { find "${WFS_NODES[@]/%//disks}" -name "$(printf '%016x' "$sid")-*"; }
+[ -z "$(chunk_files)" ] || wfs_fail "stripe $sid is on a disk before the intruder came"
+mark=$(wc -l <"$target/storaged.log")
+out=$(TMPDIR=$WFS_TMP wfs_in_node $((NODES + 1)) "$WFS_BUILD/bin/wfs_intruder" \
+	-k "$intruder/data" -s "$sid" "$tpeer" "$tkey" 2>&1)
+rc=$?
+printf '%s\n' "$out"
+[ "$rc" = 0 ] || wfs_fail "the intruder's chunk requests were not all refused (wfs_intruder exit $rc)"
+refused=$(tail -n +$((mark + 1)) "$target/storaged.log" |
+	grep -c "warn  net: link [0-9]* from 10\.77\.$((NODES + 1))\.2:[0-9]*: unknown peer key; closing")
+others=$(tail -n +$((mark + 1)) "$target/storaged.log" |
+	grep -E " (net|transfer): .*10\.77\.$((NODES + 1))\.2" | grep -vc "unknown peer key")
+[ "$refused" = 3 ] && [ "$others" = 0 ] ||
+	wfs_fail "$(basename "$target") logged $refused refusals of the intruder's 3 links (and $others other lines about it)"
+[ -z "$(chunk_files)" ] || wfs_fail "the intruder's chunk is on a disk: $(chunk_files)"
+# The control: an admitted key (node2's) on the same path is answered, so
+# what refused the intruder was its key.
+TMPDIR=$WFS_TMP wfs_in_node $((NODES + 1)) "$WFS_BUILD/bin/wfs_intruder" -o stat \
+	-k "${WFS_NODES[1]}/data" -s "$sid" "$tpeer" "$tkey" >"$WFS_TMP/control" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q "^stat: admitted: the target answered (No such file" "$WFS_TMP/control" || {
+	cat "$WFS_TMP/control"
+	wfs_fail "an admitted key was not answered on the intruder's path (wfs_intruder exit $rc)"
+}
+wfs_log "the intruder's chunk write, read and stat refused by $(basename "$target"), each logged once"
 no_errors "intruder"
 
 wfs_step "a node with the join token admits itself"
