@@ -4,6 +4,10 @@
  * file, so Status copies them whole.  The raft term is not reported (0):
  * the raft log wrapper does not expose it yet.  Degraded stripes are not
  * counted yet either (0): that comes with scrub and repair.
+ *
+ * Another node's disks show their records with gossip's fresher figures
+ * laid over them (storaged/liveness), as placement sees them; this node's
+ * own disks come straight from its store.
  */
 #include "storaged/admin_service.h"
 
@@ -182,6 +186,19 @@ static void own_disks(struct wfs_node *n, struct status_msgs *mm,
 	}
 }
 
+/* Another node's disk: its record, with gossip's fresher figures laid
+ * over it when gossip has them (as placement sees it). */
+static void node_disk(struct wfs_node *n, struct status_msgs *mm,
+		      const struct disk_copy *d)
+{
+	struct wfs_place_disk pd = { d->node, d->id, d->capacity, d->free,
+				     d->state };
+
+	wfs_liveness_overlay(n->liveness, &pd, 1);
+	add_disk(mm, d->id, d->path, pd.capacity, pd.free,
+		 wfs_place_state_name(pd.state));
+}
+
 /* What the node does in the raft group, as this node sees it: "voter",
  * "standby", or "none" (admitted, not a member yet). */
 static const char *role_of(struct wfs_node *n, const struct node_copy *c)
@@ -225,11 +242,7 @@ static void fill_node(struct wfs_node *n, const struct view *v,
 	} else {
 		for (size_t i = 0; i < v->ndisks; i++)
 			if (strcmp(v->disks[i].node, c->id) == 0)
-				add_disk(mm, v->disks[i].id, v->disks[i].path,
-					 v->disks[i].capacity,
-					 v->disks[i].free,
-					 wfs_place_state_name(
-						 v->disks[i].state));
+				node_disk(n, mm, &v->disks[i]);
 	}
 	ns->disks = &mm->dptrs[first];
 	ns->n_disks = mm->nd - first;

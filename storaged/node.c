@@ -6,7 +6,8 @@
  *     completions, which finish deferred API calls;
  *   - the API server's threads (rpc/): run handlers, never wait for raft;
  *   - upkeep (here): formats the store and records the node and its disks
- *     once this node leads, refreshes disk figures, expires lock waits;
+ *     once this node leads, refreshes disk figures (and has gossip spread
+ *     them: storaged/liveness), expires lock waits;
  *   - gc (gc.c): deletes garbage chunks.
  * The raft thread tells upkeep about role changes through n->cond, so a
  * new leader formats and registers at once instead of at the next tick.
@@ -322,6 +323,26 @@ static int publish_node(struct wfs_node *n)
 	return rc;
 }
 
+/* ---- this node's disks ---- */
+
+unsigned wfs_node_disks(struct wfs_node *n, struct wfs_store_disk_info *out,
+			unsigned cap)
+{
+	unsigned count = wfs_store_disk_count(n->store), nd = 0;
+
+	wfs_store_refresh(n->store);
+	for (unsigned i = 0; i < count && nd < cap; i++)
+		if (wfs_store_disk_info(n->store, i, &out[nd]) == 0 &&
+		    out[nd].id[0])
+			nd++;
+	return nd;
+}
+
+uint32_t wfs_node_disk_state(const struct wfs_store_disk_info *info)
+{
+	return info->online ? WFS_PLACE_DISK_ONLINE : WFS_PLACE_DISK_OFFLINE;
+}
+
 /* One of this node's disks as the metadata records it. */
 struct disk_rec {
 	bool found;
@@ -368,9 +389,9 @@ static bool disk_changed(const struct disk_rec *r,
 	       strcmp(r->path, info->path) != 0 || diff > slack;
 }
 
-static int publish_disk(struct wfs_node *n, unsigned i)
+static int publish_disk(struct wfs_node *n,
+			const struct wfs_store_disk_info *info)
 {
-	struct wfs_store_disk_info info;
 	struct wfs_meta_op op = { .type = WFS_META_OP_DISK_SET };
 	struct disk_rec *rec;
 	struct disk_find find;
@@ -378,40 +399,38 @@ static int publish_disk(struct wfs_node *n, unsigned i)
 	uint32_t state;
 	int rc;
 
-	if (wfs_store_disk_info(n->store, i, &info) != 0 || !info.id[0])
-		return 0;	/* never attached: it has no id to record */
 	rec = wfs_calloc(1, sizeof(*rec));
 	if (!rec)
 		return -ENOMEM;
-	find = (struct disk_find){ info.id, rec };
-	state = info.online ? WFS_PLACE_DISK_ONLINE : WFS_PLACE_DISK_OFFLINE;
+	find = (struct disk_find){ info->id, rec };
+	state = wfs_node_disk_state(info);
 	m = wfs_metafsm_read_begin(n->fsm);
 	rc = m ? wfs_meta_disks(m, disk_cb, &find) : -EIO;
 	wfs_metafsm_read_end(n->fsm);
 	if (rc < 0)
 		goto out_free;
 	rc = 0;
-	if (!disk_changed(rec, &info, state))
+	if (!disk_changed(rec, info, state))
 		goto out_free;
 	op.time_ns = wfs_node_now_ns();
-	op.u.disk.id = (struct wfs_meta_bytes){ info.id, strlen(info.id) };
+	op.u.disk.id = (struct wfs_meta_bytes){ info->id, strlen(info->id) };
 	op.u.disk.node_id = (struct wfs_meta_bytes){ n->id.node_id,
 						     strlen(n->id.node_id) };
-	op.u.disk.path = (struct wfs_meta_bytes){ info.path,
-						  strlen(info.path) };
-	op.u.disk.capacity = info.capacity;
-	op.u.disk.free = info.avail;
+	op.u.disk.path = (struct wfs_meta_bytes){ info->path,
+						  strlen(info->path) };
+	op.u.disk.capacity = info->capacity;
+	op.u.disk.free = info->avail;
 	op.u.disk.state = state;
 	rc = wfs_node_propose_wait(n, &op, NULL);
 	if (rc == 0 && rec->found && rec->state != state)
-		wfs_log_warn(SUB, "disk %s %s: %s", info.id,
+		wfs_log_warn(SUB, "disk %s %s: %s", info->id,
 			     wfs_place_state_name(state),
-			     info.online ? "back in service"
-					 : strerror(-info.error));
+			     info->online ? "back in service"
+					  : strerror(-info->error));
 	else if (rc == 0)
 		wfs_log_debug(SUB, "disk %s (%s): %" PRIu64 " of %" PRIu64
-			      " bytes free", info.id, info.path, info.avail,
-			      info.capacity);
+			      " bytes free", info->id, info->path, info->avail,
+			      info->capacity);
 out_free:
 	wfs_free(rec);
 	return rc;
@@ -419,12 +438,17 @@ out_free:
 
 static int publish_disks(struct wfs_node *n)
 {
-	unsigned count = wfs_store_disk_count(n->store);
+	unsigned cap = wfs_store_disk_count(n->store), count;
+	struct wfs_store_disk_info *info;
 	int rc = 0;
 
-	wfs_store_refresh(n->store);
+	info = wfs_calloc(cap + 1, sizeof(*info));
+	if (!info)
+		return -ENOMEM;
+	count = wfs_node_disks(n, info, cap);
 	for (unsigned i = 0; i < count && rc == 0; i++)
-		rc = publish_disk(n, i);
+		rc = publish_disk(n, &info[i]);
+	wfs_free(info);
 	return rc;
 }
 
@@ -463,7 +487,7 @@ static int join_request(struct wfs_node *n, Wormfs__JoinRequest *req,
 			Wormfs__JoinDisk *disks, Wormfs__JoinDisk **ptrs,
 			struct wfs_store_disk_info *info, unsigned cap)
 {
-	unsigned count = wfs_store_disk_count(n->store), nd = 0;
+	unsigned nd;
 
 	req->public_key.data = n->id.pk;
 	req->public_key.len = sizeof(n->id.pk);
@@ -484,20 +508,16 @@ static int join_request(struct wfs_node *n, Wormfs__JoinRequest *req,
 		req->token_proof.data = n->token_proof;
 		req->token_proof.len = sizeof(n->token_proof);
 	}
-	wfs_store_refresh(n->store);
-	for (unsigned i = 0; i < count && nd < cap; i++) {
-		if (wfs_store_disk_info(n->store, i, &info[nd]) != 0 ||
-		    !info[nd].id[0])
-			continue;
-		wormfs__join_disk__init(&disks[nd]);
-		disks[nd].disk_id.data = (uint8_t *)info[nd].id;
-		disks[nd].disk_id.len = strlen(info[nd].id);
-		disks[nd].path = (char *)info[nd].path;
-		disks[nd].capacity = info[nd].capacity;
-		disks[nd].free = info[nd].avail;
-		disks[nd].online = info[nd].online;
-		ptrs[nd] = &disks[nd];
-		nd++;
+	nd = wfs_node_disks(n, info, cap);
+	for (unsigned i = 0; i < nd; i++) {
+		wormfs__join_disk__init(&disks[i]);
+		disks[i].disk_id.data = (uint8_t *)info[i].id;
+		disks[i].disk_id.len = strlen(info[i].id);
+		disks[i].path = (char *)info[i].path;
+		disks[i].capacity = info[i].capacity;
+		disks[i].free = info[i].avail;
+		disks[i].online = info[i].online;
+		ptrs[i] = &disks[i];
 	}
 	req->n_disks = nd;
 	req->disks = ptrs;
@@ -596,6 +616,7 @@ static void upkeep_tick(struct wfs_node *n, uint64_t *next_disks)
 	int rc;
 
 	wfs_locks_expire(n->locks, now);
+	wfs_liveness_refresh(n->liveness);
 	if (!wfs_raftlog_is_leader(n->raft)) {
 		member_tick(n, now, next_disks);
 		return;

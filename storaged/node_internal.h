@@ -165,6 +165,18 @@ int wfs_node_record_find(struct wfs_node *n, const char *id,
 int wfs_node_record_set(struct wfs_node *n, const char *id, const char *name,
 			const char *addr, uint32_t role, uint32_t state);
 
+/* Measure this node's disks now (wfs_store_refresh: statvfs of each) and
+ * describe into @out, which has room for @cap, every disk that has an id
+ * (it was attached once), in the store's order.  Returns how many.  The
+ * one way the node gathers its disks' figures, for Join, its own disk
+ * records and gossip.  Upkeep thread (or start): it may block on a disk. */
+unsigned wfs_node_disks(struct wfs_node *n, struct wfs_store_disk_info *out,
+			unsigned cap);
+
+/* The placement state (enum wfs_place_disk_state) of a disk @info
+ * describes: online or offline. */
+uint32_t wfs_node_disk_state(const struct wfs_store_disk_info *info);
+
 /* Wake the upkeep thread now (a membership change). */
 void wfs_node_kick(struct wfs_node *n);
 

@@ -20,6 +20,7 @@
 #include "log/log.h"
 #include "mem/mem.h"
 #include "placement/place.h"
+#include "storaged/liveness.h"
 #include "storaged/node_internal.h"
 #include "storaged/service_internal.h"
 
@@ -172,9 +173,13 @@ static size_t usable_disks(const struct cluster *c)
 	return count;
 }
 
-/* Read the nodes (and with @disks, the disks) of the cluster.  Disks of a
- * node the metadata does not know are offline for placement. */
-static int cluster_read(struct wfs_meta *m, bool disks, struct cluster *c)
+/* Read the nodes (and with @disks, the disks) of the cluster.  Gossip's
+ * fresh figures (liveness.h) override the disks' records where it has
+ * them: a disk its node reports offline or full is so at once, not at the
+ * next Join.  Disks of a node the metadata does not know are offline for
+ * placement. */
+static int cluster_read(struct wfs_node *n, struct wfs_meta *m, bool disks,
+			struct cluster *c)
 {
 	int rc;
 
@@ -184,19 +189,24 @@ static int cluster_read(struct wfs_meta *m, bool disks, struct cluster *c)
 		rc = wfs_meta_disks(m, disk_cb, c);
 	if (c->err)
 		rc = c->err;
-	for (size_t i = 0; rc >= 0 && i < c->ndisks; i++) {
-		const struct node_ent *e = node_find(c, c->disks[i].node);
-
+	if (rc < 0) {
+		cluster_release(c);
+		return rc;
+	}
+	for (size_t i = 0; i < c->ndisks; i++) {
 		c->cands[i].node_id = c->disks[i].node;
 		c->cands[i].disk_id = c->disks[i].id;
+	}
+	wfs_liveness_overlay(n->liveness, c->cands, c->ndisks);
+	for (size_t i = 0; i < c->ndisks; i++) {
+		const struct node_ent *e = node_find(c, c->disks[i].node);
+
 		/* No new chunks on a node without an address (admitted,
 		 * never joined) or recorded dead. */
 		if (!e || !e->addr[0] || !e->alive)
 			c->cands[i].state = WFS_PLACE_DISK_OFFLINE;
 	}
-	if (rc < 0)
-		cluster_release(c);
-	return rc < 0 ? rc : 0;
+	return 0;
 }
 
 /* ---- placing ---- */
@@ -236,7 +246,7 @@ static int place_read(struct wfs_node *n, uint64_t ino, uint64_t sidx,
 	if (rc == 0)
 		rc = wfs_meta_stripes(m, ino, sidx, 1, slot_cb, slot);
 	if (rc >= 0)
-		rc = cluster_read(m, true, &in->c);
+		rc = cluster_read(n, m, true, &in->c);
 	wfs_metafsm_read_end(n->fsm);
 	in->version = slot[1];
 	return rc < 0 ? rc : 0;
@@ -690,7 +700,7 @@ static int layout_serve(struct wfs_node *n, const Wormfs__GetLayoutRequest *r,
 	if (rc == 0 && S_ISDIR(a.mode))
 		rc = -EISDIR;
 	if (rc == 0)
-		rc = cluster_read(m, false, &c);
+		rc = cluster_read(n, m, false, &c);
 	if (rc == 0)
 		rc = wfs_meta_stripes(m, r->ino, r->sidx, limit + 1, layout_cb,
 				      &l);
