@@ -304,4 +304,24 @@ done <"$manifest"
 [ "$bad" = 0 ] || wfs_fail "$bad of $count files differ from what was written"
 extra=$(ls "$mnt/work" | grep -vc '\.tmp$')
 [ "$extra" = "$count" ] || wfs_fail "$extra files in the directory, $count written"
+
+wfs_step "a disk goes offline: the master shows it within 3 s (gossip)"
+m=$(master_dir) || wfs_fail "no master"
+for d in "${WFS_NODES[@]}"; do [ "$d" != "$m" ] && { v=$d; break; }; done
+disk_state() {
+	wfs_ctl -n "$(wfs_config_get "$m" api)" -t 5 --json status | python3 -c '
+import json, sys
+print(" ".join(d["state"] for n in json.load(sys.stdin)["nodes"]
+	       for d in n.get("disks", []) if d["path"] == sys.argv[1]))' "$1"
+}
+[ "$(disk_state "$v/disks/d1")" = online ] ||
+	wfs_fail "$(basename "$v")'s d1 is not online before: $(disk_state "$v/disks/d1")"
+# Gone from under the node: its store takes the disk offline.
+mv "$v/disks/d1" "$v/disks/d1.gone"
+t0=$(date +%s%N)
+d1_offline() { [ "$(disk_state "$v/disks/d1")" = offline ]; }
+wfs_wait 3 "d1 of $(basename "$v") offline on the master" d1_offline ||
+	wfs_fail "the master shows $(basename "$v")'s d1 $(disk_state "$v/disks/d1") 3 s after it went"
+wfs_log "the master saw d1 of $(basename "$v") offline after $((($(date +%s%N) - t0) / 1000000)) ms"
+
 wfs_pass "six nodes: $count files written through kills, a master's death and splits, all intact"
