@@ -66,6 +66,10 @@ struct wfs_client_opts {
 	unsigned readahead;	/* stripes read ahead on sequential reads
 				 * (default 2; 0 is the default, use
 				 * WFS_CLIENT_NO_READAHEAD for none) */
+	unsigned statahead_ms;	/* lookups walking a directory are
+				 * answered from pages of it read ahead,
+				 * kept this long (0, the default: no
+				 * read-ahead; client/statahead_internal.h) */
 	wfs_client_dir_cb dir_attr; /* may be NULL */
 	void *dir_attr_arg;	/* for dir_attr; must outlive the client */
 };

@@ -13,6 +13,7 @@
 #include "client/client.h"
 #include "client/geom_internal.h"
 #include "client/pool_internal.h"
+#include "client/statahead_internal.h"
 #include "client/stripe_internal.h"
 #include "erasure/codec.h"
 #include "proto/wormfs.pb-c.h"
@@ -62,10 +63,28 @@ struct wfs_client {
 	struct cinode **itab;		/* open inodes by ino; itab_lock */
 	unsigned itab_size, nopen;
 
+	struct wfs_statahead *sa;	/* NULL: no read-ahead of names */
+
 	uint8_t id[16];			/* random client id */
 	char id_hex[2 * 16 + 1];	/* the same in hex, for request ids */
 	atomic_uint_fast64_t req_seq;	/* the last request number used */
 };
+
+/* A change made through this client: names read ahead that it made stale
+ * go (client/statahead_internal.h).  Call after the change's call
+ * returned, whatever its outcome. */
+static inline void wfs_sa_forget_name(struct wfs_client *c, uint64_t dir,
+				      const char *name)
+{
+	if (c->sa)
+		wfs_statahead_forget_name(c->sa, dir, name);
+}
+
+static inline void wfs_sa_forget_ino(struct wfs_client *c, uint64_t ino)
+{
+	if (c->sa)
+		wfs_statahead_forget_ino(c->sa, ino);
+}
 
 /* Flags of wfs_meta_call. */
 enum wfs_call_flags {

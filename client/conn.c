@@ -425,7 +425,12 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	}
 	for (size_t k = 0; k < sizeof(c->id); k++)
 		snprintf(c->id_hex + 2 * k, 3, "%02x", c->id[k]);
-	rc = start_pools(c);
+	/* Enough for a few directories being walked at once. */
+	if (c->opts.statahead_ms)
+		rc = wfs_statahead_new(c->opts.statahead_ms,
+				       16 * WFS_STATAHEAD_PAGE, &c->sa);
+	if (rc == 0)
+		rc = start_pools(c);
 	if (rc)
 		goto out_free;
 	wfs_chunkio_init(c, &c->io);
@@ -433,6 +438,7 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	return 0;
 
 out_free:
+	wfs_statahead_free(c->sa);
 	free_nodes(c);
 	wfs_free(c->nodes_str);
 	wfs_free(c->itab);
@@ -453,6 +459,7 @@ void wfs_client_free(struct wfs_client *c)
 	for (unsigned k = 0; k <= WFS_EC_MAX_K; k++)
 		for (unsigned m = 0; m <= WFS_EC_MAX_M; m++)
 			wfs_ec_free(c->codecs[k][m]);
+	wfs_statahead_free(c->sa);
 	free_nodes(c);
 	wfs_free(c->nodes_str);
 	wfs_free(c->itab);

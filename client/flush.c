@@ -167,6 +167,7 @@ static int commit(struct cinode *ci, const struct wfs_cred *cred,
 	rc = wfs_meta_call(ci->c, WFS_M_META("CommitStripe"), &req.base,
 			   &wormfs__commit_stripe_reply__descriptor,
 			   (ProtobufCMessage **)&r, 0);
+	wfs_sa_forget_ino(ci->c, ci->ino);
 	if (rc)
 		return rc;
 	if (r->version != s->version || !r->attr) {

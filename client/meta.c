@@ -46,6 +46,35 @@ static int entry_reply(int rc, Wormfs__EntryReply *r, struct wfs_attr *attr)
 	return rc;
 }
 
+/* Whether @name in @parent is among the names read ahead for @cred,
+ * reading the next page of the directory first when the lookups seem to
+ * walk it. */
+static bool lookup_ahead(struct wfs_client *c, const struct wfs_cred *cred,
+			 uint64_t parent, const char *name,
+			 struct wfs_attr *attr)
+{
+	struct wfs_dirpage *page = NULL;
+	uint64_t cookie, ticket;
+	int rc;
+
+	if (wfs_statahead_find(c->sa, cred, parent, name, attr))
+		return true;
+	if (!wfs_statahead_want(c->sa, cred, parent, &cookie, &ticket))
+		return false;
+	rc = wfs_client_readdir(c, cred, parent, cookie, WFS_STATAHEAD_PAGE,
+				true, &page);
+	if (rc == 0)
+		wfs_statahead_fill(c->sa, cred, parent, ticket, 0,
+				   wfs_dirpage_entry(page, 0),
+				   wfs_dirpage_count(page),
+				   wfs_dirpage_eof(page));
+	else
+		wfs_statahead_fill(c->sa, cred, parent, ticket, rc, NULL, 0,
+				   false);
+	wfs_dirpage_free(page);
+	return wfs_statahead_find(c->sa, cred, parent, name, attr);
+}
+
 int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t parent, const char *name,
 		      struct wfs_attr *attr)
@@ -53,8 +82,16 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__LookupRequest req = WORMFS__LOOKUP_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
 	Wormfs__EntryReply *r = NULL;
+	struct wfs_attr ahead;
 	int rc;
 
+	if (c->sa && lookup_ahead(c, cred, parent, name, &ahead)) {
+		if (attr) {
+			*attr = ahead;
+			wfs_file_merge_attr(c, attr);
+		}
+		return 0;
+	}
 	wfs_caller_fill(&caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
@@ -65,10 +102,12 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	 * says so with ENOENT instead). */
 	if (rc == 0 && !r->attr) {
 		wfs_rpc_msg_free(&r->base);
-		return -ENOENT;
-	}
-	if (rc == 0)
+		rc = -ENOENT;
+	} else if (rc == 0) {
 		rc = entry_reply(rc, r, attr);
+	}
+	if (c->sa)
+		wfs_statahead_looked_up(c->sa, cred, parent, rc);
 	/* The kernel takes these attributes as current: include what is
 	 * buffered here. */
 	if (rc == 0 && attr)
@@ -121,6 +160,7 @@ int wfs_meta_setattr(struct wfs_client *c, const struct wfs_cred *cred,
 	req.mtime_ns = set->mtime_ns;
 	req.ctime_ns = set->ctime_ns;
 	rc = META_CALL(c, "SetAttr", &req, attr_reply, &r, 0);
+	wfs_sa_forget_ino(c, ino);
 	if (rc)
 		return rc;
 	if (!r->attr)
@@ -159,6 +199,7 @@ int wfs_client_mknod(struct wfs_client *c, const struct wfs_cred *cred,
 	req.mode = mode;
 	req.rdev = rdev;
 	rc = META_CALL(c, "Mknod", &req, entry_reply, &r, 0);
+	wfs_sa_forget_name(c, parent, name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -177,6 +218,7 @@ int wfs_client_mkdir(struct wfs_client *c, const struct wfs_cred *cred,
 	req.name = bytes_of(name);
 	req.mode = mode;
 	rc = META_CALL(c, "Mkdir", &req, entry_reply, &r, 0);
+	wfs_sa_forget_name(c, parent, name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -195,6 +237,7 @@ int wfs_client_symlink(struct wfs_client *c, const struct wfs_cred *cred,
 	req.name = bytes_of(name);
 	req.target = bytes_of(target);
 	rc = META_CALL(c, "Symlink", &req, entry_reply, &r, 0);
+	wfs_sa_forget_name(c, parent, name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -213,6 +256,8 @@ int wfs_client_link(struct wfs_client *c, const struct wfs_cred *cred,
 	req.new_parent = new_parent;
 	req.new_name = bytes_of(new_name);
 	rc = META_CALL(c, "Link", &req, entry_reply, &r, 0);
+	wfs_sa_forget_ino(c, ino);
+	wfs_sa_forget_name(c, new_parent, new_name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -263,6 +308,7 @@ static int remove_name(struct wfs_client *c, const char *method, bool purge,
 	rc = wfs_meta_call(c, method, &req.base,
 			   &wormfs__remove_reply__descriptor,
 			   (ProtobufCMessage **)&r, 0);
+	wfs_sa_forget_name(c, parent, name);
 	if (rc)
 		return rc;
 	if (ino)
@@ -307,6 +353,8 @@ int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 	req.new_name = bytes_of(new_name);
 	req.flags = flags;
 	rc = META_CALL(c, "Rename", &req, rename_reply, &r, 0);
+	wfs_sa_forget_name(c, parent, name);
+	wfs_sa_forget_name(c, new_parent, new_name);
 	if (rc)
 		return rc;
 	if (moved)
@@ -532,6 +580,7 @@ int wfs_client_setxattr(struct wfs_client *c, const struct wfs_cred *cred,
 	req.value.len = size;
 	req.flags = (uint32_t)flags & (XATTR_CREATE | XATTR_REPLACE);
 	rc = META_CALL(c, "SetXattr", &req, set_xattr_reply, &r, 0);
+	wfs_sa_forget_ino(c, ino);
 	if (rc == 0)
 		wfs_rpc_msg_free(&r->base);
 	return rc;
@@ -581,6 +630,7 @@ int wfs_client_removexattr(struct wfs_client *c, const struct wfs_cred *cred,
 	req.ino = ino;
 	req.name = bytes_of(name);
 	rc = META_CALL(c, "RemoveXattr", &req, remove_xattr_reply, &r, 0);
+	wfs_sa_forget_ino(c, ino);
 	if (rc == 0)
 		wfs_rpc_msg_free(&r->base);
 	return rc;

@@ -432,6 +432,10 @@ static int run(struct options *o, int report_fd)
 	 * the inode table (m outlives the client, freed below). */
 	o->client.dir_attr = wfs_fuse_note_dir;
 	o->client.dir_attr_arg = &m;
+	/* Names read ahead live half the attribute timeout, so what the
+	 * kernel then keeps is at most 1.5 timeouts old, close to what a
+	 * lookup of its own would give. */
+	o->client.statahead_ms = (unsigned)(m.attr_timeout * 500);
 	if (wfs_client_new(&o->client, &m.client) != 0 ||
 	    wfs_itable_new(&m.itable) != 0) {
 		wfs_log_error("fuse", "cannot start the client");

@@ -4,7 +4,10 @@
 # RENAME_NOREPLACE and RENAME_EXCHANGE), hard links, symlinks, truncate,
 # holes, an unlinked open file, timestamps, xattrs, fcntl and flock locks,
 # permissions as another user, statfs, fsync, and the errno of every error
-# case.  Usage: posix.sh BUILD_DIR
+# case.  Then two mounts of the cluster: names one mount read ahead while
+# stat'ing a directory (client/statahead) never hide a change made through
+# it, and go stale no longer than the attribute timeouts after a change
+# made through the other.  Usage: posix.sh BUILD_DIR
 set -u
 . "$(dirname "$0")/../lib.sh"
 wfs_init "${1:-build}"
@@ -14,4 +17,44 @@ wfs_cluster_up 6
 wfs_step "posix_check on $WFS_MNT"
 timeout -k 10 300 "$WFS_BUILD/bin/posix_check" "$WFS_MNT" ||
 	wfs_fail "posix_check failed on the mount"
-wfs_pass "POSIX behaviour suite on the mount"
+
+wfs_step "stat through a second mount, while the first changes the files"
+mnt2=$WFS_TMP/mnt2
+wfs_mount "$WFS_API" "$mnt2" "$WFS_TMP/wormfs2.log" ||
+	wfs_fail "the second mount did not come up"
+d=$WFS_MNT/walk d2=$mnt2/walk
+mkdir "$d" || wfs_fail "mkdir"
+for i in $(seq 0 59); do echo "$i" >"$d/f$i"; done
+sync
+echo 2 >/proc/sys/vm/drop_caches
+# Every name, in listing order, through the second mount: read ahead.
+for i in $(seq 0 59); do
+	[ "$(stat -c %s "$d2/f$i")" = "$(echo "$i" | wc -c)" ] ||
+		wfs_fail "f$i: wrong size through the second mount"
+done
+# Changes through the second mount show through it at once.
+rm "$d2/f40" && chmod 600 "$d2/f41" && echo more >>"$d2/f42" ||
+	wfs_fail "changing files through the second mount"
+[ -e "$d2/f40" ] && wfs_fail "f40 removed, still there through its mount"
+[ "$(stat -c %a "$d2/f41")" = 600 ] || wfs_fail "f41's chmod not seen through its mount"
+[ "$(stat -c %s "$d2/f42")" = 8 ] || wfs_fail "f42's append not seen through its mount"
+# Changes through the first: seen through the second once the attribute
+# timeouts (1 s; names read ahead half that) have passed.
+rm "$d/f10" && chmod 600 "$d/f20" && echo more >>"$d/f30" ||
+	wfs_fail "changing files through the first mount"
+sleep 2
+[ -e "$d2/f10" ] && wfs_fail "f10 removed through the other mount, still there 2 s later"
+[ "$(stat -c %a "$d2/f20")" = 600 ] || wfs_fail "f20's chmod not seen 2 s later"
+[ "$(stat -c %s "$d2/f30")" = 8 ] || wfs_fail "f30's append not seen 2 s later"
+# Only what the caller may see: another user stat'ing walks nothing it
+# cannot search.
+chmod 700 "$d"
+sleep 2
+echo 2 >/proc/sys/vm/drop_caches
+for i in 0 1 2 3 4 5; do
+	setpriv --reuid=65534 --regid=65534 --clear-groups stat "$d2/f$i" \
+		>/dev/null 2>&1 && wfs_fail "nobody could stat f$i in a 0700 directory"
+done
+wfs_umount "$mnt2" || wfs_fail "cannot unmount the second mount"
+
+wfs_pass "POSIX behaviour suite on the mount; read-ahead names stay true"
