@@ -620,20 +620,15 @@ static int chunk_leave_old(struct wfs_meta *m, uint64_t sid,
 	return wfs_meta_exec(m, add);
 }
 
-int wfs_meta_apply_chunk(struct meta_apply *ap)
+/* CHUNK_SET's plain form: chunk @loc->index of @sid lives at @loc now
+ * (the stripe's width checked by the caller). */
+static int chunk_set(struct wfs_meta *m, uint64_t sid,
+		     const struct wfs_meta_chunk_loc *loc)
 {
-	const struct wfs_meta_chunk_loc *loc = &ap->op->u.chunk.loc;
-	uint64_t sid = ap->op->u.chunk.stripe_id;
-	struct wfs_meta *m = ap->m;
 	sqlite3_stmt *st;
-	uint32_t width;
 	int rc;
 
-	rc = stripe_width_of(m, sid, &width);
-	if (rc == 0)
-		rc = loc_check(loc, width);
-	if (rc == 0)
-		rc = chunk_leave_old(m, sid, loc);
+	rc = chunk_leave_old(m, sid, loc);
 	if (rc == 0)
 		rc = chunk_put(m, sid, loc);
 	if (rc < 0 || loc->disk.len == 0)
@@ -646,6 +641,97 @@ int wfs_meta_apply_chunk(struct meta_apply *ap)
 	wfs_meta_bind_text(st, 3, loc->node);
 	wfs_meta_bind_text(st, 4, loc->disk);
 	return wfs_meta_exec(m, st);
+}
+
+/* Whether chunk @index of @sid is recorded at (@node, @disk): 1 yes, 0 no
+ * (elsewhere, or no such chunk), or a store error. */
+static int chunk_at(struct wfs_meta *m, uint64_t sid, uint32_t index,
+		    struct wfs_meta_bytes node, struct wfs_meta_bytes disk)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_CHUNK_GET);
+	struct wfs_meta_bytes n, d;
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, index);
+	rc = wfs_meta_step(m, st);
+	if (rc == 1) {
+		n = wfs_meta_col_bytes(st, 0);
+		d = wfs_meta_col_bytes(st, 1);
+		rc = bytes_eq(node, n.data, n.len) &&
+		     bytes_eq(disk, d.data, d.len);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* CHUNK_SET's move form (op.h): the chunk goes from @from to the copy at
+ * @loc if it is still at @from; else the copy is garbage.  Both outcomes
+ * succeed, so the log accounts for every copy a mover made whatever raced
+ * with it (a rewrite of the stripe, another move, a repair). */
+static int chunk_move(struct meta_apply *ap)
+{
+	const typeof(ap->op->u.chunk) *c = &ap->op->u.chunk;
+	const struct wfs_meta_chunk_loc *loc = &c->loc;
+	struct wfs_meta *m = ap->m;
+	sqlite3_stmt *add;
+	uint32_t width;
+	int rc;
+
+	if (loc->state != WFS_META_CHUNK_OK || !loc->node.len ||
+	    !loc->disk.len || loc->node.len > WFS_META_ID_MAX ||
+	    loc->disk.len > WFS_META_ID_MAX ||
+	    c->from_node.len > WFS_META_ID_MAX ||
+	    c->from_disk.len > WFS_META_ID_MAX ||
+	    loc->index >= WFS_META_CHUNKS_MAX ||
+	    (bytes_eq(loc->node, c->from_node.data, c->from_node.len) &&
+	     bytes_eq(loc->disk, c->from_disk.data, c->from_disk.len)))
+		return -EINVAL;
+	rc = stripe_width_of(m, c->stripe_id, &width);
+	if (rc == 0 && loc->index >= width)
+		return -EINVAL;
+	if (rc == 0)
+		rc = chunk_at(m, c->stripe_id, loc->index, c->from_node,
+			      c->from_disk);
+	if (rc == 1) {
+		ap->res->value = 1;
+		return chunk_set(m, c->stripe_id, loc);
+	}
+	if (rc == 0)
+		rc = chunk_at(m, c->stripe_id, loc->index, loc->node,
+			      loc->disk);
+	if (rc == 1) {
+		ap->res->value = 1;	/* this very move, applied before */
+		return 0;
+	}
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	/* Moved elsewhere meanwhile, or the stripe is gone: nothing will
+	 * name the copy. */
+	add = wfs_meta_stmt(m, ST_GARBAGE_ADD);
+	wfs_meta_bind_u64(add, 1, c->stripe_id);
+	sqlite3_bind_int64(add, 2, loc->index);
+	wfs_meta_bind_text(add, 3, loc->node);
+	wfs_meta_bind_text(add, 4, loc->disk);
+	ap->res->value = 0;
+	return wfs_meta_exec(m, add);
+}
+
+int wfs_meta_apply_chunk(struct meta_apply *ap)
+{
+	const struct wfs_meta_chunk_loc *loc = &ap->op->u.chunk.loc;
+	uint64_t sid = ap->op->u.chunk.stripe_id;
+	uint32_t width;
+	int rc;
+
+	if (ap->op->u.chunk.from_disk.len)
+		return chunk_move(ap);
+	rc = stripe_width_of(ap->m, sid, &width);
+	if (rc == 0)
+		rc = loc_check(loc, width);
+	if (rc == 0)
+		rc = chunk_set(ap->m, sid, loc);
+	return rc;
 }
 
 int wfs_meta_apply_gc(struct meta_apply *ap)
@@ -829,5 +915,6 @@ int wfs_meta_apply_disk_set(struct meta_apply *ap)
 	wfs_meta_bind_u64(st, 4, op->u.disk.capacity);
 	wfs_meta_bind_u64(st, 5, op->u.disk.free);
 	sqlite3_bind_int64(st, 6, op->u.disk.state);
+	sqlite3_bind_int64(st, 7, op->u.disk.keep_state);
 	return wfs_meta_exec(ap->m, st);
 }

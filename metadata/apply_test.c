@@ -1369,6 +1369,158 @@ static void test_chunk_set_gc(void)
 	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
 }
 
+/* The move form of CHUNK_SET: the chunk goes to the copy only if it is
+ * still where the mover read it; otherwise the copy is garbage.  Every
+ * outcome succeeds, and a retry of an applied move changes nothing. */
+static struct wfs_meta_op op_move(uint64_t sid, uint32_t index,
+				  const char *from_node, const char *from_disk,
+				  const char *node, const char *disk)
+{
+	struct wfs_meta_op op = op_chunk(sid, index, node, disk);
+
+	op.u.chunk.from_node = B(from_node);
+	op.u.chunk.from_disk = B(from_disk);
+	return op;
+}
+
+/* A stripe's chunks as "index:node:disk;" text, made in the callback
+ * (the strings are valid only there). */
+struct locs_text {
+	uint64_t sid;
+	int index;		/* -1: every chunk, as "index:node:disk;" */
+	char buf[256];
+};
+
+static int locs_cb(const struct wfs_meta_stripe *s, void *arg)
+{
+	struct locs_text *t = arg;
+	size_t used = strlen(t->buf);
+
+	if (s->stripe_id != t->sid)
+		return 1;
+	for (uint32_t i = 0; i < s->nchunks && used < sizeof(t->buf); i++) {
+		const struct wfs_meta_chunk_loc *c = &s->chunks[i];
+
+		if (t->index >= 0 && c->index != (uint32_t)t->index)
+			continue;
+		if (t->index >= 0)
+			used += (size_t)snprintf(t->buf + used,
+						 sizeof(t->buf) - used,
+						 "%.*s:%.*s", (int)c->node.len,
+						 (const char *)c->node.data,
+						 (int)c->disk.len,
+						 (const char *)c->disk.data);
+		else
+			used += (size_t)snprintf(t->buf + used,
+						 sizeof(t->buf) - used,
+						 "%u:%.*s:%.*s;", c->index,
+						 (int)c->node.len,
+						 (const char *)c->node.data,
+						 (int)c->disk.len,
+						 (const char *)c->disk.data);
+	}
+	return 0;
+}
+
+/* The garbage entries of stripe @sid as "index:node:disk;" text. */
+static void garbage_of(uint64_t sid, char *out, size_t cap)
+{
+	struct locs_text t = { .sid = sid, .index = -1 };
+
+	CU_ASSERT(wfs_meta_garbage(f.m, sid - 1, 1, locs_cb, &t) >= 0);
+	snprintf(out, cap, "%s", t.buf);
+}
+
+/* Where chunk @index of @sid is recorded, as "node:disk". */
+static void where(uint64_t sid, uint32_t index, char *out, size_t cap)
+{
+	struct locs_text t = { .sid = sid, .index = (int)index };
+
+	CU_ASSERT_EQUAL(wfs_meta_stripe_get(f.m, sid, locs_cb, &t), 0);
+	snprintf(out, cap, "%s", t.buf);
+}
+
+static void test_chunk_move(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	uint64_t file, sid, count = 99;
+	char buf[256];
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	sid = reserve(4);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, sid, 0, 100, 100, 'a'),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), &count), 0);
+	CU_ASSERT_EQUAL(count, 1);
+
+	/* still where the mover read it: moved, the old place is garbage */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n1", "da1", "n9", "d9"),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_EQUAL(r.value, 1);
+	where(sid, 1, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "n9:d9");
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;");
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), &count), 0);
+	CU_ASSERT_EQUAL(count, 0);
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("d9"), &count), 0);
+	CU_ASSERT_EQUAL(count, 1);
+
+	/* the same move again (a lost answer): nothing changes */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n1", "da1", "n9", "d9"),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.value, 1);
+	where(sid, 1, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "n9:d9");
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;");
+
+	/* a mover that read it at its old place lost the race: its copy is
+	 * garbage, the chunk stays */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n1", "da1", "n8", "d8"),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	where(sid, 1, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "n9:d9");
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;1:n8:d8;");
+
+	/* the stripe rewritten meanwhile: the copy of its old version is
+	 * garbage, under the old stripe's id */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, sid + 1, 1, 100, 100,
+					       'b'), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 2, "n2", "da2", "n7", "d7"),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT(strstr(buf, "2:n7:d7;") != NULL);
+	/* a stripe that never was: the same */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 3, 0, "n0", "dx0", "n6",
+					     "d6"), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	garbage_of(sid + 3, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "0:n6:d6;");
+
+	/* errors change nothing */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 1, 0, "n0", "db0", "n0",
+					     "db0"), NULL), -EINVAL);
+	op = op_move(sid + 1, 0, "n0", "db0", "n5", "d5");
+	op.u.chunk.loc.state = WFS_META_CHUNK_MISSING;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 1, 6, "n0", "db0", "n5",
+					     "d5"), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 1, 0, "n0", "db0", "n5",
+					     ""), NULL), -EINVAL);
+	where(sid + 1, 0, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "n0:db0");
+	garbage_of(sid + 1, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "");
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
 static int collect_stripe_ids(const struct wfs_meta_stripe *s, void *arg)
 {
 	struct seen *seen = arg;
@@ -1615,6 +1767,58 @@ static void test_nodes_disks(void)
 	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
 }
 
+static int disk_state_cb(const struct wfs_meta_disk *d, void *arg)
+{
+	uint64_t *v = arg;
+
+	if (d->id.len == 2 && memcmp(d->id.data, "d1", 2) == 0) {
+		v[0] = d->state;
+		v[1] = d->free;
+	}
+	return 0;
+}
+
+/* DISK_SET's keep_state: a recorded state equal to it stays (the other
+ * fields change); 0 or another recorded state: the state as given. */
+static void test_disk_keep_state(void)
+{
+	struct wfs_meta_op op;
+	uint64_t v[2];
+
+	fresh();
+	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_SET, "n1",
+					     "10.0.0.1:7000"), NULL), 0);
+	op = op_disk("d1", "n1");
+	op.u.disk.state = 0;
+	op.u.disk.keep_state = 2;	/* a new record: as given */
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
+	CU_ASSERT_EQUAL(v[0], 0);
+	op.u.disk.state = 2;		/* an operator drains it */
+	op.u.disk.keep_state = 0;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	op.u.disk.state = 0;		/* its node reports it online */
+	op.u.disk.keep_state = 2;
+	op.u.disk.free = 12345;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
+	CU_ASSERT_EQUAL(v[0], 2);
+	CU_ASSERT_EQUAL(v[1], 12345);
+	op.u.disk.state = 1;		/* or offline */
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
+	CU_ASSERT_EQUAL(v[0], 2);
+	op.u.disk.state = 0;		/* the operator undrains it */
+	op.u.disk.keep_state = 0;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	op.u.disk.state = 1;		/* then it fails */
+	op.u.disk.keep_state = 2;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
+	CU_ASSERT_EQUAL(v[0], 1);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
 /* Stripes short of a chunk: marked missing, on a lost disk, or on a dead
  * node; each counted once. */
 static void test_stripes_degraded(void)
@@ -1739,9 +1943,11 @@ static CU_TestInfo apply_tests[] = {
 	{ "unlink that purges at once", test_unlink_purges },
 	{ "results carry the directory changed", test_result_dirs },
 	{ "chunk set and gc", test_chunk_set_gc },
+	{ "chunk move: conditional CHUNK_SET", test_chunk_move },
 	{ "stripes by disk", test_disk_stripes },
 	{ "policies", test_policy },
 	{ "nodes and disks", test_nodes_disks },
+	{ "disk set keeps a state", test_disk_keep_state },
 	{ "stripes degraded", test_stripes_degraded },
 	{ "a failed op changes nothing", test_failed_op_changes_nothing },
 	CU_TEST_INFO_NULL,

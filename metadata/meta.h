@@ -33,7 +33,10 @@
  *  - SETXATTR keeps one inode's name list within 64 KiB (-ENOSPC), so
  *    listxattr can always return it.
  *  - STRIPE_COMMIT takes only stripe ids RESERVE_IDS handed out (-EINVAL)
- *    and never used before (-EEXIST); CHUNK_SET needs the stripe (-ENOENT).
+ *    and never used before (-EEXIST); CHUNK_SET needs the stripe (-ENOENT),
+ *    except its move form, which sends the copy to garbage when the stripe
+ *    is gone (op.h).  result.value of a move: 1 moved, 0 the copy
+ *    discarded.
  *  - A stripe covers the file bytes [sidx * k * chunk_size, + length): its
  *    span is k * chunk_size of the stripe itself, for either kind.
  *    Truncation drops whole stripes at or past the new size and shortens the
@@ -104,6 +107,7 @@ struct wfs_meta_result {
 				 * inode as it was.  Zero when the op failed */
 	uint64_t value;		/* RESERVE_IDS: first id; STRIPE_COMMIT: new
 				 * version; POLICY_SET: the policy id;
+				 * CHUNK_SET's move: 1 moved, 0 discarded;
 				 * UNLINK, RMDIR, RENAME: the inode that lost
 				 * its last link (an orphan now), else 0 */
 	bool purged;		/* UNLINK: the inode lost its last link and
@@ -271,6 +275,13 @@ int wfs_meta_stripe_get(struct wfs_meta *m, uint64_t stripe_id,
 int wfs_meta_disk_stripes(struct wfs_meta *m, struct wfs_meta_bytes disk,
 			  uint64_t after_stripe, unsigned limit,
 			  wfs_meta_stripe_cb cb, void *arg);
+
+/* How many chunks are recorded on disk @disk (what is left to move off a
+ * draining disk).  Reads the disk's entries of the chunks_by_disk index,
+ * so its cost grows with them.  Returns 0 and *count, or a negative
+ * errno. */
+int wfs_meta_disk_chunks(struct wfs_meta *m, struct wfs_meta_bytes disk,
+			 uint64_t *count);
 
 /* Garbage chunks (old versions, truncated or purged files, moved chunks) of
  * up to @limit stripes with stripe id > @after_stripe, in stripe order.

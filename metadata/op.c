@@ -7,12 +7,12 @@
  * anything the encoder accepts the decoder accepts too: an op that reached
  * the log can always be read back.
  *
- * Wire form, format version 5.  An op is exactly one msgpack array, with
+ * Wire form, format version 6.  An op is exactly one msgpack array, with
  * nothing before or after it:
  *
  *   [version, type, time_ns, uid, gid, arg..., request]
  *
- *   version  u32, 5 (1 to 4 are still read).  The array and this first
+ *   version  u32, 6 (1 to 5 are still read).  The array and this first
  *            element are the one part no future version may change.
  *   type     u32, enum wfs_meta_op_type: format 1, mknod 2, mkdir 3,
  *            symlink 4, link 5, unlink 6, rmdir 7, rename 8, setattr 9,
@@ -49,7 +49,8 @@
  *   stripe_commit  ino u64, sidx u64, stripe_id u64, expected_version u64,
  *                  kind u32, k u32, m u32, chunk_size u32, length u32,
  *                  file_size u64, chunks, expected_length u64 (since 2)
- *   chunk_set      stripe_id u64, loc
+ *   chunk_set      stripe_id u64, loc, from_node bytes(ID_MAX) (since 6),
+ *                  from_disk bytes(ID_MAX) (since 6)
  *   gc_done        gc
  *   policy_set     id u32, name bytes(NAME_MAX), k u32, m u32,
  *                  chunk_size u32
@@ -58,7 +59,8 @@
  *                  addr bytes(ADDR_MAX), role u32, state u32
  *   node_remove    id bytes(ID_MAX)
  *   disk_set       id bytes(ID_MAX), node_id bytes(ID_MAX),
- *                  path bytes(PATH_MAX), capacity u64, free u64, state u32
+ *                  path bytes(PATH_MAX), capacity u64, free u64, state u32,
+ *                  keep_state u32 (since 6)
  *   setting_set    key bytes(ID_MAX), value bytes(SETTING_MAX)
  *
  * Elements, in msgpack's own formats (multi-byte numbers big-endian):
@@ -120,8 +122,9 @@
 /* The version this code writes.  An older version lacks the fields marked
  * "since" a later one; they decode as their documented defaults (see
  * fill_defaults): version 2 added stripe_commit's expected_length, version
- * 3 unlink's purge_ino. */
-#define OP_FORMAT_VERSION 5
+ * 3 unlink's purge_ino, version 6 chunk_set's from_node and from_disk (a
+ * move) and disk_set's keep_state. */
+#define OP_FORMAT_VERSION 6
 #define OP_FORMAT_OLDEST 1
 /* The format that added the trailing request element to every type. */
 #define OP_REQUEST_SINCE 4
@@ -226,7 +229,9 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 		U32(stripe.length), U64(stripe.file_size), CHUNKS,
 		{ F_U64, AT(stripe.expected_length), 0, 2 } } },
 	[WFS_META_OP_CHUNK_SET] = { "chunk_set", {
-		U64(chunk.stripe_id), LOC(chunk.loc) } },
+		U64(chunk.stripe_id), LOC(chunk.loc),
+		{ F_BYTES, AT(chunk.from_node), WFS_META_ID_MAX, 6 },
+		{ F_BYTES, AT(chunk.from_disk), WFS_META_ID_MAX, 6 } } },
 	[WFS_META_OP_GC_DONE] = { "gc_done", { GC } },
 	[WFS_META_OP_POLICY_SET] = { "policy_set", {
 		U32(policy.id), BYTES(policy.name, WFS_META_NAME_MAX),
@@ -244,7 +249,8 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 		BYTES(disk.id, WFS_META_ID_MAX),
 		BYTES(disk.node_id, WFS_META_ID_MAX),
 		BYTES(disk.path, WFS_META_PATH_MAX),
-		U64(disk.capacity), U64(disk.free), U32(disk.state) } },
+		U64(disk.capacity), U64(disk.free), U32(disk.state),
+		{ F_U32, AT(disk.keep_state), 0, 6 } } },
 	[WFS_META_OP_SETTING_SET] = { "setting_set", {
 		BYTES(setting.key, WFS_META_ID_MAX),
 		BYTES(setting.value, WFS_META_SETTING_MAX) } },
@@ -283,10 +289,19 @@ static unsigned nfields_in(const struct op_desc *d, uint32_t version)
 	return n;
 }
 
-/* Give the fields an op of format @version lacks their defaults. */
-static void fill_defaults(struct wfs_meta_op *op, uint32_t version)
+/* Give the fields an op of format @version lacks their defaults.  @buf
+ * is the encoding: an empty byte string points into it, like every
+ * decoded one. */
+static void fill_defaults(struct wfs_meta_op *op, uint32_t version,
+			  const void *buf)
 {
-	/* unlink's purge_ino before version 3: 0, never purge (as zeroed). */
+	if (version < 6 && op->type == WFS_META_OP_CHUNK_SET) {
+		op->u.chunk.from_node = (struct wfs_meta_bytes){ buf, 0 };
+		op->u.chunk.from_disk = (struct wfs_meta_bytes){ buf, 0 };
+	}
+	/* unlink's purge_ino before version 3: 0, never purge; chunk_set's
+	 * from_node and from_disk before 6: empty, a plain set; disk_set's
+	 * keep_state before 6: 0, the state as given (all as zeroed). */
 	if (version < 2 && op->type == WFS_META_OP_STRIPE_COMMIT)
 		op->u.stripe.expected_length = WFS_META_LENGTH_ANY;
 }
@@ -835,7 +850,7 @@ int wfs_meta_op_decode(const void *buf, size_t len, struct wfs_meta_op *op)
 		rc = -EPROTO;
 		goto out_release;
 	}
-	fill_defaults(op, version);
+	fill_defaults(op, version, buf);
 	return 0;
 
 out_release:

@@ -233,10 +233,26 @@ struct wfs_meta_op {
 
 		/* CHUNK_SET: chunk @loc.index of @stripe_id now lives at
 		 * @loc (or is marked missing).  The old location, if it
-		 * differs, goes to garbage. */
+		 * differs, goes to garbage.
+		 *
+		 * A move (since format 6; older ops decode with both empty,
+		 * which is the plain form above): when @from_disk is not
+		 * empty, a copy of the chunk was made at @loc (state OK, a
+		 * disk, not @from itself) while the chunk lived at
+		 * (@from_node, @from_disk).  If it still lives there, it
+		 * now lives at @loc and @from goes to garbage; if it lives
+		 * at @loc already (the same move, retried), nothing
+		 * changes; both are result.value 1.  Otherwise (it moved
+		 * elsewhere, or the stripe was rewritten or dropped) the
+		 * chunk stays where it is and the copy at @loc goes to
+		 * garbage, since nothing will ever name it: result.value
+		 * 0.  Either way the op succeeds, so a copy is never left
+		 * unaccounted for. */
 		struct {
 			uint64_t stripe_id;
 			struct wfs_meta_chunk_loc loc;
+			struct wfs_meta_bytes from_node; /* at most ID_MAX */
+			struct wfs_meta_bytes from_disk; /* at most ID_MAX */
 		} chunk;
 
 		struct {
@@ -266,11 +282,17 @@ struct wfs_meta_op {
 		} node;
 
 		/* DISK_SET: @id and @node_id at most ID_MAX, @path at most
-		 * PATH_MAX */
+		 * PATH_MAX.  @keep_state (since format 6; older ops decode
+		 * with 0): when not 0 and the disk's recorded state is
+		 * @keep_state, that state stays and only the other fields
+		 * change; 0 sets @state whatever was recorded.  (A node
+		 * reporting its disks keeps an operator's "draining" this
+		 * way; the store keeps the values opaque.) */
 		struct {
 			struct wfs_meta_bytes id, node_id, path;
 			uint64_t capacity, free;
 			uint32_t state;
+			uint32_t keep_state;
 		} disk;
 
 		/* SETTING_SET: setting @key (1..ID_MAX bytes of [a-z_])

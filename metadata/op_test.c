@@ -248,6 +248,8 @@ static void build_misc(struct wfs_meta_op *op, enum mode m)
 	case WFS_META_OP_CHUNK_SET:
 		op->u.chunk.stripe_id = v64(m);
 		op->u.chunk.loc = vloc(m);
+		op->u.chunk.from_node = vbytes(m, WFS_META_ID_MAX);
+		op->u.chunk.from_disk = vbytes(m, WFS_META_ID_MAX);
 		break;
 	case WFS_META_OP_POLICY_SET:
 		op->u.policy.id = v32(m);
@@ -276,6 +278,7 @@ static void build_misc(struct wfs_meta_op *op, enum mode m)
 		op->u.disk.capacity = v64(m);
 		op->u.disk.free = v64(m);
 		op->u.disk.state = v32(m);
+		op->u.disk.keep_state = v32(m);
 		break;
 	case WFS_META_OP_SETTING_SET:
 		op->u.setting.key = vbytes(m, WFS_META_ID_MAX);
@@ -350,7 +353,9 @@ static int op_strings(struct wfs_meta_op *op, struct wfs_meta_bytes **s)
 	case WFS_META_OP_CHUNK_SET:
 		s[0] = &op->u.chunk.loc.node;
 		s[1] = &op->u.chunk.loc.disk;
-		return 2;
+		s[2] = &op->u.chunk.from_node;
+		s[3] = &op->u.chunk.from_disk;
+		return 4;
 	case WFS_META_OP_POLICY_SET:
 		s[0] = &op->u.policy.name;
 		return 1;
@@ -567,18 +572,19 @@ static void test_unused_fields_ignored(void)
 	wfs_free(b);
 }
 
-/* The current format (5; 4 has the same shape) of a format 3 encoding
- * @v3 (@len bytes) of an op without a request: one more element (an empty
- * bin at the end).  Into @out; returns its length. */
+/* The current format (6; 4 and 5 have the same shape for the types the
+ * golden tests use) of a format 3 encoding @v3 (@len bytes) of an op
+ * without a request: one more element (an empty bin at the end).  Into
+ * @out; returns its length. */
 static size_t to_v4(const uint8_t *v3, size_t len, uint8_t *out)
 {
 	memcpy(out, v3, len);
 	if (out[0] == 0xdc) {		/* array16 */
 		out[2]++;
-		out[3] = 0x05;
+		out[3] = 0x06;
 	} else {			/* fixarray */
 		out[0]++;
-		out[1] = 0x05;
+		out[1] = 0x06;
 	}
 	out[len] = 0xc4;
 	out[len + 1] = 0x00;
@@ -604,10 +610,13 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v4, v4_len, &back), 0);
 	CU_ASSERT(ops_equal(op, &back));
 	wfs_meta_op_release(&back);
-	v4[want[0] == 0xdc ? 3 : 1] = 0x04;	/* format 4: the same shape */
-	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v4, v4_len, &back), 0);
-	CU_ASSERT(ops_equal(op, &back));
-	wfs_meta_op_release(&back);
+	for (uint8_t v = 0x04; v <= 0x05; v++) {	/* the same shape */
+		v4[want[0] == 0xdc ? 3 : 1] = v;
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v4, v4_len, &back),
+				      0);
+		CU_ASSERT(ops_equal(op, &back));
+		wfs_meta_op_release(&back);
+	}
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(want, want_len, &back), 0);
 	CU_ASSERT(ops_equal(op, &back));
 	wfs_meta_op_release(&back);
@@ -626,7 +635,7 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 static void test_request(void)
 {
 	static const uint8_t want[] = {
-		0x97, 0x05, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0xc4, 0x04,
+		0x97, 0x06, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0xc4, 0x04,
 		'c', ':', '4', '2' };
 	struct wfs_meta_op op, back;
 	char big[WFS_META_REQUEST_MAX + 1];
@@ -770,10 +779,6 @@ static void test_golden(void)
 	static const uint8_t unlink[] = {
 		0x98, 0x03, 0x06, 0xff, 0xcd, 0x03, 0xe8, 0x64, 0x01,
 		0xc4, 0x03, 'a', '/', 0x00, 0x07 };
-	static const uint8_t chunk_set[] = {
-		0x97, 0x03, 0x0f, 0x00, 0x00, 0x00,
-		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
-		0x94, 0x02, 0x01, 0xc4, 0x02, 'n', '1', 0xc4, 0x00 };
 	static const uint8_t gc_done[] = {
 		0x96, 0x03, 0x10, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0,
 		0xce, 0xff, 0xff, 0xff, 0xff, 0x07, 0x91, 0x92, 0x05, 0x03 };
@@ -800,14 +805,6 @@ static void test_golden(void)
 	check_golden(&op, unlink, sizeof(unlink), 3);
 
 	memset(&op, 0, sizeof(op));
-	op.type = WFS_META_OP_CHUNK_SET;
-	op.u.chunk.stripe_id = 1ULL << 32;
-	op.u.chunk.loc.index = 2;
-	op.u.chunk.loc.state = WFS_META_CHUNK_MISSING;
-	op.u.chunk.loc.node = (struct wfs_meta_bytes){ "n1", 2 };
-	check_golden(&op, chunk_set, sizeof(chunk_set), 1);
-
-	memset(&op, 0, sizeof(op));
 	op.type = WFS_META_OP_GC_DONE;
 	op.time_ns = INT64_MIN;
 	op.uid = UINT32_MAX;
@@ -824,6 +821,98 @@ static void test_golden(void)
 	op.u.setattr.size = 300;
 	op.u.setattr.mtime_ns = -2;
 	check_golden(&op, setattr, sizeof(setattr), 1);
+}
+
+/* chunk_set gained from_node and from_disk (a move) and disk_set
+ * keep_state in format 6: the older shapes still decode (a plain set, the
+ * state as given), the current one carries them, and each format refuses
+ * the other's shape. */
+static void test_format_6(void)
+{
+	static const uint8_t chunk_v5[] = {
+		0x98, 0x05, 0x0f, 0x00, 0x00, 0x00,
+		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+		0x94, 0x02, 0x01, 0xc4, 0x02, 'n', '1', 0xc4, 0x00,
+		0xc4, 0x00 };
+	static const uint8_t chunk_v6[] = {
+		0x9a, 0x06, 0x0f, 0x00, 0x00, 0x00,
+		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+		0x94, 0x00, 0x00, 0xc4, 0x02, 'n', '2', 0xc4, 0x02, 'd', '2',
+		0xc4, 0x02, 'n', '1', 0xc4, 0x02, 'd', '1', 0xc4, 0x00 };
+	static const uint8_t disk_v5[] = {
+		0x9c, 0x05, 0x15, 0x00, 0x00, 0x00,
+		0xc4, 0x01, 'd', 0xc4, 0x01, 'n', 0xc4, 0x01, '/',
+		0x64, 0x0a, 0x01, 0xc4, 0x00 };
+	static const uint8_t disk_v6[] = {
+		0x9d, 0x06, 0x15, 0x00, 0x00, 0x00,
+		0xc4, 0x01, 'd', 0xc4, 0x01, 'n', 0xc4, 0x01, '/',
+		0x64, 0x0a, 0x00, 0x02, 0xc4, 0x00 };
+	struct wfs_meta_op op, back;
+	uint8_t bad[sizeof(chunk_v6)];
+	void *buf;
+	size_t len;
+
+	/* A plain chunk_set of format 5: no move. */
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(chunk_v5, sizeof(chunk_v5),
+						 &back), 0);
+	CU_ASSERT_EQUAL(back.u.chunk.stripe_id, 1ULL << 32);
+	CU_ASSERT_EQUAL(back.u.chunk.loc.index, 2);
+	CU_ASSERT_EQUAL(back.u.chunk.loc.state, WFS_META_CHUNK_MISSING);
+	CU_ASSERT_EQUAL(back.u.chunk.from_node.len, 0);
+	CU_ASSERT_EQUAL(back.u.chunk.from_disk.len, 0);
+	wfs_meta_op_release(&back);
+
+	/* A move, byte for byte. */
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_CHUNK_SET;
+	op.u.chunk.stripe_id = 1ULL << 32;
+	op.u.chunk.loc.node = (struct wfs_meta_bytes){ "n2", 2 };
+	op.u.chunk.loc.disk = (struct wfs_meta_bytes){ "d2", 2 };
+	op.u.chunk.from_node = (struct wfs_meta_bytes){ "n1", 2 };
+	op.u.chunk.from_disk = (struct wfs_meta_bytes){ "d1", 2 };
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
+	CU_ASSERT(len == sizeof(chunk_v6) &&
+		  memcmp(buf, chunk_v6, len) == 0);
+	wfs_free(buf);
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(chunk_v6, sizeof(chunk_v6),
+						 &back), 0);
+	CU_ASSERT(ops_equal(&op, &back));
+	wfs_meta_op_release(&back);
+	/* Format 5 with format 6's elements, format 6 without them. */
+	memcpy(bad, chunk_v6, sizeof(chunk_v6));
+	bad[1] = 0x05;
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(chunk_v6), &back),
+			-EPROTO);
+	memcpy(bad, chunk_v5, sizeof(chunk_v5));
+	bad[1] = 0x06;
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(chunk_v5), &back),
+			-EPROTO);
+
+	/* disk_set: keep_state 0 before format 6, carried since. */
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(disk_v5, sizeof(disk_v5),
+						 &back), 0);
+	CU_ASSERT_EQUAL(back.u.disk.state, 1);
+	CU_ASSERT_EQUAL(back.u.disk.keep_state, 0);
+	wfs_meta_op_release(&back);
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_DISK_SET;
+	op.u.disk.id = (struct wfs_meta_bytes){ "d", 1 };
+	op.u.disk.node_id = (struct wfs_meta_bytes){ "n", 1 };
+	op.u.disk.path = (struct wfs_meta_bytes){ "/", 1 };
+	op.u.disk.capacity = 100;
+	op.u.disk.free = 10;
+	op.u.disk.keep_state = 2;
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
+	CU_ASSERT(len == sizeof(disk_v6) && memcmp(buf, disk_v6, len) == 0);
+	wfs_free(buf);
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(disk_v6, sizeof(disk_v6),
+						 &back), 0);
+	CU_ASSERT(ops_equal(&op, &back));
+	wfs_meta_op_release(&back);
+	memcpy(bad, disk_v6, sizeof(disk_v6));
+	bad[1] = 0x05;
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(disk_v6), &back),
+			-EPROTO);
 }
 
 /* msgpack-c, as an independent reader, sees our encodings as one array of
@@ -869,7 +958,7 @@ static void test_msgpack_c_reads_it(void)
 		    obj.type == MSGPACK_OBJECT_ARRAY) {
 			CU_ASSERT(obj.via.array.size >= 6);
 			CU_ASSERT(only_our_types(&obj));
-			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 5);
+			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 6);
 			CU_ASSERT_EQUAL(obj.via.array.ptr[1].via.u64, t);
 		}
 		msgpack_zone_destroy(&zone);
@@ -1494,6 +1583,7 @@ static CU_TestInfo op_tests[] = {
 	{ "the request element", test_request },
 	{ "stripe_commit of format 1", test_stripe_commit_v1 },
 	{ "unlink of formats 1 and 2", test_unlink_v2 },
+	{ "chunk_set and disk_set of format 6", test_format_6 },
 	{ "msgpack-c reads the encoding", test_msgpack_c_reads_it },
 	{ "encode: string limits", test_encode_string_limits },
 	{ "encode: array limits", test_encode_array_limits },

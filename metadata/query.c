@@ -602,6 +602,22 @@ int wfs_meta_disk_stripes(struct wfs_meta *m, struct wfs_meta_bytes disk,
 	return rc;
 }
 
+int wfs_meta_disk_chunks(struct wfs_meta *m, struct wfs_meta_bytes disk,
+			 uint64_t *count)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	st = wfs_meta_stmt(m, ST_DISK_CHUNK_COUNT);
+	wfs_meta_bind_text(st, 1, disk);
+	rc = wfs_meta_step(m, st);
+	*count = rc == 1 ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&m->lock);
+	return rc < 0 ? rc : 0;
+}
+
 static int garbage_locked(struct wfs_meta *m, uint64_t after, unsigned limit,
 			  wfs_meta_stripe_cb cb, void *arg)
 {

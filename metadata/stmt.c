@@ -145,6 +145,10 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 		"SELECT DISTINCT stripe_id FROM chunks WHERE disk = ?1 AND "
 		"stripe_id > ?2 ORDER BY stripe_id LIMIT ?3", false },
 
+	/* Reads only the disk's entries of chunks_by_disk (covering). */
+	[ST_DISK_CHUNK_COUNT] = {
+		"SELECT count(*) FROM chunks WHERE disk = ?1", false },
+
 	[ST_CHUNK_LIST] = {
 		"SELECT idx, state, node, disk FROM chunks WHERE "
 		"stripe_id = ?1 ORDER BY idx", false },
@@ -207,7 +211,8 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE "
 		"SET node_id = excluded.node_id, path = excluded.path, "
 		"capacity = excluded.capacity, free = excluded.free, "
-		"state = excluded.state", false },
+		"state = CASE WHEN ?7 <> 0 AND disks.state = ?7 "
+		"THEN disks.state ELSE excluded.state END", false },
 	[ST_DISK_LIST] = {
 		"SELECT id, node_id, path, capacity, free, state FROM disks "
 		"ORDER BY id", true },

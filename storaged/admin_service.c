@@ -7,7 +7,10 @@
  *
  * Another node's disks show their records with gossip's fresher figures
  * laid over them (storaged/liveness), as placement sees them; this node's
- * own disks come straight from its store.
+ * own disks come straight from its store.  A disk the record says is
+ * draining (storaged/drain) shows "draining" (or "offline" while it is),
+ * with the chunks the metadata still places on it, counted on the
+ * chunks_by_disk index: only for draining disks, whose count goes down.
  */
 #include "storaged/admin_service.h"
 
@@ -33,6 +36,7 @@ struct disk_copy {
 	char path[WFS_META_PATH_MAX + 1];
 	uint64_t capacity, free;
 	uint32_t state;
+	uint64_t chunks;	/* while draining: chunks recorded on it */
 };
 
 struct view {
@@ -117,6 +121,14 @@ static int view_read(struct wfs_node *n, struct view *v)
 		rc = wfs_meta_nodes(m, node_cb, v);
 	if (rc >= 0)
 		rc = wfs_meta_disks(m, disk_cb, v);
+	for (size_t i = 0; rc >= 0 && i < v->ndisks; i++) {
+		struct disk_copy *d = &v->disks[i];
+
+		if (d->state == WFS_PLACE_DISK_DRAINING)
+			rc = wfs_meta_disk_chunks(m, (struct wfs_meta_bytes){
+						  d->id, strlen(d->id) },
+						  &d->chunks);
+	}
 	wfs_metafsm_read_end(n->fsm);
 	if (v->err)
 		rc = v->err;
@@ -154,8 +166,10 @@ struct status_msgs {
 	size_t nd;
 };
 
+/* Disk @id, and its record @rec when the metadata has one. */
 static void add_disk(struct status_msgs *mm, const char *id, const char *path,
-		     uint64_t capacity, uint64_t free, const char *state)
+		     uint64_t capacity, uint64_t free, const char *state,
+		     const struct disk_copy *rec)
 {
 	Wormfs__DiskStatus *d = &mm->disks[mm->nd];
 
@@ -166,23 +180,44 @@ static void add_disk(struct status_msgs *mm, const char *id, const char *path,
 	d->capacity = capacity;
 	d->free = free;
 	d->state = (char *)state;
+	if (rec && rec->state == WFS_PLACE_DISK_DRAINING) {
+		d->draining = true;
+		d->chunks_left = rec->chunks;
+	}
 	mm->dptrs[mm->nd++] = d;
 }
 
-/* This node's disks as its store sees them now.  @infos has room for
- * every disk of the store. */
-static void own_disks(struct wfs_node *n, struct status_msgs *mm,
+/* The record of disk @id, or NULL. */
+static const struct disk_copy *record_of(const struct view *v, const char *id)
+{
+	for (size_t i = 0; i < v->ndisks; i++)
+		if (strcmp(v->disks[i].id, id) == 0)
+			return &v->disks[i];
+	return NULL;
+}
+
+/* This node's disks as its store sees them now (draining as recorded).
+ * @infos has room for every disk of the store. */
+static void own_disks(struct wfs_node *n, const struct view *v,
+		      struct status_msgs *mm,
 		      struct wfs_store_disk_info *infos)
 {
 	unsigned count = wfs_store_disk_count(n->store);
 
 	for (unsigned i = 0; i < count; i++) {
 		struct wfs_store_disk_info *info = &infos[i];
+		const struct disk_copy *rec;
+		const char *state;
 
 		if (wfs_store_disk_info(n->store, i, info) != 0)
 			continue;
+		rec = info->id[0] ? record_of(v, info->id) : NULL;
+		state = !info->online ? "offline"
+			: rec && rec->state == WFS_PLACE_DISK_DRAINING
+				? "draining"
+				: "online";
 		add_disk(mm, info->id, info->path, info->capacity, info->avail,
-			 info->online ? "online" : "offline");
+			 state, rec);
 	}
 }
 
@@ -196,7 +231,7 @@ static void node_disk(struct wfs_node *n, struct status_msgs *mm,
 
 	wfs_liveness_overlay(n->liveness, &pd, 1);
 	add_disk(mm, d->id, d->path, pd.capacity, pd.free,
-		 wfs_place_state_name(pd.state));
+		 wfs_place_state_name(pd.state), d);
 }
 
 /* What the node does in the raft group, as this node sees it: "voter",
@@ -238,7 +273,7 @@ static void fill_node(struct wfs_node *n, const struct view *v,
 							     : "dead";
 	ns->role = (char *)role_of(n, c);
 	if (self) {
-		own_disks(n, mm, infos);
+		own_disks(n, v, mm, infos);
 	} else {
 		for (size_t i = 0; i < v->ndisks; i++)
 			if (strcmp(v->disks[i].node, c->id) == 0)

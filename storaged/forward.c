@@ -65,6 +65,9 @@ static bool master_only(const char *method)
 	static const char *const admin[] = {
 		"/wormfs.Admin/NodeAdd", "/wormfs.Admin/NodeRemove",
 		"/wormfs.Admin/Join", "/wormfs.Admin/JoinToken",
+		/* draining (storaged/drain) and the collectors' reports */
+		"/wormfs.Admin/DiskDrain", "/wormfs.Admin/PlaceChunk",
+		"/wormfs.Admin/MoveChunk", "/wormfs.Admin/GcDone",
 	};
 
 	if (strncmp(method, "/wormfs.Meta/", 13) == 0)

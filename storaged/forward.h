@@ -5,8 +5,9 @@
  * module is the API server's gate (wfs_rpc_server_set_gate): on the master
  * every call passes to its handler; on another node a call of the Meta
  * service, or a cluster call of the Admin service (NodeAdd, NodeRemove,
- * Join), is handed to a small pool of threads that make the same call on
- * the master and answer with exactly what it answered.  A call that was
+ * Join, JoinToken; DiskDrain, PlaceChunk, MoveChunk, GcDone), is handed
+ * to a small pool of threads that make the same call on the master and
+ * answer with exactly what it answered.  A call that was
  * relayed once already is never relayed again, and while no master can be
  * reached (an election, a partition) the call fails with -EHOSTUNREACH: the
  * client waits and retries.  (Not -EAGAIN: a lock call answers a conflict

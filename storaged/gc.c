@@ -6,22 +6,34 @@
  * batch, propose it when full, and go on after the page's last stripe.  A
  * GC_DONE is proposed and waited for on this thread, never on the raft
  * thread.
+ *
+ * On a node that is not the master the list is its own copy of the
+ * metadata, and the batch goes to the master as Admin.GcDone (relayed by
+ * this node's API, storaged/forward).  Its answer names an index the
+ * master had applied by then; the next pass waits until this node's copy
+ * is that far, so it never acts on entries it already settled (a copy
+ * that lags could otherwise still list a chunk dropped from garbage and
+ * since moved back to the same disk, live).
  */
 #include "storaged/gc.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "log/log.h"
 #include "mem/mem.h"
+#include "proto/wormfs.pb-c.h"
 #include "storaged/disk.h"
 #include "storaged/node_internal.h"
+#include "storaged/service_internal.h"
 
 #define SUB "gc"
 #define PAGE_STRIPES 16
 #define LIST_BATCH 32
+#define REPORT_MS 15000		/* one Admin.GcDone call */
 
 /* One garbage chunk, copied out of the store. */
 struct item {
@@ -52,6 +64,12 @@ struct wfs_gc {
 	struct page page;	/* collector thread only */
 	struct wfs_meta_gc_entry *batch;	/* collector thread only */
 	uint32_t nbatch;
+	/* Not the master: the API client reports go through, and the index
+	 * this node's copy must reach before the next pass.  Collector
+	 * thread only. */
+	struct wfs_rpc_client *rpc;
+	uint64_t wait_index;
+	uint64_t reports;		/* request ids */
 };
 
 static bool stopping(struct wfs_gc *gc)
@@ -164,7 +182,54 @@ static int settle(struct wfs_gc *gc, const struct item *it)
 	return rc;
 }
 
-static int flush(struct wfs_gc *gc)
+/* Not the master: the batch to the master as Admin.GcDone. */
+static int report(struct wfs_gc *gc)
+{
+	Wormfs__GcDoneRequest req = WORMFS__GC_DONE_REQUEST__INIT;
+	Wormfs__GcDoneReply *rep = NULL;
+	Wormfs__GcEntry *entries, **ptrs;
+	char id[WFS_RPC_REQUEST_ID_MAX + 1];
+	struct wfs_rpc_call_opts o = { .request_id = id };
+	int rc = 0;
+
+	if (!gc->rpc)
+		rc = wfs_rpc_client_new(gc->n->api_addr, &gc->rpc);
+	entries = wfs_calloc(gc->nbatch, sizeof(*entries));
+	ptrs = wfs_calloc(gc->nbatch, sizeof(*ptrs));
+	if (rc == 0 && (!entries || !ptrs))
+		rc = -ENOMEM;
+	for (uint32_t i = 0; rc == 0 && i < gc->nbatch; i++) {
+		wormfs__gc_entry__init(&entries[i]);
+		entries[i].stripe_id = gc->batch[i].stripe_id;
+		entries[i].index = gc->batch[i].index;
+		ptrs[i] = &entries[i];
+	}
+	snprintf(id, sizeof(id), "gc-%.16s-%" PRIu64, gc->n->id.node_id,
+		 ++gc->reports);
+	req.entries = ptrs;
+	req.n_entries = gc->nbatch;
+	if (rc == 0)
+		rc = wfs_rpc_call_msg_opts(gc->rpc, "/wormfs.Admin/GcDone",
+					   &req.base,
+					   &wormfs__gc_done_reply__descriptor,
+					   REPORT_MS, &o,
+					   (ProtobufCMessage **)&rep);
+	if (rc == 0) {
+		if (rep->applied_index > gc->wait_index)
+			gc->wait_index = rep->applied_index;
+		wfs_rpc_msg_free(&rep->base);
+	}
+	wfs_free(ptrs);
+	wfs_free(entries);
+	/* No master now (an election): the chunks are deleted, the entries
+	 * stay listed, and the next pass reports them again. */
+	if (rc == -EHOSTUNREACH || rc == -ENOTCONN || rc == -ETIMEDOUT ||
+	    rc == -EAGAIN)
+		return -EAGAIN;
+	return rc;
+}
+
+static int flush(struct wfs_gc *gc, bool leading)
 {
 	struct wfs_meta_op op = { .type = WFS_META_OP_GC_DONE };
 	int rc;
@@ -174,7 +239,7 @@ static int flush(struct wfs_gc *gc)
 	op.time_ns = wfs_node_now_ns();
 	op.u.gc.nentries = gc->nbatch;
 	op.u.gc.entries = gc->batch;
-	rc = wfs_node_propose_wait(gc->n, &op, NULL);
+	rc = leading ? wfs_node_propose_wait(gc->n, &op, NULL) : report(gc);
 	gc->nbatch = 0;
 	return rc;
 }
@@ -193,13 +258,23 @@ static int read_page(struct wfs_gc *gc, uint64_t after)
 	return gc->page.err ? gc->page.err : rc;
 }
 
+/* Whether this node, not the master, may run a pass: its copy of the
+ * metadata holds something and is past what it reported last. */
+static bool follower_ready(struct wfs_gc *gc)
+{
+	uint64_t applied = wfs_metafsm_applied(gc->n->fsm);
+
+	return applied > 0 && applied >= gc->wait_index;
+}
+
 static long pass(struct wfs_gc *gc)
 {
+	bool leading = wfs_node_serving(gc->n) == 0;
 	uint64_t after = 0;
 	long deleted = 0;
 	int rc;
 
-	if (wfs_node_serving(gc->n) != 0)
+	if (!leading && !follower_ready(gc))
 		return -EAGAIN;
 	while ((rc = read_page(gc, after)) > 0) {
 		for (size_t i = 0; i < gc->page.n; i++) {
@@ -214,13 +289,14 @@ static long pass(struct wfs_gc *gc)
 			gc->batch[gc->nbatch].stripe_id =
 				gc->page.items[i].stripe_id;
 			gc->batch[gc->nbatch++].index = gc->page.items[i].index;
-			if (gc->nbatch == WFS_META_GC_MAX && (rc = flush(gc)))
+			if (gc->nbatch == WFS_META_GC_MAX &&
+			    (rc = flush(gc, leading)))
 				return rc;
 		}
 		after = gc->page.last;
 	}
 	if (rc == 0)
-		rc = flush(gc);
+		rc = flush(gc, leading);
 	gc->nbatch = 0;
 	if (rc < 0)
 		return rc;
@@ -334,7 +410,69 @@ void wfs_gc_stop(struct wfs_gc *gc)
 		pthread_join(gc->thread, NULL);
 	pthread_cond_destroy(&gc->cond);
 	pthread_mutex_destroy(&gc->lock);
+	wfs_rpc_client_free(gc->rpc);
 	wfs_free(gc->page.items);
 	wfs_free(gc->batch);
 	wfs_free(gc);
+}
+
+/* ---- Admin.GcDone, on the master ---- */
+
+/* Raft thread: the GC_DONE of a node's report applied (or not). */
+static int reply_gc_done(struct wfs_svc_pending *p, int rc,
+			 const struct wfs_metafsm_result *res, void **buf,
+			 size_t *len)
+{
+	Wormfs__GcDoneReply gr = WORMFS__GC_DONE_REPLY__INIT;
+
+	(void)res;
+	if (rc)
+		return rc;
+	gr.applied_index = wfs_metafsm_applied(p->n->fsm);
+	return wfs_svc_pack(&gr.base, buf, len);
+}
+
+static int h_gc_done(void *arg, const void *req, size_t len,
+		     struct wfs_rpc_reply *reply)
+{
+	struct wfs_node *n = arg;
+	struct wfs_meta_gc_entry *entries = NULL;
+	struct wfs_svc_pending *p = NULL;
+	Wormfs__GcDoneRequest *r;
+	struct wfs_meta_op op;
+	int rc;
+
+	rc = wfs_svc_unpack(&wormfs__gc_done_request__descriptor, req, len,
+			    &r);
+	if (rc)
+		return rc;
+	if (r->n_entries == 0 || r->n_entries > WFS_META_GC_MAX)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = wfs_node_serving(n);
+	if (rc == 0) {
+		entries = wfs_calloc(r->n_entries, sizeof(*entries));
+		p = wfs_svc_pending_new(n, reply_gc_done);
+		rc = entries && p ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; rc == 0 && i < r->n_entries; i++) {
+		entries[i].stripe_id = r->entries[i]->stripe_id;
+		entries[i].index = r->entries[i]->index;
+	}
+	if (rc == 0) {
+		wfs_svc_op_init(&op, WFS_META_OP_GC_DONE, NULL);
+		op.u.gc.nentries = (uint32_t)r->n_entries;
+		op.u.gc.entries = entries;
+		rc = wfs_svc_propose(p, reply, &op);
+		p = NULL;	/* taken */
+	}
+	wfs_free(p);
+	wfs_free(entries);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+int wfs_gc_register(struct wfs_node *n, struct wfs_rpc_server *s)
+{
+	return wfs_rpc_server_handle(s, "/wormfs.Admin/GcDone", h_gc_done, n);
 }

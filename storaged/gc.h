@@ -8,9 +8,10 @@
  *
  * A chunk already gone counts as deleted; one on an offline or busy disk
  * stays listed and is tried again on a later pass.  Garbage recorded on
- * other nodes is left for them (collecting it comes with the cluster
- * issue, when every node runs its own collector and sends GC_DONE to the
- * master).  Only the leader runs passes, since only it can propose.
+ * other nodes is left for them: every node runs its own collector over
+ * its own copy of the metadata.  The master proposes GC_DONE itself; the
+ * others report to it (Admin.GcDone, relayed like every master call),
+ * and pass again only once their copy has applied what they reported.
  *
  * The garbage list names a chunk by stripe id and index but not by stripe
  * version, while the chunk store keys chunks by all three; stripe ids are
@@ -24,6 +25,7 @@
 
 struct wfs_node;
 struct wfs_gc;
+struct wfs_rpc_server;
 
 /* Start the collector thread of node @n (borrowed until wfs_gc_stop),
  * running a pass every @interval_ms.  Returns 0 and sets *out, -ENOMEM, or
@@ -40,9 +42,16 @@ void wfs_gc_signal_stop(struct wfs_gc *gc);
 void wfs_gc_stop(struct wfs_gc *gc);
 
 /* Run a pass now and wait for it: returns the number of chunks it deleted
- * (>= 0) or a negative errno (-EAGAIN when this node is not the leader,
- * -ECANCELED when stopping).  For tests and admin tools.  Any thread but
- * the collector's and the raft thread. */
+ * (>= 0) or a negative errno (-EAGAIN when this node is not the leader
+ * and its copy of the metadata is not ready, -ECANCELED when stopping).
+ * For tests and admin tools.  Any thread but the collector's and the raft
+ * thread. */
 long wfs_gc_run(struct wfs_gc *gc);
+
+/* Route Admin.GcDone (a node's report of the garbage it deleted: the
+ * master proposes GC_DONE for it) on @s to node @n (borrowed until the
+ * server is freed).  Returns 0 or the error of wfs_rpc_server_handle.
+ * Owner thread, before the server starts. */
+int wfs_gc_register(struct wfs_node *n, struct wfs_rpc_server *s);
 
 #endif

@@ -410,6 +410,62 @@ const char *wfs_liveness_state_of(struct wfs_liveness *l,
 	return state;
 }
 
+/* The peer address member @m gossips, into @addr; @meta is scratch. */
+static int member_peer(const struct wfs_swim_member *m,
+		       struct wfs_nodemeta *meta, char *addr, size_t cap)
+{
+	size_t len;
+
+	if (m->meta_len == 0 ||
+	    wfs_nodemeta_decode(m->meta, m->meta_len, meta) != 0 ||
+	    !meta->peer[0])
+		return -EADDRNOTAVAIL;
+	len = strlen(meta->peer);
+	if (len >= cap)
+		return -ERANGE;
+	memcpy(addr, meta->peer, len + 1);
+	return 0;
+}
+
+int wfs_liveness_peer(struct wfs_liveness *l, const char *node_id,
+		      unsigned char pk[WFS_IDENTITY_PK_LEN], char *addr,
+		      size_t cap)
+{
+	struct wfs_nodemeta *meta;
+	struct wfs_swim_member *v;
+	size_t count;
+	int rc = -ENOENT;
+
+	if (!l)
+		return -ENOENT;
+	/* About 2.5 KiB: not on the caller's stack. */
+	meta = wfs_malloc(sizeof(*meta));
+	if (!meta || wfs_gossip_members(l->g, &v, &count) != 0) {
+		wfs_free(meta);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < count && rc == -ENOENT; i++) {
+		struct wfs_identity id;
+		bool same;
+
+		if (v[i].state != WFS_SWIM_ALIVE &&
+		    v[i].state != WFS_SWIM_SUSPECT)
+			continue;
+		if (wfs_identity_from_pk(v[i].id, &id) != 0)
+			continue;
+		same = strcmp(id.node_id, node_id) == 0;
+		wfs_identity_release(&id);
+		if (!same)
+			continue;
+		rc = member_peer(&v[i], meta, addr, cap);
+		if (rc == 0)
+			memcpy(pk, v[i].id, WFS_IDENTITY_PK_LEN);
+	}
+	wfs_free(meta);
+	wfs_free(v);
+	return rc;
+}
+
 void wfs_liveness_stop(struct wfs_liveness *l)
 {
 	if (!l)

@@ -76,6 +76,14 @@ size_t wfs_liveness_overlay(struct wfs_liveness *l, struct wfs_place_disk *d,
 const char *wfs_liveness_state_of(struct wfs_liveness *l,
 				  const char *node_id);
 
+/* Where the node transport reaches node @node_id (hex) and the key it
+ * proves there, as gossip tells: its Ed25519 key into @pk (32 bytes) and
+ * its peer address ("ip:port") into @addr (@cap bytes).  Returns 0,
+ * -ENOENT when gossip does not know it alive (or suspect), -EADDRNOTAVAIL
+ * when its meta names no peer address, -ERANGE, -ENOMEM.  Any thread. */
+int wfs_liveness_peer(struct wfs_liveness *l, const char *node_id,
+		      unsigned char pk[32], char *addr, size_t cap);
+
 /* Stop gossip and release.  NULL is a no-op. */
 void wfs_liveness_stop(struct wfs_liveness *l);
 

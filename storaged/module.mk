@@ -19,10 +19,11 @@ daemon_SRCS := storaged/node.c storaged/identity.c storaged/metafsm.c \
 	storaged/stripe_service.c storaged/chunk_service.c \
 	storaged/admin_service.c storaged/forward.c \
 	storaged/cluster_service.c storaged/liveness.c storaged/transfer.c \
-	storaged/nodemeta.c
+	storaged/nodemeta.c storaged/drain.c
 daemon_TESTS := storaged/locks_test.c storaged/identity_test.c \
 	storaged/pidfile_test.c storaged/metafsm_test.c storaged/node_test.c \
-	storaged/transfer_test.c storaged/nodemeta_test.c
+	storaged/transfer_test.c storaged/nodemeta_test.c \
+	storaged/drain_test.c
 daemon_DEPS := storaged placement metadata gossip net rpc proto nodeconf chunk \
 	erasure mem log
 

@@ -8,7 +8,8 @@
  *   - upkeep (here): formats the store and records the node and its disks
  *     once this node leads, refreshes disk figures (and has gossip spread
  *     them: storaged/liveness), expires lock waits;
- *   - gc (gc.c): deletes garbage chunks.
+ *   - gc (gc.c): deletes garbage chunks;
+ *   - drain (drain.c): moves chunks off this node's draining disks.
  * The raft thread tells upkeep about role changes through n->cond, so a
  * new leader formats and registers at once instead of at the next tick.
  */
@@ -33,6 +34,7 @@
 #include "storaged/admin_service.h"
 #include "storaged/chunk_service.h"
 #include "storaged/cluster_service.h"
+#include "storaged/drain.h"
 #include "net/link.h"
 #include "proto/wormfs.pb-c.h"
 #include "storaged/forward.h"
@@ -410,6 +412,11 @@ static int publish_disk(struct wfs_node *n,
 	if (rc < 0)
 		goto out_free;
 	rc = 0;
+	/* Draining is the operator's (storaged/drain): the disk's own state
+	 * does not undo it, and DISK_SET's keep_state below makes sure no
+	 * older record we did not see yet is overwritten either. */
+	if (rec->found && rec->state == WFS_PLACE_DISK_DRAINING)
+		state = WFS_PLACE_DISK_DRAINING;
 	if (!disk_changed(rec, info, state))
 		goto out_free;
 	op.time_ns = wfs_node_now_ns();
@@ -421,6 +428,7 @@ static int publish_disk(struct wfs_node *n,
 	op.u.disk.capacity = info->capacity;
 	op.u.disk.free = info->avail;
 	op.u.disk.state = state;
+	op.u.disk.keep_state = WFS_PLACE_DISK_DRAINING;
 	rc = wfs_node_propose_wait(n, &op, NULL);
 	if (rc == 0 && rec->found && rec->state != state)
 		wfs_log_warn(SUB, "disk %s %s: %s", info->id,
@@ -1050,6 +1058,10 @@ static int make_server(struct wfs_node *n)
 	if (rc == 0)
 		rc = wfs_adminsvc_register(n, n->rpc);
 	if (rc == 0)
+		rc = wfs_drain_register(n, n->rpc);
+	if (rc == 0)
+		rc = wfs_gc_register(n, n->rpc);
+	if (rc == 0)
 		rc = wfs_clustersvc_register(n, n->rpc, &n->clustersvc);
 	return rc;
 }
@@ -1062,7 +1074,10 @@ static int start_threads(struct wfs_node *n)
 	if (rc)
 		return rc;
 	n->upkeep_running = true;
-	return wfs_gc_start(n, n->opts.gc_interval_ms, &n->gc);
+	rc = wfs_gc_start(n, n->opts.gc_interval_ms, &n->gc);
+	if (rc == 0)
+		rc = wfs_drain_start(n, &n->drain);
+	return rc;
 }
 
 static bool token_well_formed(const char *t)
@@ -1172,6 +1187,7 @@ void wfs_node_stop(struct wfs_node *n)
 	pthread_cond_broadcast(&n->cond);
 	pthread_mutex_unlock(&n->lock);
 	wfs_gc_signal_stop(n->gc);
+	wfs_drain_signal_stop(n->drain);
 	/* Stopping raft ends proposals still waiting, so the threads below
 	 * cannot hang on one. */
 	if (n->raft)
@@ -1181,6 +1197,10 @@ void wfs_node_stop(struct wfs_node *n)
 	 * chunk transfers it carried. */
 	if (n->net)
 		wfs_net_stop(n->net);
+	/* The mover is a client of the transfers: it ends first (its calls
+	 * fail fast now that the net and the API server stopped). */
+	wfs_drain_stop(n->drain);
+	n->drain = NULL;
 	wfs_transfer_free(n->transfer);
 	n->transfer = NULL;
 	if (n->upkeep_running)

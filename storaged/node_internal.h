@@ -1,7 +1,7 @@
 /* storaged/node_internal: the node's context, shared by the daemon's
  * services (meta_service.c, stripe_service.c, chunk_service.c,
- * admin_service.c) and threads (node.c, gc.c).  Only storaged/ includes
- * it. */
+ * admin_service.c) and threads (node.c, gc.c, drain.c).  Only storaged/
+ * includes it. */
 #ifndef WFS_STORAGED_NODE_INTERNAL_H
 #define WFS_STORAGED_NODE_INTERNAL_H
 
@@ -21,6 +21,7 @@
 #include "storaged/node.h"
 
 struct wfs_clustersvc;
+struct wfs_drain;
 struct wfs_forward;
 struct wfs_net;
 struct wfs_gc;
@@ -66,6 +67,7 @@ struct wfs_node {
 	struct wfs_locks *locks;
 	struct wfs_stripesvc *stripes;
 	struct wfs_gc *gc;
+	struct wfs_drain *drain;	/* moves chunks off draining disks */
 	struct wfs_forward *forward;
 	struct wfs_clustersvc *clustersvc;
 	struct wfs_net *net;		/* the node transport (listen.peer) */

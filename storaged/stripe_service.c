@@ -1,5 +1,6 @@
-/* storaged/stripe_service: PlaceStripe, CommitStripe, GetLayout (see
- * stripe_service.h).
+/* storaged/stripe_service: PlaceStripe, CommitStripe, GetLayout, and
+ * Admin.PlaceChunk, where one chunk of a draining disk goes (see
+ * stripe_service.h and storaged/drain.h).
  *
  * PlaceStripe takes an id from the in-memory range under s->lock, or parks
  * the call there and, if no RESERVE_IDS is in flight, proposes one; when it
@@ -20,6 +21,7 @@
 #include "log/log.h"
 #include "mem/mem.h"
 #include "placement/place.h"
+#include "storaged/drain.h"
 #include "storaged/liveness.h"
 #include "storaged/node_internal.h"
 #include "storaged/service_internal.h"
@@ -741,6 +743,179 @@ static int h_layout(void *arg, const void *req, size_t len,
 	return rc;
 }
 
+/* ---- PlaceChunk: where one chunk of a draining disk goes ---- */
+
+/* What placing one chunk reads from the store. */
+struct chunk_place {
+	uint64_t sid;
+	uint32_t index;
+	bool found;		/* the stripe exists */
+	bool here;		/* the chunk is where the asker says */
+	const char *node, *disk;	/* where the asker says it is */
+	struct {
+		char node[WFS_META_ID_MAX + 1];
+		char disk[WFS_META_ID_MAX + 1];
+	} others[WFS_META_CHUNKS_MAX];	/* the stripe's other chunks */
+	unsigned nothers;
+	char old[WFS_META_CHUNKS_MAX][WFS_META_ID_MAX + 1];
+	unsigned nold;		/* nodes keeping a garbage copy of it */
+};
+
+static bool bytes_eq_str(struct wfs_meta_bytes b, const char *s)
+{
+	return b.len == strlen(s) && memcmp(b.data, s, b.len) == 0;
+}
+
+static int chunk_stripe_cb(const struct wfs_meta_stripe *st, void *arg)
+{
+	struct chunk_place *cp = arg;
+
+	cp->found = true;
+	for (uint32_t i = 0; i < st->nchunks; i++) {
+		const struct wfs_meta_chunk_loc *c = &st->chunks[i];
+
+		if (c->index == cp->index) {
+			cp->here = bytes_eq_str(c->node, cp->node) &&
+				   bytes_eq_str(c->disk, cp->disk);
+		} else if (c->disk.len) {
+			copy_str(cp->others[cp->nothers].node, c->node,
+				 WFS_META_ID_MAX);
+			copy_str(cp->others[cp->nothers++].disk, c->disk,
+				 WFS_META_ID_MAX);
+		}
+	}
+	return 0;
+}
+
+static int chunk_garbage_cb(const struct wfs_meta_stripe *st, void *arg)
+{
+	struct chunk_place *cp = arg;
+
+	if (st->stripe_id != cp->sid)
+		return 1;
+	for (uint32_t i = 0; i < st->nchunks; i++)
+		if (st->chunks[i].index == cp->index &&
+		    cp->nold < WFS_META_CHUNKS_MAX)
+			copy_str(cp->old[cp->nold++], st->chunks[i].node,
+				 WFS_META_ID_MAX);
+	return 0;
+}
+
+/* Read what placing chunk cp->index of cp->sid needs, and the cluster.
+ * Returns 0, -ESTALE when the chunk is no longer where the asker says
+ * (moved, or its stripe rewritten), or a store error. */
+static int chunk_place_read(struct wfs_node *n, struct chunk_place *cp,
+			    struct cluster *c)
+{
+	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
+	int rc = m ? wfs_meta_stripe_get(m, cp->sid, chunk_stripe_cb, cp)
+		   : -EIO;
+
+	if (rc == -ENOENT || (rc == 0 && !cp->here))
+		rc = -ESTALE;
+	/* Garbage is listed from a stripe id on: this stripe's, if any,
+	 * comes first. */
+	if (rc == 0)
+		rc = wfs_meta_garbage(m, cp->sid - 1, 1, chunk_garbage_cb, cp);
+	if (rc >= 0)
+		rc = cluster_read(n, m, true, c);
+	wfs_metafsm_read_end(n->fsm);
+	return rc < 0 ? rc : 0;
+}
+
+static int place_chunk_reply(const struct cluster *c, size_t pick,
+			     void **buf, size_t *len)
+{
+	Wormfs__PlaceChunkReply pr = WORMFS__PLACE_CHUNK_REPLY__INIT;
+	const struct disk_ent *d = &c->disks[pick];
+
+	pr.node_id.data = (uint8_t *)d->node;
+	pr.node_id.len = strlen(d->node);
+	pr.disk_id.data = (uint8_t *)d->id;
+	pr.disk_id.len = strlen(d->id);
+	pr.node_addr = (char *)node_addr(c, d->node);
+	return wfs_svc_pack(&pr.base, buf, len);
+}
+
+/* Place chunk @r->index of stripe @r->stripe_id, which is on the asker's
+ * disk, elsewhere (wfs_drain_pick); the packed reply into *buf. */
+static int place_chunk(struct wfs_node *n,
+		       const Wormfs__PlaceChunkRequest *r, void **buf,
+		       size_t *len)
+{
+	struct wfs_drain_holder others[WFS_META_CHUNKS_MAX];
+	const char *old[WFS_META_CHUNKS_MAX];
+	struct wfs_drain_exclude ex = { 0 };
+	char node[WFS_META_ID_MAX + 1], disk[WFS_META_ID_MAX + 1];
+	struct chunk_place *cp;
+	struct cluster c;
+	size_t pick;
+	int rc;
+
+	cp = wfs_calloc(1, sizeof(*cp));
+	if (!cp)
+		return -ENOMEM;
+	copy_str(node, (struct wfs_meta_bytes){ r->node_id.data,
+						r->node_id.len },
+		 WFS_META_ID_MAX);
+	copy_str(disk, (struct wfs_meta_bytes){ r->disk_id.data,
+						r->disk_id.len },
+		 WFS_META_ID_MAX);
+	*cp = (struct chunk_place){ .sid = r->stripe_id, .index = r->index,
+				    .node = node, .disk = disk };
+	rc = chunk_place_read(n, cp, &c);
+	if (rc)
+		goto out_free;
+	for (unsigned i = 0; i < cp->nothers; i++)
+		others[i] = (struct wfs_drain_holder){ cp->others[i].node,
+						       cp->others[i].disk };
+	for (unsigned i = 0; i < cp->nold; i++)
+		old[i] = cp->old[i];
+	ex = (struct wfs_drain_exclude){ node, others, cp->nothers, old,
+					 cp->nold };
+	/* Not seeded by the stripe alone: a target that refused the chunk
+	 * should not be drawn at every try. */
+	rc = wfs_drain_pick(c.cands, c.ndisks, &ex, r->size,
+			    r->stripe_id * 64 + r->index + wfs_node_mono_ms(),
+			    &pick);
+	if (rc == 0)
+		rc = place_chunk_reply(&c, pick, buf, len);
+	else if (rc == -ENOSPC)
+		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u of disk %s: no disk "
+			      "can take it", r->stripe_id, r->index, disk);
+	cluster_release(&c);
+out_free:
+	wfs_free(cp);
+	return rc;
+}
+
+static int h_place_chunk(void *arg, const void *req, size_t len,
+			 struct wfs_rpc_reply *reply)
+{
+	struct wfs_node *n = ((struct wfs_stripesvc *)arg)->n;
+	Wormfs__PlaceChunkRequest *r;
+	void *buf;
+	size_t blen;
+	int rc;
+
+	rc = wfs_svc_unpack(&wormfs__place_chunk_request__descriptor, req,
+			    len, &r);
+	if (rc)
+		return rc;
+	if (r->stripe_id == 0 || r->index >= WFS_META_CHUNKS_MAX ||
+	    r->node_id.len == 0 || r->node_id.len > WFS_META_ID_MAX ||
+	    r->disk_id.len == 0 || r->disk_id.len > WFS_META_ID_MAX)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = wfs_node_serving(n);
+	if (rc == 0)
+		rc = place_chunk(n, r, &buf, &blen);
+	if (rc == 0)
+		wfs_rpc_reply_set(reply, buf, blen);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
 /* ---- life ---- */
 
 int wfs_stripesvc_new(struct wfs_node *n, struct wfs_stripesvc **out)
@@ -769,6 +944,11 @@ int wfs_stripesvc_register(struct wfs_stripesvc *s,
 	if (rc == 0)
 		rc = wfs_rpc_server_handle(srv, WFS_SVC_META("GetLayout"),
 					   h_layout, s);
+	/* An Admin call, relayed to the master like the others (forward.c);
+	 * placement's all the same. */
+	if (rc == 0)
+		rc = wfs_rpc_server_handle(srv, "/wormfs.Admin/PlaceChunk",
+					   h_place_chunk, s);
 	return rc;
 }
 

@@ -1,4 +1,5 @@
-/* storaged/stripe_service: the stripe calls of the Meta service.
+/* storaged/stripe_service: the stripe calls of the Meta service, and
+ * Admin.PlaceChunk.
  *
  *   PlaceStripe   a new stripe id and a disk for each chunk (placement/
  *                 over the disks the metadata knows, with their state and
@@ -6,7 +7,10 @@
  *                 policy (k, m, chunk size);
  *   CommitStripe  STRIPE_COMMIT through the raft log: compare-and-swap on
  *                 the slot's version (-ESTALE when another commit won);
- *   GetLayout     a file's stripes and chunk locations, paginated.
+ *   GetLayout     a file's stripes and chunk locations, paginated;
+ *   PlaceChunk    (Admin) a disk for one chunk moved off a draining disk
+ *                 (storaged/drain.h): -ESTALE if it is no longer where the
+ *                 asker says, -ENOSPC if no disk may take it.
  * Chunk locations carry the owning node's API address (from NODE_SET), so
  * a client calls that node's Chunk service directly.
  *
@@ -30,8 +34,9 @@ struct wfs_stripesvc;
  * *out, or -ENOMEM. */
 int wfs_stripesvc_new(struct wfs_node *n, struct wfs_stripesvc **out);
 
-/* Route PlaceStripe, CommitStripe and GetLayout on @srv to @s.  Returns 0
- * or the error of wfs_rpc_server_handle.  Owner thread, before start. */
+/* Route PlaceStripe, CommitStripe, GetLayout and PlaceChunk on @srv to
+ * @s.  Returns 0 or the error of wfs_rpc_server_handle.  Owner thread,
+ * before start. */
 int wfs_stripesvc_register(struct wfs_stripesvc *s,
 			   struct wfs_rpc_server *srv);
 

@@ -10,8 +10,8 @@
  *
  *   version  u32, 1.  The array and its first three elements are the one
  *            part no future version may change.
- *   op       u32: requests READ 1, WRITE 2, STAT 3; replies OK 0x80,
- *            ERR 0x81, STAT 0x82, READ 0x83, DATA 0x84.
+ *   op       u32: requests READ 1, WRITE 2, STAT 3, WRITE_TO 4; replies
+ *            OK 0x80, ERR 0x81, STAT 0x82, READ 0x83, DATA 0x84.
  *   id       u64, chosen by the requester: unique among its requests on
  *            the link (a counter); every reply carries its request's id.
  *   field... exactly these per op:
@@ -32,6 +32,15 @@
  *            hold (a piece at @off > 0 of an unknown id).
  *     STAT   stripe_id u64, version u64, index u32.  Answered by STAT or
  *            ERR (ENOENT: not held).
+ *     WRITE_TO header bytes, off u64, data bytes, disk bytes(1..32): a
+ *            WRITE onto the receiver's disk of that id (as the disk's
+ *            marker names it), never another: what a mover needs, since
+ *            the metadata must name the disk a chunk is on.  Every piece
+ *            names the same disk.  Answered as WRITE, or ERR ENOENT (no
+ *            such disk there), EIO (it is offline), ENOSPC (full), EEXIST
+ *            (it holds another chunk of the stripe version, or another
+ *            disk there holds this chunk).  Added as a new request op:
+ *            a node that predates it answers ERR EOPNOTSUPP.
  *     OK     (none)
  *     ERR    errno u32: a Linux errno value, 1..4095.
  *     STAT   data_len u32: the chunk's bytes of data.
@@ -106,6 +115,7 @@ enum op {
 	OP_READ = 1,
 	OP_WRITE = 2,
 	OP_STAT = 3,
+	OP_WRITE_TO = 4,
 	OP_REQUESTS,		/* one past the last request */
 	R_OK = 0x80,
 	R_ERR,
@@ -125,13 +135,14 @@ enum field {
 	F_DATA,
 	F_ERRNO,
 	F_SIZE,
+	F_DISK,
 };
 
-#define FIELDS_MAX 3
+#define FIELDS_MAX 4
 #define PIECE (256u << 10)
 /* Widest message without its data bytes: array 1, version 5, op 5, id 9,
- * header 2 + 80, off 9, data length 5. */
-#define MSG_OVERHEAD 128
+ * header 2 + 80, off 9, data length 5, disk 2 + 32. */
+#define MSG_OVERHEAD 160
 #define MSG_MAX (PIECE + MSG_OVERHEAD)
 #define HEADER_BIN_MAX 4096
 #define ERRNO_MAX 4095
@@ -168,6 +179,8 @@ struct msg {
 	uint32_t data_len;
 	uint32_t err;
 	uint32_t size;
+	const uint8_t *disk;		/* WRITE_TO */
+	uint32_t disk_len;
 };
 
 /* A request for the workers. */
@@ -182,6 +195,7 @@ struct job {
 	struct wfs_chunk_header hdr;	/* WRITE */
 	uint8_t *data;			/* WRITE: hdr.data_len bytes, owned */
 	size_t charged;			/* WRITE: bytes counted in t->held */
+	char disk[WFS_DISK_ID_LEN + 1];	/* WRITE_TO: the disk; "" WRITE */
 };
 
 /* A WRITE whose pieces are still arriving. */
@@ -194,6 +208,8 @@ struct assembly {
 	uint8_t *data;			/* hdr.data_len bytes, owned */
 	uint32_t got;
 	size_t charged;
+	uint32_t op;			/* OP_WRITE or OP_WRITE_TO */
+	char disk[WFS_DISK_ID_LEN + 1];	/* WRITE_TO: the disk */
 };
 
 struct worker {
@@ -244,6 +260,7 @@ struct req {
 	const uint8_t *data;
 	uint8_t raw[WFS_CHUNK_HEADER_SIZE];
 	uint8_t *out;			/* WRITE: MSG_MAX bytes */
+	const char *disk;		/* WRITE_TO: the disk id */
 	size_t got;			/* READ: result */
 	uint32_t size;			/* STAT: result */
 };
@@ -485,6 +502,8 @@ static int rd_field(struct rd *r, enum field f, struct msg *m)
 		return 0;
 	case F_SIZE:
 		return rd_u32(r, &m->size);
+	case F_DISK:
+		return rd_bin(r, 1, WFS_DISK_ID_LEN, &m->disk, &m->disk_len);
 	default:
 		return -EPROTO;
 	}
@@ -499,6 +518,7 @@ static const struct layout layouts[] = {
 	{ OP_READ, { F_KEY, F_OFF, F_LEN } },
 	{ OP_WRITE, { F_HDR, F_OFF, F_DATA } },
 	{ OP_STAT, { F_KEY } },
+	{ OP_WRITE_TO, { F_HDR, F_OFF, F_DATA, F_DISK } },
 	{ R_OK, { F_END } },
 	{ R_ERR, { F_ERRNO } },
 	{ R_STAT, { F_SIZE } },
@@ -762,11 +782,12 @@ static int on_lookup(struct wfs_transfer *t, uint64_t link,
 	return 0;
 }
 
-/* A complete write for the workers; takes @data (and its @charged bytes,
- * already counted in t->held) whatever happens. */
+/* A complete write for the workers, onto disk @disk ("": the store
+ * picks); takes @data (and its @charged bytes, already counted in
+ * t->held) whatever happens. */
 static void queue_write(struct wfs_transfer *t, uint64_t link,
 			const struct msg *m, const struct wfs_chunk_header *hdr,
-			uint8_t *data, size_t charged)
+			const char *disk, uint8_t *data, size_t charged)
 {
 	struct job *j = job_new(t, link, m);
 
@@ -779,7 +800,17 @@ static void queue_write(struct wfs_transfer *t, uint64_t link,
 	j->hdr = *hdr;
 	j->data = data;
 	j->charged = charged;
+	snprintf(j->disk, sizeof(j->disk), "%s", disk);
 	push_job(t, j);
+}
+
+/* The disk a WRITE_TO piece names, as a string into @out ("" for a
+ * WRITE). */
+static void piece_disk(const struct msg *m, char out[WFS_DISK_ID_LEN + 1])
+{
+	if (m->disk_len)
+		memcpy(out, m->disk, m->disk_len);
+	out[m->disk_len] = 0;
 }
 
 /* The first piece of a write: check the header, take the memory, and
@@ -787,6 +818,7 @@ static void queue_write(struct wfs_transfer *t, uint64_t link,
 static int start_write(struct wfs_transfer *t, uint64_t link,
 		       const struct msg *m, const char **why)
 {
+	char disk[WFS_DISK_ID_LEN + 1];
 	struct wfs_chunk_header hdr;
 	struct assembly *a;
 	uint8_t *data;
@@ -814,8 +846,9 @@ static int start_write(struct wfs_transfer *t, uint64_t link,
 	}
 	memcpy(data, m->data, m->data_len);
 	t->held += hdr.data_len;
+	piece_disk(m, disk);
 	if (m->data_len == hdr.data_len) {
-		queue_write(t, link, m, &hdr, data, hdr.data_len);
+		queue_write(t, link, m, &hdr, disk, data, hdr.data_len);
 		return 0;
 	}
 	a = wfs_calloc(1, sizeof(*a));
@@ -828,8 +861,9 @@ static int start_write(struct wfs_transfer *t, uint64_t link,
 	*a = (struct assembly){ .next = t->assembling, .link = link,
 				.id = m->id, .started = now_ms(), .hdr = hdr,
 				.data = data, .got = m->data_len,
-				.charged = hdr.data_len };
+				.charged = hdr.data_len, .op = m->op };
 	memcpy(a->raw, m->hdr, WFS_CHUNK_HEADER_SIZE);
+	memcpy(a->disk, disk, sizeof(disk));
 	t->assembling = a;
 	t->pending++;
 	return 0;
@@ -839,6 +873,7 @@ static int on_write(struct wfs_transfer *t, uint64_t link,
 		    const struct msg *m, const char **why)
 {
 	struct assembly **pp = &t->assembling, *a;
+	char disk[WFS_DISK_ID_LEN + 1];
 
 	while (*pp && ((*pp)->link != link || (*pp)->id != m->id))
 		pp = &(*pp)->next;
@@ -852,8 +887,10 @@ static int on_write(struct wfs_transfer *t, uint64_t link,
 			      (unsigned long long)m->id);
 		return 0;
 	}
+	piece_disk(m, disk);
 	if (m->hdr_len != WFS_CHUNK_HEADER_SIZE ||
 	    memcmp(m->hdr, a->raw, WFS_CHUNK_HEADER_SIZE) != 0 ||
+	    m->op != a->op || strcmp(disk, a->disk) != 0 ||
 	    m->off != a->got || m->data_len > a->hdr.data_len - a->got) {
 		*why = "write piece out of order";
 		return -EPROTO;
@@ -864,7 +901,7 @@ static int on_write(struct wfs_transfer *t, uint64_t link,
 		return 0;
 	*pp = a->next;
 	t->pending--;
-	queue_write(t, link, m, &a->hdr, a->data, a->charged);
+	queue_write(t, link, m, &a->hdr, a->disk, a->data, a->charged);
 	wfs_free(a);
 	return 0;
 }
@@ -876,6 +913,7 @@ static const request_fn requests[OP_REQUESTS] = {
 	[OP_READ] = on_lookup,
 	[OP_WRITE] = on_write,
 	[OP_STAT] = on_lookup,
+	[OP_WRITE_TO] = on_write,
 };
 
 /* ---- client: replies (net thread, t->lock held) ---- */
@@ -890,7 +928,7 @@ static void complete(struct call *c, int rc)
 static int rep_ok(struct call *c, const struct msg *m)
 {
 	(void)m;
-	if (c->op != OP_WRITE)
+	if (c->op != OP_WRITE && c->op != OP_WRITE_TO)
 		return -EPROTO;
 	complete(c, 0);
 	return 0;
@@ -1088,11 +1126,19 @@ static void job_write(struct worker *w, struct job *j)
 	struct out o;
 	int rc;
 
+	unsigned disk;
+
 	if (job_stopped(t, j))
 		return;		/* its sender has failed it already */
 	rc = wfs_chunk_verify(&j->hdr, j->data, j->hdr.data_len);
-	if (rc == 0)
+	if (rc == 0 && j->disk[0]) {
+		rc = wfs_store_disk_find(t->store, j->disk, &disk);
+		if (rc == 0)
+			rc = wfs_store_write_to(t->store, disk, &j->hdr,
+						j->data);
+	} else if (rc == 0) {
 		rc = wfs_store_write(t->store, &j->hdr, j->data, NULL);
+	}
 	if (rc != 0) {
 		wfs_log_debug(SUB, "chunk %" PRIx64 " v%" PRIu64 "/%u from "
 			      "link %llu refused: %s", j->hdr.stripe_id,
@@ -1162,6 +1208,7 @@ static const job_fn jobs[OP_REQUESTS] = {
 	[OP_READ] = job_read,
 	[OP_WRITE] = job_write,
 	[OP_STAT] = job_stat,
+	[OP_WRITE_TO] = job_write,
 };
 
 static void *worker_main(void *arg)
@@ -1460,10 +1507,13 @@ static int send_write(struct wfs_transfer *t, struct call *c,
 
 	do {
 		piece = r->data_len - off < PIECE ? r->data_len - off : PIECE;
-		out_begin(&o, r->out, MSG_MAX, OP_WRITE, c->id, 3);
+		out_begin(&o, r->out, MSG_MAX, r->op, c->id,
+			  r->op == OP_WRITE_TO ? 4 : 3);
 		pack_bytes(&o, r->raw, sizeof(r->raw));
 		msgpack_pack_uint64(&o.pk, off);
 		pack_bytes(&o, r->data + off, piece);
+		if (r->op == OP_WRITE_TO)
+			pack_bytes(&o, r->disk, strlen(r->disk));
 		rc = call_send(t, c, &o, deadline);
 		if (rc != 0)
 			return rc;
@@ -1479,6 +1529,7 @@ static const send_fn senders[OP_REQUESTS] = {
 	[OP_READ] = send_read,
 	[OP_WRITE] = send_write,
 	[OP_STAT] = send_stat,
+	[OP_WRITE_TO] = send_write,
 };
 
 /* One try of request @r. */
@@ -1554,15 +1605,19 @@ int wfs_transfer_read(struct wfs_transfer *t, const char *addr,
 	return 0;
 }
 
-int wfs_transfer_write(struct wfs_transfer *t, const char *addr,
-		       const uint8_t *pk, const struct wfs_chunk_header *hdr,
-		       const void *data)
+/* WRITE, or WRITE_TO with @disk not NULL. */
+static int write_chunk(struct wfs_transfer *t, const char *addr,
+		       const uint8_t *pk, const char *disk,
+		       const struct wfs_chunk_header *hdr, const void *data)
 {
-	struct req r = { .op = OP_WRITE, .data_len = hdr->data_len,
-			 .data = data };
+	struct req r = { .op = disk ? OP_WRITE_TO : OP_WRITE,
+			 .data_len = hdr->data_len, .data = data,
+			 .disk = disk };
 	int rc;
 
 	if (wfs_chunk_header_check(hdr) != 0 || (hdr->data_len && !data))
+		return -EINVAL;
+	if (disk && (!disk[0] || strlen(disk) > WFS_DISK_ID_LEN))
 		return -EINVAL;
 	if (hdr->data_len > WFS_TRANSFER_DATA_MAX)
 		return -EFBIG;
@@ -1573,6 +1628,22 @@ int wfs_transfer_write(struct wfs_transfer *t, const char *addr,
 	rc = run(t, addr, pk, &r);
 	wfs_free(r.out);
 	return rc;
+}
+
+int wfs_transfer_write(struct wfs_transfer *t, const char *addr,
+		       const uint8_t *pk, const struct wfs_chunk_header *hdr,
+		       const void *data)
+{
+	return write_chunk(t, addr, pk, NULL, hdr, data);
+}
+
+int wfs_transfer_write_to(struct wfs_transfer *t, const char *addr,
+			  const uint8_t *pk, const char *disk_id,
+			  const struct wfs_chunk_header *hdr, const void *data)
+{
+	if (!disk_id)
+		return -EINVAL;
+	return write_chunk(t, addr, pk, disk_id, hdr, data);
 }
 
 int wfs_transfer_stat(struct wfs_transfer *t, const char *addr,

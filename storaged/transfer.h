@@ -3,13 +3,16 @@
  * One object per node plays both parts over the node's wfs_net (channel
  * WFS_NET_TYPE_CHUNK), so every byte is authenticated and encrypted by the
  * link and only admitted nodes take part:
- *   - server: it answers peers' READ, WRITE and STAT requests from this
- *     node's chunk store, on a small pool of worker threads (disk I/O never
- *     runs on the net thread);
+ *   - server: it answers peers' READ, WRITE (or WRITE_TO: onto a given
+ *     disk) and STAT requests from this node's chunk store, on a small
+ *     pool of worker threads (disk I/O never runs on the net thread);
  *   - client: blocking calls, from any thread but the net thread (repair,
  *     drain), that read, write and stat chunks on a peer, and a bulk move
  *     that copies local chunks to a peer and deletes them here once the
- *     peer confirmed each (what draining a disk or a node does).
+ *     peer confirmed each.  (Draining a disk does not use the bulk move:
+ *     a chunk the metadata names may only go to garbage once the metadata
+ *     names its new place, so storaged/drain writes each chunk with
+ *     wfs_transfer_write_to and leaves the old copy to the collector.)
  * The wire format and its version rule are described in transfer.c.
  *
  * It is not a placement or repair policy: callers say which chunk goes
@@ -123,6 +126,17 @@ int wfs_transfer_read(struct wfs_transfer *t, const char *addr,
 int wfs_transfer_write(struct wfs_transfer *t, const char *addr,
 		       const uint8_t *pk, const struct wfs_chunk_header *hdr,
 		       const void *data);
+
+/* As wfs_transfer_write, onto the peer's disk whose id is @disk_id (a
+ * disk id, WFS_DISK_ID_LEN hex digits) and no other: the peer refuses
+ * with -ENOENT (no such disk there), -EIO (offline), -ENOSPC (full),
+ * -EEXIST (the disk holds another chunk of the stripe version, or another
+ * of the peer's disks holds this chunk), or -EOPNOTSUPP (a peer that
+ * predates this call).  -EINVAL for a @disk_id that is not one.  Blocks;
+ * any thread but the net's. */
+int wfs_transfer_write_to(struct wfs_transfer *t, const char *addr,
+			  const uint8_t *pk, const char *disk_id,
+			  const struct wfs_chunk_header *hdr, const void *data);
 
 /* Whether the peer at @addr holding key @pk has chunk @key: 0 and its data
  * length in *data_len, -ENOENT, -EIO (only on an offline disk there), or

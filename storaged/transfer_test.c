@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <msgpack.h>
@@ -40,6 +41,7 @@ struct node {
 	const uint8_t *admits[4];	/* keys this node admits */
 	int nadmits;
 	char dir[256];
+	unsigned ndisks;		/* of its store: 0 or 1, or 2 */
 	struct wfs_store *store;
 	struct wfs_net *net;
 	struct wfs_transfer *xfer;	/* NULL: a bare net that records */
@@ -196,7 +198,9 @@ static void node_start(struct node *n, bool serve,
 		.on_close = on_close,
 		.arg = n,
 	};
-	const char *paths[1] = { n->dir };
+	char two[2][300];
+	const char *paths[2] = { n->dir, NULL };
+	unsigned count = n->ndisks == 2 ? 2 : 1;
 
 	CU_ASSERT_EQUAL_FATAL(wfs_net_new(&cfg, &n->net), 0);
 	CU_ASSERT_EQUAL_FATAL(wfs_net_listen_addr(n->net, n->addr,
@@ -204,7 +208,12 @@ static void node_start(struct node *n, bool serve,
 	if (serve) {
 		CU_ASSERT_EQUAL_FATAL(wfs_test_mkdtemp(n->dir,
 						       sizeof(n->dir)), 0);
-		CU_ASSERT_EQUAL_FATAL(wfs_store_open("node-t", paths, 1,
+		for (unsigned i = 0; count == 2 && i < 2; i++) {
+			snprintf(two[i], sizeof(two[i]), "%s/d%u", n->dir, i);
+			CU_ASSERT_EQUAL_FATAL(mkdir(two[i], 0700), 0);
+			paths[i] = two[i];
+		}
+		CU_ASSERT_EQUAL_FATAL(wfs_store_open("node-t", paths, count,
 						     &n->store), 0);
 		CU_ASSERT_EQUAL_FATAL(wfs_transfer_new(n->net, n->store, opts,
 						       &n->xfer), 0);
@@ -515,6 +524,78 @@ static void test_write_read(void)
 	CU_ASSERT_TRUE(wait_count(&a, &a.nclosed, 1));
 	CU_ASSERT_EQUAL(check_read(&a, &b, 1, 6000, 0, 6000), 0);
 	CU_ASSERT_TRUE(wait_count(&b, &b.nopened, 2));
+	CU_ASSERT_EQUAL(atomic_load(&warns), 0);
+	node_stop(&a);
+	node_stop(&b);
+}
+
+/* The disk of @st's store at @i: its id into @id. */
+static void disk_id_of(struct wfs_store *st, unsigned i,
+		       char id[WFS_DISK_ID_LEN + 1])
+{
+	struct wfs_store_disk_info info;
+
+	CU_ASSERT_EQUAL_FATAL(wfs_store_disk_info(st, i, &info), 0);
+	memcpy(id, info.id, sizeof(info.id));
+}
+
+/* WRITE_TO puts a chunk on the disk named, whichever the store would have
+ * picked, and refuses a disk the peer does not have. */
+static void test_write_to(void)
+{
+	struct wfs_chunk_key k = key_of(41);
+	struct wfs_store_chunk where;
+	struct wfs_chunk_header h;
+	char d0[WFS_DISK_ID_LEN + 1], d1[WFS_DISK_ID_LEN + 1];
+	char none[WFS_DISK_ID_LEN + 1];
+	struct node a, b;
+	uint8_t *data;
+
+	atomic_store(&warns, 0);
+	node_keys(&a);
+	node_keys(&b);
+	admits(&a, &b);
+	admits(&b, &a);
+	b.ndisks = 2;
+	node_start(&a, true, NULL);
+	node_start(&b, true, NULL);
+	disk_id_of(b.store, 0, d0);
+	disk_id_of(b.store, 1, d1);
+	memset(none, 'f', WFS_DISK_ID_LEN);
+	none[WFS_DISK_ID_LEN] = 0;
+
+	/* Several pieces, onto each disk in turn. */
+	make_chunk(&h, &data, 41, 3 * MIB / 2 + 7);
+	for (unsigned i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(wfs_store_delete(b.store, &k),
+				i == 0 ? -ENOENT : 0);
+		CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk,
+						      i ? d1 : d0, &h, data),
+				0);
+		CU_ASSERT_TRUE(store_has(b.store, 41, 3 * MIB / 2 + 7));
+		CU_ASSERT_EQUAL(wfs_store_stat(b.store, &k, &where), 0);
+		CU_ASSERT_EQUAL(where.disk, i);
+	}
+	/* Held on disk 1 already: disk 0 would be a second copy. */
+	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, d0, &h,
+					      data), -EEXIST);
+	/* Again where it is: replaced in place. */
+	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, d1, &h,
+					      data), 0);
+	wfs_free(data);
+	/* A disk b does not have; a one-piece chunk; ids that are none. */
+	make_chunk(&h, &data, 42, 100);
+	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, none, &h,
+					      data), -ENOENT);
+	CU_ASSERT_FALSE(store_has(b.store, 42, 100));
+	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, "", &h,
+					      data), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, NULL, &h,
+					      data), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, d0, &h,
+					      data), 0);
+	CU_ASSERT_TRUE(store_has(b.store, 42, 100));
+	wfs_free(data);
 	CU_ASSERT_EQUAL(atomic_load(&warns), 0);
 	node_stop(&a);
 	node_stop(&b);
@@ -1075,6 +1156,7 @@ static void test_new(void)
 
 static CU_TestInfo transfer_tests[] = {
 	{ "write and read back", test_write_read },
+	{ "write onto a given disk", test_write_to },
 	{ "missing chunk", test_missing },
 	{ "corrupt chunk refused", test_corrupt },
 	{ "bulk move with progress", test_move },

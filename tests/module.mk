@@ -43,4 +43,5 @@ INTEGRATION += tests/integration/kill9.sh
 INTEGRATION += tests/integration/chunk_damage.sh
 INTEGRATION += tests/integration/programs.sh
 INTEGRATION += tests/integration/wormctl.sh
+INTEGRATION += tests/integration/drain.sh
 INTEGRATION += tests/integration/cluster.sh

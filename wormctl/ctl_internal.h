@@ -42,6 +42,7 @@ int wfs_ctl_cmd_put(struct wfs_ctl *ctl);	/* io.c */
 int wfs_ctl_cmd_get(struct wfs_ctl *ctl);	/* io.c */
 int wfs_ctl_cmd_node(struct wfs_ctl *ctl);	/* node.c */
 int wfs_ctl_cmd_join_token(struct wfs_ctl *ctl);	/* node.c */
+int wfs_ctl_cmd_disk(struct wfs_ctl *ctl);	/* disk.c */
 
 /* Print "wormctl: WHAT: strerror(-rc)" to stderr, WHAT formatted from
  * @fmt, and return WFS_CTL_FAILED. */

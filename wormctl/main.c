@@ -5,7 +5,7 @@
  * This file holds the command table (name, handler, options, usage, help)
  * and the dispatch: parse the line, check it against the command's entry,
  * connect a client, run the handler, finish the output.  The commands live
- * in status.c, ls.c and io.c.  Exit status: 0 ok, 1 the operation failed,
+ * in status.c, ls.c, io.c, node.c and disk.c.  Exit status: 0 ok, 1 the operation failed,
  * 2 a usage error.
  */
 #include <errno.h>
@@ -101,6 +101,26 @@ static const struct command commands[] = {
 	  "example:\n"
 	  "  wormctl node add $(ssh node-4 storaged --show-key)\n"
 	  "  wormctl node remove 3fa2c1...\n" },
+	{ "disk", wfs_ctl_cmd_disk, 0, 2, 2,
+	  "disk drain DISK | disk undrain DISK",
+	  "empty a disk before pulling it, or cancel that",
+	  "disk drain DISK empties DISK before it is pulled: no new chunk\n"
+	  "goes to it any more, and the node holding it copies each of its\n"
+	  "chunks to another disk (never beside another chunk of the same\n"
+	  "stripe, on another node when it can), records the move, and only\n"
+	  "then lets the old copy be collected: no chunk is ever without a\n"
+	  "copy.  `wormctl status` shows the disk draining, with the chunks\n"
+	  "left on it; at 0 it can go.  A disk that is offline cannot be\n"
+	  "drained (its chunks cannot be read: repair rebuilds them), nor\n"
+	  "one whose node is down.  disk undrain DISK cancels: the disk\n"
+	  "takes new chunks again.  DISK is a disk id as status shows it (a\n"
+	  "prefix naming one disk is enough) or NODE:PATH.\n"
+	  "\n"
+	  "example:\n"
+	  "  wormctl disk drain node-3:/srv/disk2\n"
+	  "  wormctl disk drain 5f0c2a91\n"
+	  "  wormctl status --json | jq '.nodes[].disks[] | select(.draining)'\n"
+	  "  wormctl disk undrain 5f0c2a91\n" },
 	{ "join-token", wfs_ctl_cmd_join_token, 0, 0, 1, "join-token [renew]",
 	  "print the token that lets a new node admit itself",
 	  "Prints the cluster's join token (making it the first time), 64 hex\n"

@@ -11,7 +11,7 @@ wormctl_DEPS := mem log
 
 MODULES += wormctl_cmds
 wormctl_cmds_SRCS := wormctl/session.c wormctl/status.c wormctl/ls.c \
-	wormctl/io.c wormctl/node.c
+	wormctl/io.c wormctl/node.c wormctl/disk.c
 wormctl_cmds_DEPS := wormctl client rpc proto erasure chunk mem log
 
 PROGRAMS += wormctl
@@ -22,5 +22,6 @@ wormctl_USES := wormctl wormctl_cmds client rpc proto erasure chunk mem log
 # Spelled out: the Makefile's objs function is defined after module.mk
 # files are read.
 $(B)/wormctl/session.o $(B)/wormctl/status.o $(B)/wormctl/ls.o \
-	$(B)/wormctl/io.o $(B)/wormctl/node.o $(B)/wormctl/main.o: | \
+	$(B)/wormctl/io.o $(B)/wormctl/node.o $(B)/wormctl/disk.o \
+	$(B)/wormctl/main.o: | \
 	$(B)/proto/wormfs.pb-c.h

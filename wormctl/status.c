@@ -41,6 +41,28 @@ static void out_disk_use(struct wfs_ctl_out *o, const Wormfs__DiskStatus *d)
 	wfs_ctl_out_pct(o, "use_percent", wfs_ctl_fmt_pct(used, d->capacity));
 }
 
+/* The disk's state; while it drains, with the chunks left on it
+ * ("draining, 120 left" in text; "draining" and "chunks_left" in JSON,
+ * chunks_left null for a disk not draining). */
+static void out_disk_state(struct wfs_ctl_out *o, const Wormfs__DiskStatus *d)
+{
+	char text[64];
+
+	if (d->draining && strcmp(d->state, "draining") == 0)
+		snprintf(text, sizeof(text), "draining, %llu left",
+			 (unsigned long long)d->chunks_left);
+	else if (d->draining)	/* offline while draining */
+		snprintf(text, sizeof(text), "%s (draining, %llu left)",
+			 d->state, (unsigned long long)d->chunks_left);
+	else
+		snprintf(text, sizeof(text), "%s", d->state);
+	wfs_ctl_out_field(o, "state", text, json_string(d->state));
+	wfs_ctl_out_field(o, "draining", NULL, json_boolean(d->draining));
+	wfs_ctl_out_field(o, "chunks_left", NULL,
+			  d->draining ? wfs_ctl_out_json_u64(d->chunks_left)
+				      : json_null());
+}
+
 static void out_disks(struct wfs_ctl_out *o, const Wormfs__NodeStatus *n)
 {
 	wfs_ctl_out_list(o, "disks", NULL, 0);
@@ -50,7 +72,7 @@ static void out_disks(struct wfs_ctl_out *o, const Wormfs__NodeStatus *n)
 		wfs_ctl_out_item(o);
 		wfs_ctl_out_id(o, "disk_id", d->disk_id.data, d->disk_id.len);
 		wfs_ctl_out_str(o, "path", d->path);
-		wfs_ctl_out_str(o, "state", d->state);
+		out_disk_state(o, d);
 		out_disk_use(o, d);
 		wfs_ctl_out_end(o);
 	}
