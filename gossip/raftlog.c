@@ -14,11 +14,16 @@
  *		batch, which is where throughput comes from.
  *   libraft	appends, replicates, commits, and calls fsm_apply for each
  *		committed entry and apply_done for each local proposal.
- *		apply_done only parks the request on log->done.
+ *		apply_done only parks the request on log->done.  A leader's
+ *		fsm_apply applies at once; a follower's only copies the entry
+ *		to log->deferred (libraft applies in the middle of a
+ *		follower's reply path; see fsm_apply).
  *   flush_cb	(uv_prepare: runs once per loop iteration, just before the
  *		loop waits for I/O, i.e. when this turn's work is drained)
- *		closes the owner's batch (batch_end), publishes role/leader
- *		changes, then runs the parked done callbacks.
+ *		applies what a follower deferred, closes the owner's batch
+ *		(batch_end; a follower may hold it open for a few turns, see
+ *		hold_batch), publishes role/leader changes, then runs the
+ *		parked done callbacks.
  *
  * Shutdown (stop, or the fsm failed): nothing new reaches libraft; raft is
  * closed at the first turn with no log write in flight (close_when_idle
@@ -69,6 +74,12 @@
 /* How long a stop waits for raft's log writes in flight to finish before it
  * closes raft anyway (see close_when_idle). */
 #define DRAIN_MS 5000
+/* How long, and over how many entries, a follower keeps its batch open
+ * (see hold_batch): long enough that a steady stream of one entry at a
+ * time shares a commit among a dozen of them, short enough that a
+ * follower's store is never more than a blink behind its log. */
+#define FOLLOWER_BATCH_MS 20
+#define FOLLOWER_BATCH_MAX 1024
 
 enum req_kind {
 	REQ_PROPOSE,
@@ -104,6 +115,15 @@ struct req {
 		struct raft_change change;
 	} u;
 	unsigned char result[];		/* PROPOSE: fsm.result_size bytes */
+};
+
+/* A committed entry a follower applies at the end of the loop turn (see
+ * fsm_apply).  Raft thread only. */
+struct deferred {
+	struct deferred *next;
+	uint64_t index;
+	size_t len;
+	unsigned char data[];	/* the payload, unpadded */
 };
 
 struct wfs_raftlog {
@@ -143,6 +163,7 @@ struct wfs_raftlog {
 	uv_loop_t loop;
 	uv_async_t wake;
 	uv_prepare_t flush;
+	uv_timer_t hold;	/* ends a follower's held batch */
 	struct raft_uv_transport transport;
 	struct raft_io io;
 	struct raft_fsm rfsm;
@@ -155,8 +176,11 @@ struct wfs_raftlog {
 	bool handles_closing;
 	bool stop_seen;
 	bool batch_open;
+	uint64_t batch_start;	/* loop time (ms) the batch opened */
+	unsigned batch_entries;	/* applied in it */
 	int failed;		/* the fsm's error once it failed, else 0 */
 	struct req *done, **done_tail;
+	struct deferred *deferred, **deferred_tail; /* to apply, in order */
 	struct link inflight;
 	void *scratch;		/* fsm.result_size bytes */
 	uint64_t scratch_index;	/* the entry scratch holds the result of */
@@ -291,6 +315,8 @@ static void end_batch(struct wfs_raftlog *log)
 	if (!log->batch_open)
 		return;
 	log->batch_open = false;
+	log->batch_entries = 0;
+	uv_timer_stop(&log->hold);
 	if (!log->fsm.batch_end)
 		return;
 	rc = log->fsm.batch_end(log->fsm_arg);
@@ -324,14 +350,12 @@ static size_t entry_len(const void *buf, size_t len)
 	return len - pad;
 }
 
-static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
-		     void **result)
+/* Hand entry @index (@len payload bytes at @buf) to the owner's apply,
+ * opening a batch first if none is open.  Returns 0 or RAFT_IOERR once the
+ * fsm failed. */
+static int apply_entry(struct wfs_raftlog *log, uint64_t index,
+		       const void *buf, size_t len)
 {
-	struct wfs_raftlog *log = rfsm->data;
-	/* libraft advances last_applied after each entry it applies, so the
-	 * entry in hand is the next one. */
-	uint64_t index = raft_last_applied(&log->raft) + 1;
-	size_t len;
 	int rc;
 
 	if (log->failed)
@@ -343,22 +367,91 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
 			return RAFT_IOERR;
 		}
 	}
+	if (!log->batch_open)
+		log->batch_start = uv_now(&log->loop);
 	log->batch_open = true;
+	log->batch_entries++;
 	if (log->scratch)
 		memset(log->scratch, 0, log->fsm.result_size);
-	len = entry_len(buf->base, buf->len);
-	if (len == 0) {
-		fail_fsm(log, -EBADMSG, "unpadding", index);
-		return RAFT_IOERR;
-	}
-	rc = log->fsm.apply(log->fsm_arg, index, buf->base, len, log->scratch);
+	rc = log->fsm.apply(log->fsm_arg, index, buf, len, log->scratch);
 	if (rc != 0) {
 		fail_fsm(log, rc, "applying", index);
 		return RAFT_IOERR;
 	}
 	log->scratch_index = index;
-	*result = log->scratch;
 	return 0;
+}
+
+/* Apply the entries a follower deferred (see fsm_apply), in log order.
+ * Runs before anything else reaches the owner's state machine: the next
+ * synchronous apply, a snapshot, a restore, and every flush. */
+static void apply_deferred(struct wfs_raftlog *log)
+{
+	struct deferred *d;
+
+	while ((d = log->deferred) != NULL) {
+		log->deferred = d->next;
+		if (!log->deferred)
+			log->deferred_tail = &log->deferred;
+		/* Once the fsm failed the rest is dropped: nothing more is
+		 * applied on this node until it restarts and replays. */
+		apply_entry(log, d->index, d->data, d->len);
+		wfs_free(d);
+	}
+}
+
+/* Park entry @index for apply_deferred.  Returns false if out of memory
+ * (the caller then applies it at once). */
+static bool defer_entry(struct wfs_raftlog *log, uint64_t index,
+			const void *buf, size_t len)
+{
+	struct deferred *d = wfs_malloc(sizeof(*d) + len);
+
+	if (!d)
+		return false;
+	d->next = NULL;
+	d->index = index;
+	d->len = len;
+	memcpy(d->data, buf, len);
+	*log->deferred_tail = d;
+	log->deferred_tail = &d->next;
+	return true;
+}
+
+/* libraft's apply.  A leader applies at once: the proposer's callback
+ * takes the result from log->scratch in the same call.  A follower has no
+ * proposer waiting, and libraft applies its entries in the middle of its
+ * reply path: when the write of AppendEntries N+1 completes it first
+ * applies what N+1 says is committed, and only then sends the reply the
+ * leader's next commit waits for.  So a follower only copies the entry
+ * here and applies it at the end of the loop turn (flush), after the reply
+ * went out: the state machine's cost leaves the commit latency. */
+static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf,
+		     void **result)
+{
+	struct wfs_raftlog *log = rfsm->data;
+	/* libraft advances last_applied after each entry it applies, so the
+	 * entry in hand is the next one. */
+	uint64_t index = raft_last_applied(&log->raft) + 1;
+	size_t len;
+	int rv;
+
+	if (log->failed)
+		return RAFT_IOERR;
+	len = entry_len(buf->base, buf->len);
+	if (len == 0) {
+		fail_fsm(log, -EBADMSG, "unpadding", index);
+		return RAFT_IOERR;
+	}
+	*result = NULL;
+	if (raft_state(&log->raft) != RAFT_LEADER &&
+	    defer_entry(log, index, buf->base, len))
+		return 0;
+	apply_deferred(log);
+	rv = apply_entry(log, index, buf->base, len);
+	if (rv == 0)
+		*result = log->scratch;
+	return rv;
 }
 
 static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
@@ -371,6 +464,7 @@ static int fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[],
 	size_t len = 0;
 	int rc;
 
+	apply_deferred(log);
 	end_batch(log);
 	if (log->failed)
 		return RAFT_IOERR;
@@ -419,6 +513,9 @@ static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
 	struct wfs_raftlog *log = rfsm->data;
 	int rc;
 
+	/* Entries deferred before the snapshot are applied first: should the
+	 * restore fail, the state is still the one raft believes applied. */
+	apply_deferred(log);
 	end_batch(log);
 	if (log->failed)
 		return RAFT_IOERR;
@@ -716,6 +813,7 @@ static void close_handles(struct wfs_raftlog *log)
 	log->handles_closing = true;
 	uv_close((uv_handle_t *)&log->wake, handle_closed);
 	uv_close((uv_handle_t *)&log->flush, handle_closed);
+	uv_close((uv_handle_t *)&log->hold, handle_closed);
 }
 
 /* The one place that picks raft's transport.  Today libraft's own TCP one;
@@ -806,11 +904,45 @@ static void close_when_idle(struct wfs_raftlog *log)
 	close_raft(log);
 }
 
-/* End the batch, publish the state (so a proposer told -EREMOTE finds the
- * leader it should ask), then run the parked callbacks. */
+static void hold_cb(uv_timer_t *h)
+{
+	end_batch(h->data);
+}
+
+/* Whether the open batch may stay open past this turn.  A leader ends its
+ * batch every turn: proposers wait for its commit.  A follower has nobody
+ * waiting, and one entry at a time (what a client creating files one
+ * after another makes) would cost it a store commit per entry, which on a
+ * small machine running several nodes is most of what a follower does for
+ * an entry; so it keeps the batch open for up to FOLLOWER_BATCH_MS
+ * (hold_cb ends it then) or FOLLOWER_BATCH_MAX entries.  Anything else
+ * that needs the store settled ends the batch itself: a snapshot, a
+ * restore, the stop, becoming leader (the next flush), a callback to run. */
+static bool hold_batch(struct wfs_raftlog *log)
+{
+	uint64_t age = uv_now(&log->loop) - log->batch_start;
+
+	if (!log->batch_open || log->failed || log->close_wanted ||
+	    log->stop_seen || log->done || log->handles_closing ||
+	    !log->raft_open || log->raft_closing ||
+	    raft_state(&log->raft) != RAFT_FOLLOWER ||
+	    log->batch_entries >= FOLLOWER_BATCH_MAX ||
+	    age >= FOLLOWER_BATCH_MS)
+		return false;
+	if (!uv_is_active((uv_handle_t *)&log->hold))
+		uv_timer_start(&log->hold, hold_cb, FOLLOWER_BATCH_MS - age,
+			       0);
+	return true;
+}
+
+/* Apply what a follower deferred, end the batch (unless a follower holds
+ * it), publish the state (so a proposer told -EREMOTE finds the leader it
+ * should ask), then run the parked callbacks. */
 static void flush(struct wfs_raftlog *log)
 {
-	end_batch(log);
+	apply_deferred(log);
+	if (!hold_batch(log))
+		end_batch(log);
 	if (log->failed || log->close_wanted)
 		close_when_idle(log);
 	publish_state(log);
@@ -985,6 +1117,8 @@ static void *raft_thread(void *arg)
 	if (rc != 0)
 		goto out_close_wake;
 	log->flush.data = log;
+	uv_timer_init(&log->loop, &log->hold);	/* cannot fail */
+	log->hold.data = log;
 	rc = open_raft(log);
 	if (rc != 0)
 		goto out_close_handles;
@@ -1103,6 +1237,7 @@ static void init_fields(struct wfs_raftlog *log,
 	log->fsm_arg = fsm_arg;
 	log->queue_tail = &log->queue;
 	log->done_tail = &log->done;
+	log->deferred_tail = &log->deferred;
 	link_init(&log->inflight);
 	log->rfsm.version = 2;
 	log->rfsm.data = log;
@@ -1397,6 +1532,14 @@ void wfs_raftlog_free(struct wfs_raftlog *log)
 	if (!log)
 		return;
 	wfs_raftlog_stop(log);
+	/* The last flush applied them all; a start that failed half-way may
+	 * leave some. */
+	while (log->deferred) {
+		struct deferred *d = log->deferred;
+
+		log->deferred = d->next;
+		wfs_free(d);
+	}
 	pthread_cond_destroy(&log->cond);
 	pthread_mutex_destroy(&log->lock);
 	wfs_free(log->scratch);

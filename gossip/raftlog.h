@@ -104,6 +104,8 @@ struct wfs_raftlog_fsm {
 
 	/* Apply committed entry @index (@len bytes at @buf, borrowed for the
 	 * call).  Indexes only grow; some are skipped (raft's own entries).
+	 * A leader applies an entry as soon as it commits; a follower at the
+	 * end of the loop turn that learnt it committed.
 	 * @result is @result_size zeroed bytes, or NULL when @result_size is
 	 * 0: what apply writes there reaches the proposer's done callback if
 	 * the entry was proposed on this node.  The entry's own outcome (the
@@ -122,7 +124,10 @@ struct wfs_raftlog_fsm {
 	 * (before its loop waits for I/O), and also before snapshot, restore,
 	 * and at stop.  Proposers' done callbacks for the batch run only
 	 * after batch_end returned: a reply never precedes the store's
-	 * commit.  A failure of either is fatal, as for apply. */
+	 * commit.  On a follower, where nobody waits for the commit, a batch
+	 * may stay open across turns, for up to about 20 ms of entries (it
+	 * still ends before snapshot, restore, stop, and as soon as the node
+	 * leads).  A failure of either is fatal, as for apply. */
 	int (*batch_begin)(void *arg);
 	int (*batch_end)(void *arg);
 

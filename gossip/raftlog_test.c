@@ -6,7 +6,9 @@
  * replay, snapshots, read barriers, a failing state machine, stop with work
  * in flight.  Three voters in one process: election, the not-leader error
  * naming the leader, replication, the leader's death and a new election.
- * Membership: a joining node added as voter, then removed.  Every wait is
+ * Followers: applies after the reply, batches held across entries,
+ * snapshots in between.  Membership: a joining node added as voter, then
+ * removed.  Every wait is
  * bounded, so a broken build fails instead of hanging.
  */
 #include "gossip/raftlog.h"
@@ -1085,6 +1087,74 @@ static void test_three_voters(void)
 	}
 }
 
+/* Whether @t's batch is closed, waiting up to WAIT_S for it. */
+static bool toy_settles(struct toy *t)
+{
+	for (unsigned i = 0; i < WAIT_S * 100; i++) {
+		bool open;
+
+		pthread_mutex_lock(&t->lock);
+		open = t->in_batch;
+		pthread_mutex_unlock(&t->lock);
+		if (!open)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Followers apply late (after their reply to the leader went out) and keep
+ * a batch open across entries (raftlog.c: fsm_apply, hold_batch).  Their
+ * state machines must still see every entry once, in order, inside a
+ * batch; a snapshot must come at exactly the last entry applied, outside
+ * a batch; and a held batch must end by itself once entries stop. */
+static void test_follower_batches(void)
+{
+	enum { SEQ = 150, PIPE = 450 };
+	char base[256];
+	struct node nodes[3];
+	struct wfs_raftlog_server v[3];
+	unsigned ports[3];
+	int l;
+
+	CU_ASSERT_FATAL(wfs_test_mkdtemp(base, sizeof(base)) == 0);
+	pick_ports(3, ports);
+	for (unsigned i = 0; i < 3; i++) {
+		node_setup(&nodes[i], i + 1, ports[i], base);
+		v[i] = (struct wfs_raftlog_server){ i + 1, nodes[i].addr };
+	}
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL_FATAL(node_start(&nodes[i], v, 3, 64, 16), 0);
+	l = wait_leader(nodes, 3);
+	CU_ASSERT_FATAL(l >= 0);
+
+	/* One at a time: each reaches the followers in a turn of its own. */
+	for (unsigned i = 0; i < SEQ; i++)
+		CU_ASSERT_EQUAL(propose_all(nodes[l].log, i, 1), 1);
+	/* Then many at once, across several snapshots. */
+	CU_ASSERT_EQUAL(propose_all(nodes[l].log, SEQ, PIPE), PIPE);
+	for (unsigned i = 0; i < 3; i++) {
+		struct toy *t = &nodes[i].toy;
+
+		CU_ASSERT_TRUE(toy_wait(t, SEQ + PIPE));
+		CU_ASSERT_TRUE(toy_settles(t));
+		pthread_mutex_lock(&t->lock);
+		CU_ASSERT_EQUAL(t->order_errors, 0);
+		CU_ASSERT_EQUAL(t->bad_entries, 0);
+		CU_ASSERT_EQUAL(t->batch_errors, 0);
+		CU_ASSERT_EQUAL(t->applies_outside_batch, 0);
+		CU_ASSERT(t->snapshots >= 1);
+		CU_ASSERT(t->batches >= 1 && t->batches <= SEQ + PIPE);
+		pthread_mutex_unlock(&t->lock);
+	}
+	CU_ASSERT_TRUE(toy_same(&nodes[0].toy, &nodes[1].toy));
+	CU_ASSERT_TRUE(toy_same(&nodes[0].toy, &nodes[2].toy));
+	for (unsigned i = 0; i < 3; i++) {
+		node_stop(&nodes[i]);
+		toy_release(&nodes[i].toy);
+	}
+}
+
 /* Whether @log sees nodes 1 (a voter) and 2 (in @role), waiting up to 5 s
  * for its raft thread to publish the change. */
 static bool members_are(struct wfs_raftlog *log,
@@ -1183,6 +1253,7 @@ static CU_TestInfo raftlog_tests[] = {
 	{ "state machine failure", test_fsm_failure },
 	{ "stop with entries in flight", test_stop_in_flight },
 	{ "three voters, leader dies", test_three_voters },
+	{ "followers: late applies, held batches", test_follower_batches },
 	{ "add and remove a voter", test_membership },
 	CU_TEST_INFO_NULL,
 };

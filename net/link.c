@@ -32,6 +32,14 @@
  * Lifetime.  A link is freed only from the loop's prepare watcher (reap), so
  * a handler may close it and still look at its fields on the way out:
  * every handler checks l->closed after anything that may close the link.
+ *
+ * Pumps.  A relay opened or taken as a pump leaves the net as soon as it
+ * can carry bytes (the opener: once open, its hello sealed; the acceptor:
+ * at the hello): link_detach moves its socket, channel and relay state
+ * into a struct wfs_net_pump and closes the link without touching them.
+ * From then on its owner runs it (wfs_net_pump_run) with the very relay
+ * functions the net uses (struct relay and the relay_* helpers), so the
+ * frames, the flow control and the ends are the same either way.
  */
 #include "net/link.h"
 
@@ -78,6 +86,285 @@ enum cmd_kind {
 	CMD_CLOSE,
 };
 
+/* The relay half of a link (see the top of this file): the relay socket
+ * and what each direction has done.  The functions below run it for a
+ * link on the net thread and for a pump on its owner's thread alike, so
+ * both speak the same protocol. */
+struct relay {
+	int fd;			/* our end of the relay socket, or -1 */
+	bool fd_eof;		/* it gave EOF */
+	bool end_sent;		/* ... and FRAME_RELAY_END was sealed */
+	bool end_rcvd;		/* the peer's relay socket ended */
+	uint8_t *to_fd;		/* bytes the relay socket did not take yet */
+	size_t to_fd_off, to_fd_len;
+};
+
+/* Relay data from the peer for our socket: what it does not take now
+ * waits in to_fd (and the caller reads no more frames until it is gone).
+ * Returns 0, 1 if our user closed its end (nobody will read the rest: the
+ * relay is over), or -ENOMEM. */
+static int relay_put(struct relay *r, const uint8_t *data, size_t len)
+{
+	ssize_t n = 0;
+
+	while (len && (n = send(r->fd, data, len, MSG_NOSIGNAL)) < 0 &&
+	       errno == EINTR)
+		;
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return 1;
+	if (n < 0)
+		n = 0;
+	if ((size_t)n == len)
+		return 0;
+	r->to_fd = wfs_memdup(data + n, len - (size_t)n);
+	if (!r->to_fd)
+		return -ENOMEM;
+	r->to_fd_off = 0;
+	r->to_fd_len = len - (size_t)n;
+	return 0;
+}
+
+/* Hand our socket what waited in to_fd.  Returns 0 (to_fd_len says what
+ * is left), or 1 if our user closed its end. */
+static int relay_drain(struct relay *r)
+{
+	ssize_t n = send(r->fd, r->to_fd + r->to_fd_off, r->to_fd_len,
+			 MSG_NOSIGNAL);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ||
+		       errno == EINTR ? 0 : 1;
+	r->to_fd_off += (size_t)n;
+	r->to_fd_len -= (size_t)n;
+	if (r->to_fd_len)
+		return 0;
+	wfs_free(r->to_fd);
+	r->to_fd = NULL;
+	if (r->end_rcvd)
+		shutdown(r->fd, SHUT_WR);
+	return 0;
+}
+
+/* The peer's relay socket ended (a FRAME_RELAY_END of @len bytes).
+ * Returns 0 or -EPROTO. */
+static int relay_end(struct relay *r, size_t len)
+{
+	if (r->end_rcvd || len != 1)
+		return -EPROTO;
+	r->end_rcvd = true;
+	if (r->to_fd_len == 0)
+		shutdown(r->fd, SHUT_WR);
+	return 0;
+}
+
+/* Read our socket once into @buf (@cap bytes; the first is for the frame
+ * type) and seal what came into @ch: relay data, or relay end at EOF.
+ * Returns 0 (also when there was nothing to read) or the seal's error. */
+static int relay_read(struct relay *r, struct wfs_secchan *ch, uint8_t *buf,
+		      size_t cap)
+{
+	ssize_t n = recv(r->fd, buf + 1, cap - 1, 0);
+	int rc;
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		/* A broken local socket ends our direction like EOF. */
+		n = 0;
+	}
+	if (n > 0) {
+		buf[0] = FRAME_RELAY_DATA;
+		return wfs_secchan_seal(ch, buf, (size_t)n + 1);
+	}
+	r->fd_eof = true;
+	buf[0] = FRAME_RELAY_END;
+	rc = wfs_secchan_seal(ch, buf, 1);
+	r->end_sent = rc == 0;
+	return rc;
+}
+
+/* Both directions ended and our socket has everything. */
+static bool relay_over(const struct relay *r)
+{
+	return r->end_sent && r->end_rcvd && r->to_fd_len == 0;
+}
+
+/* Close the relay socket and drop what it did not take. */
+static void relay_release(struct relay *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	wfs_free(r->to_fd);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+/* ---- pumps (their owner's thread) ---- */
+
+/* A relay off the net: everything of its link that still matters. */
+struct wfs_net_pump {
+	uint64_t id;			/* the link's, for log lines */
+	char addr[WFS_NET_ADDR_MAX];	/* the peer's, for log lines */
+	bool incoming;
+	int sock;
+	struct wfs_secchan *ch;
+	struct relay r;
+	int result;		/* what run returns once it is over, else 0 */
+	uint8_t buf[READ_CHUNK];
+};
+
+/* Read the TCP socket once into the channel.  Returns 0, 1 when the peer
+ * closed after both directions ended, or a negative errno. */
+static int pump_recv(struct wfs_net_pump *p)
+{
+	ssize_t n = recv(p->sock, p->buf, sizeof(p->buf), 0);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ||
+		       errno == EINTR ? 0 : -errno;
+	if (n == 0)
+		return p->r.end_sent && p->r.end_rcvd ? 1 : -ECONNRESET;
+	return wfs_secchan_feed(p->ch, p->buf, (size_t)n);
+}
+
+/* Deliver the frames the channel holds while the relay socket takes
+ * them.  Returns 0, 1 if the user closed its socket, or a negative errno
+ * (-EPROTO: anything but relay data and relay end). */
+static int pump_frames(struct wfs_net_pump *p)
+{
+	const uint8_t *f;
+	size_t len;
+	int rc = 0;
+
+	while (rc == 0 && p->r.to_fd_len == 0) {
+		rc = wfs_secchan_recv(p->ch, &f, &len);
+		if (rc <= 0)
+			return rc;
+		if (len > 0 && f[0] == FRAME_RELAY_DATA && !p->r.end_rcvd)
+			rc = relay_put(&p->r, f + 1, len - 1);
+		else if (len > 0 && f[0] == FRAME_RELAY_END)
+			rc = relay_end(&p->r, len);
+		else
+			rc = -EPROTO;
+	}
+	return rc;
+}
+
+/* Hand the kernel what the channel has to send.  Returns 0 or a negative
+ * errno. */
+static int pump_send(struct wfs_net_pump *p)
+{
+	const uint8_t *o;
+	size_t n;
+
+	while ((n = wfs_secchan_output(p->ch, &o)) > 0) {
+		ssize_t w = send(p->sock, o, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (w < 0)
+			return errno == EPIPE ? -ECONNRESET : -errno;
+		wfs_secchan_consumed(p->ch, (size_t)w);
+	}
+	return 0;
+}
+
+/* One round of wfs_net_pump_run: 0 while it runs, else its result. */
+static int pump_step(struct wfs_net_pump *p, unsigned ready)
+{
+	const uint8_t *o;
+	int rc = 0;
+
+	if ((ready & WFS_NET_PUMP_FD_WR) && p->r.to_fd_len)
+		rc = relay_drain(&p->r);
+	if (rc == 0 && (ready & WFS_NET_PUMP_SOCK_RD) && !p->r.to_fd_len)
+		rc = pump_recv(p);
+	if (rc == 0)
+		rc = pump_frames(p);
+	if (rc == 0 && (ready & WFS_NET_PUMP_FD_RD) && !p->r.fd_eof &&
+	    wfs_secchan_output(p->ch, &o) < OUT_HIGH)
+		rc = relay_read(&p->r, p->ch, p->buf, sizeof(p->buf));
+	if (rc == 0)
+		rc = pump_send(p);
+	if (rc == 0 && relay_over(&p->r) && !wfs_secchan_output(p->ch, &o))
+		rc = 1;
+	return rc;
+}
+
+/* The flow control of flush_out and pump_in, for a pump. */
+static unsigned pump_want(struct wfs_net_pump *p)
+{
+	const uint8_t *o;
+	size_t out = wfs_secchan_output(p->ch, &o);
+	unsigned want = 0;
+
+	if (!p->r.to_fd_len)
+		want |= WFS_NET_PUMP_SOCK_RD;
+	else
+		want |= WFS_NET_PUMP_FD_WR;
+	if (out)
+		want |= WFS_NET_PUMP_SOCK_WR;
+	if (!p->r.fd_eof && out < OUT_HIGH)
+		want |= WFS_NET_PUMP_FD_RD;
+	return want;
+}
+
+static void pump_ended(struct wfs_net_pump *p, int rc)
+{
+	const char *dir = p->incoming ? "from" : "to";
+	unsigned long long id = p->id;
+
+	if (rc > 0)
+		wfs_log_debug(SUB, "link %llu %s %s: relay done", id, dir,
+			      p->addr);
+	else if (wfs_secchan_state(p->ch) == WFS_SECCHAN_FAILED)
+		wfs_log_warn(SUB, "link %llu %s %s: %s; closing", id, dir,
+			     p->addr, wfs_secchan_reason(p->ch));
+	else if (rc == -EPROTO)
+		wfs_log_warn(SUB, "link %llu %s %s: malformed relay frame; "
+			     "closing", id, dir, p->addr);
+	else
+		wfs_log_debug(SUB, "link %llu %s %s closed: %s", id, dir,
+			      p->addr, strerror(-rc));
+}
+
+void wfs_net_pump_fds(const struct wfs_net_pump *pump, int *sock, int *fd)
+{
+	*sock = pump->sock;
+	*fd = pump->r.fd;
+}
+
+int wfs_net_pump_run(struct wfs_net_pump *pump, unsigned ready,
+		     unsigned *want)
+{
+	int rc = pump->result;
+
+	*want = 0;
+	if (rc != 0)
+		return rc;
+	rc = pump_step(pump, ready);
+	if (rc == 0) {
+		*want = pump_want(pump);
+		return 0;
+	}
+	pump->result = rc;
+	pump_ended(pump, rc);
+	return rc;
+}
+
+void wfs_net_pump_free(struct wfs_net_pump *pump)
+{
+	if (!pump)
+		return;
+	if (pump->sock >= 0)
+		close(pump->sock);
+	relay_release(&pump->r);
+	wfs_secchan_free(pump->ch);
+	wfs_free(pump);
+}
+
 /* One queued call.  OPEN and SEND carry bytes in data[]: the message, or
  * the relay hello. */
 struct cmd {
@@ -91,7 +378,8 @@ struct cmd {
 	bool has_expect;
 	uint8_t expect[WFS_SECCHAN_PK_LEN];
 	int fd;			/* relay: the net's socket, else -1 */
-	wfs_net_done_cb done;
+	wfs_net_done_cb done;	/* relay: at most one of the two */
+	wfs_net_pump_open_cb pump_done;
 	void *done_arg;
 	/* SEND: the message type; OPEN of a relay: the channel type */
 	uint8_t type;
@@ -118,22 +406,21 @@ struct link {
 	ev_timer timer;		/* handshake deadline, then close linger */
 	struct cmd *pending, **pending_tail;	/* SENDs not yet sealed */
 	uint64_t frames_in;
-	wfs_net_done_cb done;	/* relay opener's, until called */
+	/* relay opener's, until called: one or the other */
+	wfs_net_done_cb done;
+	wfs_net_pump_open_cb pump_done;
 	void *done_arg;
 
 	/* relay */
-	int fd;			/* the net's end of the relay socket, or -1 */
+	struct relay r;		/* r.fd -1: not a relay */
 	struct cmd *hello;	/* opener: the OPEN, until its hello is sent */
 	ev_io fd_rd, fd_wr;
-	bool fd_eof;		/* our relay socket gave EOF */
-	bool end_sent;		/* ... and we sent FRAME_RELAY_END */
-	bool end_rcvd;		/* the peer's relay socket ended */
-	uint8_t *to_fd;		/* bytes the relay socket did not take yet */
-	size_t to_fd_off, to_fd_len;
 };
 
+/* Who takes relays of one channel type: at most one of the two. */
 struct relay_reg {
 	wfs_net_relay_cb cb;
+	wfs_net_pump_cb pump_cb;
 	void *arg;
 };
 
@@ -346,6 +633,7 @@ static void link_close(struct link *l, int reason)
 {
 	struct wfs_net *net = l->net;
 	wfs_net_done_cb done = l->done;
+	wfs_net_pump_open_cb pump_done = l->pump_done;
 
 	if (l->closed)
 		return;
@@ -355,9 +643,8 @@ static void link_close(struct link *l, int reason)
 	stop_watchers(l);
 	if (l->sock >= 0)
 		close(l->sock);
-	if (l->fd >= 0)
-		close(l->fd);
-	l->sock = l->fd = -1;
+	l->sock = -1;
+	relay_release(&l->r);
 	drop_pending(l);
 	l->prev->next = l->next;
 	l->next->prev = l->prev;
@@ -366,10 +653,13 @@ static void link_close(struct link *l, int reason)
 	wfs_log_debug(SUB, "link %llu %s %s closed: %s",
 		      (unsigned long long)l->id, l->incoming ? "from" : "to",
 		      l->addr, reason ? strerror(-reason) : "done");
-	if (done) {
-		l->done = NULL;
+	l->done = NULL;
+	l->pump_done = NULL;
+	if (done)
 		done(l->done_arg, l->id, NULL, reason ? reason : -ECANCELED);
-	}
+	if (pump_done)
+		pump_done(l->done_arg, l->id, NULL, NULL,
+			  reason ? reason : -ECANCELED);
 	if (net->on_close)
 		net->on_close(net->arg, l->id, l->open ? l->peer : NULL,
 			      reason);
@@ -390,8 +680,36 @@ static void link_free(struct link *l)
 {
 	wfs_secchan_free(l->ch);
 	wfs_free(l->hello);
-	wfs_free(l->to_fd);
+	relay_release(&l->r);
 	wfs_free(l);
+}
+
+/* Take @l's relay off the net: its socket, channel and relay state move
+ * into a new pump, and the link closes (reason 0, on_close called) without
+ * touching them.  Returns the pump, or NULL when out of memory: then @l
+ * failed, which told its opener. */
+static struct wfs_net_pump *link_detach(struct link *l)
+{
+	struct wfs_net_pump *p = wfs_calloc(1, sizeof(*p));
+
+	if (!p) {
+		link_fail(l, -ENOMEM, "out of memory for a relay pump");
+		return NULL;
+	}
+	p->id = l->id;
+	memcpy(p->addr, l->addr, sizeof(p->addr));
+	p->incoming = l->incoming;
+	p->sock = l->sock;
+	p->ch = l->ch;
+	p->r = l->r;
+	stop_watchers(l);
+	l->sock = -1;
+	l->ch = NULL;
+	memset(&l->r, 0, sizeof(l->r));
+	l->r.fd = -1;
+	l->pump_done = NULL;	/* the caller hands the pump over */
+	link_close(l, 0);
+	return p;
 }
 
 static void reap_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -436,7 +754,8 @@ static struct link *link_alloc(struct wfs_net *net, uint64_t id,
 	l->net = net;
 	l->id = id;
 	l->incoming = incoming;
-	l->sock = l->fd = -1;
+	l->sock = -1;
+	l->r.fd = -1;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	l->pending_tail = &l->pending;
 	ev_io_init(&l->sock_rd, sock_rd_cb, -1, EV_READ);
@@ -467,7 +786,7 @@ static void set_sock(struct link *l, int sock)
 
 static void set_fd(struct link *l, int fd)
 {
-	l->fd = fd;
+	l->r.fd = fd;
 	ev_io_set(&l->fd_rd, fd, EV_READ);
 	ev_io_set(&l->fd_wr, fd, EV_WRITE);
 }
@@ -479,6 +798,8 @@ static void open_failed(struct wfs_net *net, struct cmd *c, int reason)
 		close(c->fd);
 	if (c->done)
 		c->done(c->done_arg, c->link, NULL, reason);
+	if (c->pump_done)
+		c->pump_done(c->done_arg, c->link, NULL, NULL, reason);
 	if (net->on_close)
 		net->on_close(net->arg, c->link, NULL, reason);
 	wfs_free(c);
@@ -496,6 +817,7 @@ static void start_open(struct wfs_net *net, struct cmd *c)
 	l->has_expect = c->has_expect;
 	memcpy(l->expect, c->expect, sizeof(l->expect));
 	l->done = c->done;
+	l->pump_done = c->pump_done;
 	l->done_arg = c->done_arg;
 	if (c->fd >= 0) {
 		set_fd(l, c->fd);
@@ -656,7 +978,7 @@ static void maybe_finish(struct link *l)
 		return;
 	if (l->closing && !l->pending)
 		link_close(l, 0);
-	else if (l->end_sent && l->end_rcvd && l->to_fd_len == 0)
+	else if (relay_over(&l->r))
 		link_close(l, 0);
 }
 
@@ -697,7 +1019,7 @@ static void flush_out(struct link *l)
 		ev_io_start(loop, &l->sock_wr);
 	else
 		ev_io_stop(loop, &l->sock_wr);
-	if (l->open && l->fd >= 0 && !l->fd_eof) {
+	if (l->open && l->r.fd >= 0 && !l->r.fd_eof) {
 		if (n < OUT_HIGH)
 			ev_io_start(loop, &l->fd_rd);
 		else
@@ -719,6 +1041,36 @@ static void sock_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* ---- input (net thread) ---- */
+
+/* A relay opened with wfs_net_relay_open_pump is open (its hello sealed):
+ * it leaves the net. */
+static void hand_over(struct link *l)
+{
+	wfs_net_pump_open_cb done = l->pump_done;
+	void *arg = l->done_arg;
+	struct wfs_net_pump *p = link_detach(l);
+
+	if (p)
+		done(arg, l->id, l->peer, p, 0);
+}
+
+/* The relay hello of a relay whose type takes pumps arrived: it leaves the
+ * net, with @fd, the user's end of its socketpair. */
+static void hand_relay(struct link *l, const struct relay_reg *reg,
+		       const uint8_t *hello, size_t len, int fd)
+{
+	uint8_t copy[WFS_NET_RELAY_HELLO_MAX];
+	struct wfs_net_pump *p;
+
+	/* The hello lies in the channel's buffer, which the pump takes. */
+	memcpy(copy, hello, len);
+	p = link_detach(l);
+	if (!p) {
+		close(fd);
+		return;
+	}
+	reg->pump_cb(reg->arg, l->id, l->peer, copy, len, fd, p);
+}
 
 static void link_opened(struct link *l)
 {
@@ -754,6 +1106,8 @@ static void link_opened(struct link *l)
 	}
 	if (net->on_open)
 		net->on_open(net->arg, l->id, l->peer, l->incoming);
+	if (l->pump_done && !l->closed)
+		hand_over(l);
 }
 
 /* The first message of an incoming relay: make the socketpair and hand one
@@ -774,7 +1128,7 @@ static void take_relay_hello(struct link *l, const uint8_t *f, size_t len)
 	type = f[1];
 	pthread_mutex_lock(&net->relay_lock);
 	reg = net->relays[type];
-	if (!reg.cb) {
+	if (!reg.cb && !reg.pump_cb) {
 		pthread_mutex_unlock(&net->relay_lock);
 		/* Not an attack: a service this node does not run (yet), or
 		 * no longer; the peer may retry often, so info. */
@@ -798,53 +1152,41 @@ static void take_relay_hello(struct link *l, const uint8_t *f, size_t len)
 	/* Ours never blocks the loop; the owner's end stays blocking. */
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0)
 		wfs_log_warn(SUB, "relay socket: cannot make it non-blocking");
-	reg.cb(reg.arg, l->id, l->peer, f + 2, len - 2, sv[1]);
+	if (reg.pump_cb)
+		hand_relay(l, &reg, f + 2, len - 2, sv[1]);
+	else
+		reg.cb(reg.arg, l->id, l->peer, f + 2, len - 2, sv[1]);
 	pthread_mutex_unlock(&net->relay_lock);
 }
 
-/* Bytes for our relay socket: what it does not take now waits in to_fd,
- * and the TCP socket is not read until it took them. */
-static void relay_data(struct link *l, const uint8_t *data, size_t len)
+/* Relay data for our relay socket; while some wait in r.to_fd, pump_in
+ * reads no more frames and the TCP socket is not read. */
+static void link_relay_data(struct link *l, const uint8_t *data, size_t len)
 {
-	ssize_t n = 0;
+	int rc;
 
-	if (l->fd < 0 || l->end_rcvd || l->hello) {
+	if (l->r.fd < 0 || l->r.end_rcvd || l->hello) {
 		link_fail(l, -EPROTO, "relay data outside a relay");
 		return;
 	}
-	while (len && (n = send(l->fd, data, len, MSG_NOSIGNAL)) < 0 &&
-	       errno == EINTR)
-		;
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-		/* Our user closed its end: nobody will read the rest. */
-		wfs_log_debug(SUB, "link %llu: relay socket closed: %s",
-			      (unsigned long long)l->id, strerror(errno));
+	rc = relay_put(&l->r, data, len);
+	if (rc > 0) {
+		wfs_log_debug(SUB, "link %llu: relay socket closed",
+			      (unsigned long long)l->id);
 		link_close(l, 0);
-		return;
+	} else if (rc < 0) {
+		link_fail(l, rc, "out of memory for relay data");
+	} else if (l->r.to_fd_len) {
+		ev_io_start(l->net->loop, &l->fd_wr);
 	}
-	if (n < 0)
-		n = 0;
-	if ((size_t)n == len)
-		return;
-	l->to_fd = wfs_memdup(data + n, len - (size_t)n);
-	if (!l->to_fd) {
-		link_fail(l, -ENOMEM, "out of memory for relay data");
-		return;
-	}
-	l->to_fd_off = 0;
-	l->to_fd_len = len - (size_t)n;
-	ev_io_start(l->net->loop, &l->fd_wr);
 }
 
-static void relay_end(struct link *l, size_t len)
+static void link_relay_end(struct link *l, size_t len)
 {
-	if (l->fd < 0 || l->end_rcvd || l->hello || len != 1) {
+	if (l->r.fd < 0 || l->hello || relay_end(&l->r, len) != 0) {
 		link_fail(l, -EPROTO, "relay end outside a relay");
 		return;
 	}
-	l->end_rcvd = true;
-	if (l->to_fd_len == 0)
-		shutdown(l->fd, SHUT_WR);
 	maybe_finish(l);
 }
 
@@ -867,10 +1209,10 @@ static void handle_frame(struct link *l, const uint8_t *f, size_t len)
 		take_relay_hello(l, f, len);
 		break;
 	case FRAME_RELAY_DATA:
-		relay_data(l, f + 1, len - 1);
+		link_relay_data(l, f + 1, len - 1);
 		break;
 	case FRAME_RELAY_END:
-		relay_end(l, len);
+		link_relay_end(l, len);
 		break;
 	default:
 		link_fail(l, -EPROTO, "unknown message type");
@@ -885,7 +1227,7 @@ static void pump_in(struct link *l)
 	size_t len;
 	int rc;
 
-	while (!l->closed && l->to_fd_len == 0) {
+	while (!l->closed && l->r.to_fd_len == 0) {
 		rc = wfs_secchan_recv(l->ch, &f, &len);
 		if (rc == 0)
 			break;
@@ -898,7 +1240,7 @@ static void pump_in(struct link *l)
 	}
 	if (l->closed || l->connecting)
 		return;
-	if (l->to_fd_len)
+	if (l->r.to_fd_len)
 		ev_io_stop(l->net->loop, &l->sock_rd);
 	else
 		ev_io_start(l->net->loop, &l->sock_rd);
@@ -921,7 +1263,8 @@ static void sock_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (n == 0) {
 		/* Clean only for a relay whose both ends had ended. */
-		link_close(l, l->end_sent && l->end_rcvd ? 0 : -ECONNRESET);
+		link_close(l, l->r.end_sent && l->r.end_rcvd ? 0
+							       : -ECONNRESET);
 		return;
 	}
 	rc = wfs_secchan_feed(l->ch, net->rbuf, (size_t)n);
@@ -939,28 +1282,12 @@ static void sock_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void fd_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct link *l = w->data;
-	uint8_t *buf = l->net->rbuf;
-	ssize_t n;
 	int rc;
 
 	(void)revents;
-	n = recv(l->fd, buf + 1, sizeof(l->net->rbuf) - 1, 0);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
-		/* A broken local socket ends our direction like EOF. */
-		n = 0;
-	}
-	if (n == 0) {
-		l->fd_eof = true;
+	rc = relay_read(&l->r, l->ch, l->net->rbuf, sizeof(l->net->rbuf));
+	if (l->r.fd_eof)
 		ev_io_stop(loop, &l->fd_rd);
-		buf[0] = FRAME_RELAY_END;
-		rc = wfs_secchan_seal(l->ch, buf, 1);
-		l->end_sent = rc == 0;
-	} else {
-		buf[0] = FRAME_RELAY_DATA;
-		rc = wfs_secchan_seal(l->ch, buf, (size_t)n + 1);
-	}
 	if (rc != 0) {
 		link_fail(l, rc, "cannot seal relay data");
 		return;
@@ -968,31 +1295,21 @@ static void fd_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	flush_out(l);
 }
 
-/* Our relay socket can take what waited in to_fd. */
+/* Our relay socket can take what waited in r.to_fd. */
 static void fd_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct link *l = w->data;
-	ssize_t n;
 
 	(void)revents;
-	n = send(l->fd, l->to_fd + l->to_fd_off, l->to_fd_len, MSG_NOSIGNAL);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
-		wfs_log_debug(SUB, "link %llu: relay socket closed: %s",
-			      (unsigned long long)l->id, strerror(errno));
+	if (relay_drain(&l->r) != 0) {
+		wfs_log_debug(SUB, "link %llu: relay socket closed",
+			      (unsigned long long)l->id);
 		link_close(l, 0);
 		return;
 	}
-	l->to_fd_off += (size_t)n;
-	l->to_fd_len -= (size_t)n;
-	if (l->to_fd_len)
+	if (l->r.to_fd_len)
 		return;
-	wfs_free(l->to_fd);
-	l->to_fd = NULL;
 	ev_io_stop(loop, &l->fd_wr);
-	if (l->end_rcvd)
-		shutdown(l->fd, SHUT_WR);
 	/* Frames may be waiting in the secchan: take them first, then read
 	 * the TCP socket again (pump_in restarts it). */
 	pump_in(l);
@@ -1052,7 +1369,7 @@ static void do_close(struct wfs_net *net, struct cmd *c)
 		return;
 	/* A relay's bytes belong to its socket's owner, who closes that to
 	 * end it cleanly; an explicit close just cuts it. */
-	if (!l->open || l->fd >= 0) {
+	if (!l->open || l->r.fd >= 0) {
 		link_close(l, 0);
 		return;
 	}
@@ -1364,10 +1681,13 @@ int wfs_net_close(struct wfs_net *net, uint64_t link)
 	return rc;
 }
 
-int wfs_net_relay_open(struct wfs_net *net, const char *addr,
-		       const uint8_t *expect_pk, uint8_t type,
-		       const void *hello, size_t len, wfs_net_done_cb done,
-		       void *arg, int *fd, uint64_t *link)
+/* wfs_net_relay_open and wfs_net_relay_open_pump: one of @done and
+ * @pump_done is set. */
+static int relay_open(struct wfs_net *net, const char *addr,
+		      const uint8_t *expect_pk, uint8_t type,
+		      const void *hello, size_t len, wfs_net_done_cb done,
+		      wfs_net_pump_open_cb pump_done, void *arg, int *fd,
+		      uint64_t *link)
 {
 	struct cmd *c;
 	int sv[2], rc;
@@ -1392,6 +1712,7 @@ int wfs_net_relay_open(struct wfs_net *net, const char *addr,
 	if (len)
 		memcpy(c->data, hello, len);
 	c->done = done;
+	c->pump_done = pump_done;
 	c->done_arg = arg;
 	*link = c->link;
 	rc = queue_cmd(net, c, 0);
@@ -1408,6 +1729,27 @@ out_free_cmd:
 	return rc;
 }
 
+int wfs_net_relay_open(struct wfs_net *net, const char *addr,
+		       const uint8_t *expect_pk, uint8_t type,
+		       const void *hello, size_t len, wfs_net_done_cb done,
+		       void *arg, int *fd, uint64_t *link)
+{
+	return relay_open(net, addr, expect_pk, type, hello, len, done, NULL,
+			  arg, fd, link);
+}
+
+int wfs_net_relay_open_pump(struct wfs_net *net, const char *addr,
+			    const uint8_t *expect_pk, uint8_t type,
+			    const void *hello, size_t len,
+			    wfs_net_pump_open_cb done, void *arg, int *fd,
+			    uint64_t *link)
+{
+	if (!done)
+		return -EINVAL;
+	return relay_open(net, addr, expect_pk, type, hello, len, NULL, done,
+			  arg, fd, link);
+}
+
 int wfs_net_relay_listen(struct wfs_net *net, uint8_t type,
 			 wfs_net_relay_cb cb, void *arg)
 {
@@ -1415,6 +1757,20 @@ int wfs_net_relay_listen(struct wfs_net *net, uint8_t type,
 		return -EINVAL;
 	pthread_mutex_lock(&net->relay_lock);
 	net->relays[type].cb = cb;
+	net->relays[type].pump_cb = NULL;
+	net->relays[type].arg = arg;
+	pthread_mutex_unlock(&net->relay_lock);
+	return 0;
+}
+
+int wfs_net_relay_listen_pump(struct wfs_net *net, uint8_t type,
+			      wfs_net_pump_cb cb, void *arg)
+{
+	if (type == 0 || type > WFS_NET_TYPE_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&net->relay_lock);
+	net->relays[type].cb = NULL;
+	net->relays[type].pump_cb = cb;
 	net->relays[type].arg = arg;
 	pthread_mutex_unlock(&net->relay_lock);
 	return 0;

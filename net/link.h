@@ -17,6 +17,17 @@
  * shutting down for writing) a relay socket ends that direction; the link
  * closes once both directions ended.
  *
+ * A relay can also leave the net thread once its link is open: opened with
+ * wfs_net_relay_open_pump() (or taken with wfs_net_relay_listen_pump()), its
+ * TCP socket, its channel and the net's end of its socketpair become a
+ * pump that the user runs on its own loop (wfs_net_pump_run).  The bytes
+ * on the wire are the same; what changes is who moves them.  Through a
+ * relay the net runs, a message wakes three threads on its way (this net
+ * thread, the peer's net thread, the peer's user); through pumps run by
+ * the users' own loops it wakes one (the peer's user), and it no longer
+ * waits behind whatever else the net threads carry (chunk transfers).
+ * libraft's traffic (net/raft_transport.h) goes through pumps.
+ *
  * Threads.  wfs_net_start() spawns the net thread, which owns the loop, the
  * sockets and every link.  Every other call may come from any thread,
  * including the net thread's own callbacks: it only queues a command (under
@@ -93,6 +104,36 @@ typedef void (*wfs_net_relay_cb)(void *arg, uint64_t link, const uint8_t *pk,
  * or frees it). */
 typedef void (*wfs_net_done_cb)(void *arg, uint64_t link, const uint8_t *pk,
 				int status);
+
+/* A relay taken off the net (see the top of this file): owned by its user
+ * from the callback that hands it over until wfs_net_pump_free. */
+struct wfs_net_pump;
+
+/* The outcome of wfs_net_relay_open_pump: @status 0 once the link is open,
+ * with @pk the peer's key (borrowed for the call) and @pump the relay, now
+ * the callback's (it may pass it to another thread); else the reason it
+ * closed first, with @pk and @pump NULL.  Called exactly once, as
+ * wfs_net_done_cb is. */
+typedef void (*wfs_net_pump_open_cb)(void *arg, uint64_t link,
+				     const uint8_t *pk,
+				     struct wfs_net_pump *pump, int status);
+
+/* A relay of a type registered with wfs_net_relay_listen_pump arrived on
+ * @link from @pk: @hello (@len bytes, borrowed) is what the opener gave,
+ * @fd (blocking, close-on-exec) is this side's socket of the relay and
+ * @pump runs its other end; both are now owned by the callback. */
+typedef void (*wfs_net_pump_cb)(void *arg, uint64_t link, const uint8_t *pk,
+				const void *hello, size_t len, int fd,
+				struct wfs_net_pump *pump);
+
+/* What a pump waits for (wfs_net_pump_run), on the two descriptors of
+ * wfs_net_pump_fds. */
+enum wfs_net_pump_events {
+	WFS_NET_PUMP_SOCK_RD = 1 << 0,	/* the TCP socket is readable */
+	WFS_NET_PUMP_SOCK_WR = 1 << 1,	/* ... writable */
+	WFS_NET_PUMP_FD_RD = 1 << 2,	/* the relay socket is readable */
+	WFS_NET_PUMP_FD_WR = 1 << 3,	/* ... writable */
+};
 
 /* How to make a net.  Pointers are borrowed by wfs_net_new (strings and keys
  * are copied); the callbacks' args are kept until wfs_net_free. */
@@ -187,5 +228,49 @@ int wfs_net_relay_open(struct wfs_net *net, const char *addr,
  * bad type.  Any thread. */
 int wfs_net_relay_listen(struct wfs_net *net, uint8_t type,
 			 wfs_net_relay_cb cb, void *arg);
+
+/* As wfs_net_relay_open, except that once the link is open it leaves the
+ * net: @done gets the pump that carries the relay from then on (and the
+ * net calls on_open, then on_close with reason 0, for the link).  *fd is
+ * usable at once, as with wfs_net_relay_open.  Returns as
+ * wfs_net_relay_open.  Any thread. */
+int wfs_net_relay_open_pump(struct wfs_net *net, const char *addr,
+			    const uint8_t *expect_pk, uint8_t type,
+			    const void *hello, size_t len,
+			    wfs_net_pump_open_cb done, void *arg, int *fd,
+			    uint64_t *link);
+
+/* As wfs_net_relay_listen, but relays of @type leave the net as they
+ * arrive: @cb gets a pump with each (the net calls on_close with reason 0
+ * for the link then).  Registering either kind for a type replaces the
+ * other.  Returns 0 or -EINVAL for a bad type.  Any thread. */
+int wfs_net_relay_listen_pump(struct wfs_net *net, uint8_t type,
+			      wfs_net_pump_cb cb, void *arg);
+
+/* The pump's TCP socket into *sock and its end of the relay socketpair
+ * into *fd, to watch for wfs_net_pump_events (both non-blocking; the pump
+ * owns them: never read, write or close them).  Valid until
+ * wfs_net_pump_free.  The pump's thread. */
+void wfs_net_pump_fds(const struct wfs_net_pump *pump, int *sock, int *fd);
+
+/* Move what can be moved now, without blocking: bytes the relay socket
+ * holds go sealed to the peer, frames from the peer go to the relay
+ * socket, with the same flow control as a relay the net runs.  @ready says
+ * which WFS_NET_PUMP_* events fired (0 is fine: call it once with 0 when
+ * the pump is new, to send what the handshake left and deliver frames that
+ * came with it).  *want is what to wait for before the next call (0 once
+ * it is over).  Returns 0 while the relay runs; 1 once it is over cleanly
+ * (both directions ended, or the user closed its socket with bytes still
+ * coming); or the negative errno that ended the link (see the top of this
+ * file; a protocol failure is logged).  Once it returned non-zero it
+ * returns the same again; free the pump (which closes the TCP socket, so
+ * the peer sees the link end, and the net's end of the socketpair, so the
+ * user reads EOF).  One thread at a time. */
+int wfs_net_pump_run(struct wfs_net_pump *pump, unsigned ready,
+		     unsigned *want);
+
+/* Close the pump's sockets (a relay still running ends: the peer sees
+ * -ECONNRESET) and free it.  NULL is a no-op.  Any one thread. */
+void wfs_net_pump_free(struct wfs_net_pump *pump);
 
 #endif

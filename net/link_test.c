@@ -1,6 +1,7 @@
 /* Unit tests for link: nets in one process talk over 127.0.0.1 (ephemeral
- * ports): messages, relays, refused keys, garbage, shutdown with links
- * open.  Waits have a generous deadline only so a bug fails the test
+ * ports): messages, relays, relay pumps (run here by a poll loop on a
+ * thread of their own, paired with relays the net runs), refused keys,
+ * garbage, shutdown with links open.  Waits have a generous deadline only so a bug fails the test
  * instead of hanging it; nothing asserts on time. */
 #include "net/link.h"
 
@@ -64,6 +65,7 @@ struct peer {
 	size_t relay_hello_len;
 	int ndone;
 	int done_status;
+	struct wfs_net_pump *pump;	/* the last one handed over */
 };
 
 static uint64_t rng;
@@ -267,6 +269,7 @@ static void peer_free(struct peer *p)
 		wfs_free(p->msgs[i].data);
 	if (p->relay_fd >= 0)
 		close(p->relay_fd);
+	wfs_net_pump_free(p->pump);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 }
@@ -836,6 +839,352 @@ static void test_shutdown_with_links(void)
 	peer_free(&b);
 }
 
+/* ---- relay pumps ---- */
+
+/* Runs one pump on a thread of its own, as raft's loop does, until it is
+ * over (or, so a bug fails instead of hanging, nothing moved for WAIT_S). */
+struct pumper {
+	struct wfs_net_pump *pump;
+	pthread_t thread;
+	int result;
+};
+
+static short poll_events(unsigned want, unsigned rd, unsigned wr)
+{
+	return (short)((want & rd ? POLLIN : 0) | (want & wr ? POLLOUT : 0));
+}
+
+static unsigned ready_bits(short revents, unsigned rd, unsigned wr)
+{
+	return (revents & (POLLIN | POLLHUP | POLLERR) ? rd : 0) |
+	       (revents & POLLOUT ? wr : 0);
+}
+
+static void *pump_main(void *arg)
+{
+	struct pumper *pu = arg;
+	struct pollfd pfd[2];
+	unsigned want;
+	int rc;
+
+	wfs_net_pump_fds(pu->pump, &pfd[0].fd, &pfd[1].fd);
+	rc = wfs_net_pump_run(pu->pump, 0, &want);
+	while (rc == 0) {
+		pfd[0].events = poll_events(want, WFS_NET_PUMP_SOCK_RD,
+					    WFS_NET_PUMP_SOCK_WR);
+		pfd[1].events = poll_events(want, WFS_NET_PUMP_FD_RD,
+					    WFS_NET_PUMP_FD_WR);
+		if (poll(pfd, 2, WAIT_S * 1000) <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rc = wfs_net_pump_run(
+			pu->pump,
+			ready_bits(pfd[0].revents, WFS_NET_PUMP_SOCK_RD,
+				   WFS_NET_PUMP_SOCK_WR) |
+				ready_bits(pfd[1].revents, WFS_NET_PUMP_FD_RD,
+					   WFS_NET_PUMP_FD_WR),
+			&want);
+	}
+	pu->result = rc;
+	return NULL;
+}
+
+static void pumper_start(struct pumper *pu, struct wfs_net_pump *pump)
+{
+	pu->pump = pump;
+	pu->result = 1000;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&pu->thread, NULL, pump_main, pu),
+			      0);
+}
+
+/* Join the pump's thread, free the pump; returns what the pump ended
+ * with. */
+static int pumper_end(struct pumper *pu)
+{
+	pthread_join(pu->thread, NULL);
+	wfs_net_pump_free(pu->pump);
+	pu->pump = NULL;
+	return pu->result;
+}
+
+static void on_pump_done(void *arg, uint64_t link, const uint8_t *pk,
+			 struct wfs_net_pump *pump, int status)
+{
+	struct peer *p = arg;
+
+	(void)link;
+	CU_ASSERT((status == 0) == (pk != NULL));
+	CU_ASSERT((status == 0) == (pump != NULL));
+	pthread_mutex_lock(&p->lock);
+	p->ndone++;
+	p->done_status = status;
+	p->pump = pump;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_relay_pump(void *arg, uint64_t link, const uint8_t *pk,
+			  const void *hello, size_t len, int fd,
+			  struct wfs_net_pump *pump)
+{
+	struct peer *p = arg;
+
+	CU_ASSERT_PTR_NOT_NULL(pump);
+	pthread_mutex_lock(&p->lock);
+	p->pump = pump;
+	pthread_mutex_unlock(&p->lock);
+	on_relay(arg, link, pk, hello, len, fd);
+}
+
+/* The pump @p got (a relay's done or arrival callback ran). */
+static struct wfs_net_pump *take_pump(struct peer *p)
+{
+	struct wfs_net_pump *pump;
+
+	pthread_mutex_lock(&p->lock);
+	pump = p->pump;
+	p->pump = NULL;
+	pthread_mutex_unlock(&p->lock);
+	return pump;
+}
+
+/* b opens a relay to a, as a pump or run by b's net, and a takes it as a
+ * pump or as a plain relay; @len random bytes go each way, then both
+ * sides end and the relay closes cleanly. */
+static void relay_round(bool open_pump, bool listen_pump, size_t len)
+{
+	uint8_t *out1 = wfs_malloc(len), *out2 = wfs_malloc(len);
+	uint8_t *in1 = wfs_malloc(len), *in2 = wfs_malloc(len);
+	struct pumper pa = { 0 }, pb = { 0 };
+	struct writer w1, w2;
+	pthread_t t1, t2;
+	struct peer a, b;
+	uint64_t link;
+	int fa, fb, rc;
+
+	reset_warns();
+	peer_keys(&a);
+	peer_keys(&b);
+	admits(&a, &b);
+	admits(&b, &a);
+	peer_start(&a);
+	peer_start(&b);
+	rc = listen_pump ? wfs_net_relay_listen_pump(a.net, WFS_NET_TYPE_RAFT,
+						      on_relay_pump, &a)
+			 : wfs_net_relay_listen(a.net, WFS_NET_TYPE_RAFT,
+						on_relay, &a);
+	CU_ASSERT_EQUAL(rc, 0);
+	wfs_test_fill(&rng, out1, len);
+	wfs_test_fill(&rng, out2, len);
+	rc = open_pump ? wfs_net_relay_open_pump(b.net, a.addr, a.pk,
+						 WFS_NET_TYPE_RAFT, "id 9", 4,
+						 on_pump_done, &b, &fb, &link)
+		       : wfs_net_relay_open(b.net, a.addr, a.pk,
+					    WFS_NET_TYPE_RAFT, "id 9", 4,
+					    on_done, &b, &fb, &link);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	/* Written before the link is open: waits in the socket. */
+	CU_ASSERT_EQUAL(write(fb, out1, 1), 1);
+	CU_ASSERT_TRUE_FATAL(wait_count(&b, &b.ndone, 1));
+	CU_ASSERT_EQUAL_FATAL(b.done_status, 0);
+	/* The hello waits in b's pump until it first runs. */
+	if (open_pump)
+		pumper_start(&pb, take_pump(&b));
+	fa = wait_relay_fd(&a);
+	CU_ASSERT_FATAL(fa >= 0);
+	CU_ASSERT_EQUAL(a.relay_hello_len, 4);
+	CU_ASSERT_EQUAL(memcmp(a.relay_hello, "id 9", 4), 0);
+	if (listen_pump)
+		pumper_start(&pa, take_pump(&a));
+
+	w1 = (struct writer){ fb, out1 + 1, len - 1 };
+	w2 = (struct writer){ fa, out2, len };
+	pthread_create(&t1, NULL, write_all, &w1);
+	pthread_create(&t2, NULL, write_all, &w2);
+	CU_ASSERT_EQUAL(read_all(fa, in1, len), len);
+	CU_ASSERT_EQUAL(read_all(fb, in2, len), len);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	CU_ASSERT_EQUAL(memcmp(in1, out1, len), 0);
+	CU_ASSERT_EQUAL(memcmp(in2, out2, len), 0);
+
+	/* Both directions ended: over cleanly on both sides.  A pump's link
+	 * left its net with reason 0 as it was handed over. */
+	if (open_pump) {
+		CU_ASSERT_EQUAL(pumper_end(&pb), 1);
+	}
+	if (listen_pump) {
+		CU_ASSERT_EQUAL(pumper_end(&pa), 1);
+	}
+	CU_ASSERT_EQUAL(wait_closed(&b, link), 0);
+	CU_ASSERT_EQUAL(wait_closed(&a, 0), 0);
+	close(fa);
+	close(fb);
+	CU_ASSERT_EQUAL(warn_count(), 0);
+	peer_free(&a);
+	peer_free(&b);
+	wfs_free(out1);
+	wfs_free(out2);
+	wfs_free(in1);
+	wfs_free(in2);
+}
+
+/* Pumps speak the protocol of relays the net runs (the wire is the same):
+ * every pairing, so a node with pumps works with one without. */
+static void test_pumps(void)
+{
+	relay_round(true, true, 4u << 20);
+	relay_round(true, false, 1u << 20);
+	relay_round(false, true, 1u << 20);
+}
+
+/* A pumped relay whose reader does not read stops its writer too. */
+static void test_pump_backpressure(void)
+{
+	const size_t cap = 64u << 20;
+	uint8_t *out = wfs_malloc(cap), *in = wfs_malloc(cap);
+	struct pumper pb = { 0 };
+	struct peer a, b;
+	size_t total = 0;
+	uint64_t link;
+	int fa, fb;
+
+	peer_keys(&a);
+	peer_keys(&b);
+	admits(&a, &b);
+	admits(&b, &a);
+	peer_start(&a);
+	peer_start(&b);
+	wfs_net_relay_listen(a.net, WFS_NET_TYPE_CHUNK, on_relay, &a);
+	wfs_test_fill(&rng, out, cap);
+	CU_ASSERT_EQUAL_FATAL(wfs_net_relay_open_pump(b.net, a.addr, NULL,
+						      WFS_NET_TYPE_CHUNK, NULL,
+						      0, on_pump_done, &b,
+						      &fb, &link), 0);
+	CU_ASSERT_TRUE_FATAL(wait_count(&b, &b.ndone, 1));
+	pumper_start(&pb, take_pump(&b));
+	fa = wait_relay_fd(&a);
+	CU_ASSERT_FATAL(fa >= 0);
+	fcntl(fb, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		struct pollfd pfd = { .fd = fb, .events = POLLOUT };
+		ssize_t n;
+
+		if (total == cap || poll(&pfd, 1, 1000) != 1)
+			break;
+		n = write(fb, out + total, cap - total < 65536 ? cap - total
+							       : 65536);
+		if (n > 0)
+			total += (size_t)n;
+	}
+	CU_ASSERT(total > 0);
+	CU_ASSERT(total < 32u << 20);
+	shutdown(fb, SHUT_WR);
+	CU_ASSERT_EQUAL(read_all(fa, in, cap), total);
+	CU_ASSERT_EQUAL(memcmp(in, out, total), 0);
+	close(fa);
+	CU_ASSERT_EQUAL(pumper_end(&pb), 1);
+	close(fb);
+	peer_free(&a);
+	peer_free(&b);
+	wfs_free(out);
+	wfs_free(in);
+}
+
+/* How pumps end when things go wrong, and what their callers see. */
+static void test_pump_failures(void)
+{
+	struct pumper pb = { 0 };
+	struct peer a, b;
+	uint64_t link;
+	uint8_t byte;
+	int fa, fb;
+
+	reset_warns();
+	peer_keys(&a);
+	peer_keys(&b);
+	admits(&a, &b);
+	admits(&b, &a);
+	peer_start(&a);
+	peer_start(&b);
+	CU_ASSERT_EQUAL(wfs_net_relay_listen_pump(a.net, WFS_NET_TYPE_RAFT,
+						  on_relay_pump, &a), 0);
+
+	/* One side's pump goes (its node died): the other's ends with
+	 * -ECONNRESET, and each user reads EOF once its pump is freed. */
+	CU_ASSERT_EQUAL_FATAL(wfs_net_relay_open_pump(b.net, a.addr, NULL,
+						      WFS_NET_TYPE_RAFT, "x",
+						      1, on_pump_done, &b,
+						      &fb, &link), 0);
+	CU_ASSERT_TRUE_FATAL(wait_count(&b, &b.ndone, 1));
+	pumper_start(&pb, take_pump(&b));
+	fa = wait_relay_fd(&a);
+	CU_ASSERT_FATAL(fa >= 0);
+	wfs_net_pump_free(take_pump(&a));
+	CU_ASSERT_EQUAL(read(fa, &byte, 1), 0);
+	CU_ASSERT_EQUAL(pumper_end(&pb), -ECONNRESET);
+	CU_ASSERT_EQUAL(read(fb, &byte, 1), 0);
+	close(fa);
+	close(fb);
+	CU_ASSERT_EQUAL(warn_count(), 0);
+
+	/* A message on a relay link (a plain relay allows it; a pump does
+	 * not take it): the pump ends with -EPROTO, said once. */
+	CU_ASSERT_EQUAL_FATAL(wfs_net_relay_open(b.net, a.addr, NULL,
+						 WFS_NET_TYPE_RAFT, "y", 1,
+						 NULL, NULL, &fb, &link), 0);
+	fa = wait_relay_fd(&a);
+	CU_ASSERT_FATAL(fa >= 0);
+	CU_ASSERT_EQUAL(wfs_net_send(b.net, link, 3, "hi", 2), 0);
+	pumper_start(&pb, take_pump(&a));
+	CU_ASSERT_EQUAL(pumper_end(&pb), -EPROTO);
+	CU_ASSERT_EQUAL(warn_count(), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(last_warn, "malformed relay frame"));
+	CU_ASSERT_EQUAL(read(fa, &byte, 1), 0);
+	CU_ASSERT_EQUAL(wait_closed(&b, link), -ECONNRESET);
+	close(fa);
+	close(fb);
+	peer_free(&a);
+
+	/* A relay that never opens: the done callback says why, no pump. */
+	b.ndone = 0;
+	CU_ASSERT_EQUAL_FATAL(wfs_net_relay_open_pump(b.net, a.addr, NULL,
+						      WFS_NET_TYPE_RAFT, "z",
+						      1, on_pump_done, &b,
+						      &fb, &link), 0);
+	CU_ASSERT_TRUE(wait_count(&b, &b.ndone, 1));
+	CU_ASSERT_EQUAL(b.done_status, -ECONNREFUSED);
+	CU_ASSERT_EQUAL(read(fb, &byte, 1), 0);
+	close(fb);
+	CU_ASSERT_EQUAL(wfs_net_relay_open_pump(b.net, a.addr, NULL, 1, "z",
+						1, NULL, NULL, &fb, &link),
+			-EINVAL);
+	CU_ASSERT_EQUAL(wfs_net_relay_listen_pump(b.net, 200, on_relay_pump,
+						  &b), -EINVAL);
+	peer_free(&b);
+
+	/* A net freed before the relay could open cancels it. */
+	peer_keys(&b);
+	b.net = NULL;
+	{
+		struct wfs_net_config cfg = { .pk = b.pk, .sk = b.sk,
+					      .admit = admit,
+					      .admit_arg = &b };
+
+		CU_ASSERT_EQUAL_FATAL(wfs_net_new(&cfg, &b.net), 0);
+	}
+	CU_ASSERT_EQUAL(wfs_net_relay_open_pump(b.net, "127.0.0.1:1", NULL, 1,
+						"h", 1, on_pump_done, &b, &fb,
+						&link), 0);
+	wfs_net_free(b.net);
+	b.net = NULL;
+	CU_ASSERT_EQUAL(b.ndone, 1);
+	CU_ASSERT_EQUAL(b.done_status, -ECANCELED);
+	close(fb);
+	peer_free(&b);
+}
+
 static void test_ipv6(void)
 {
 	struct peer a, b;
@@ -876,6 +1225,9 @@ static CU_TestInfo link_tests[] = {
 	{ "never started", test_never_started },
 	{ "shutdown with links open", test_shutdown_with_links },
 	{ "ipv6 loopback", test_ipv6 },
+	{ "relay pumps, with and without", test_pumps },
+	{ "relay pump backpressure", test_pump_backpressure },
+	{ "relay pump failures", test_pump_failures },
 	CU_TEST_INFO_NULL,
 };
 

@@ -17,7 +17,20 @@
  * uv_async_send, under the same lock, so the async handle cannot be closed
  * between the check of rt->closed and the send.  Once rt->closed is set the
  * net thread drops what it would have queued itself (closing sockets and
- * links).
+ * pumps).
+ *
+ * Pumps.  Every relay is a pump (net/link.h) run here, on raft's loop: one
+ * uv_poll on its TCP socket and one on its end of the socketpair.  Raft's
+ * write to its end of the socketpair makes ours readable in the same
+ * thread, so a message costs the sender no thread switch, and the peer
+ * just one (its raft thread wakes on the TCP socket).  Through relays run
+ * by the net threads it woke three threads, and those wake-ups were most
+ * of a commit's latency and CPU (tests/bench/raft_bench.c).  The handshake
+ * still runs on the net thread; a pump comes over with the event that
+ * says its relay is open.  Raft closes the transport before it is done
+ * (raft_close), which stops the pumps still running: their links end (the
+ * peers see a reset, as if this node went away) and the close completes
+ * once their handles are closed.
  */
 #include "net/raft_transport.h"
 
@@ -55,7 +68,8 @@ struct event {
 	int status;		/* CONNECTED: 0 or the link's close reason */
 	bool has_pk;
 	uint8_t pk[WFS_SECCHAN_PK_LEN];
-	int fd;			/* ACCEPTED: our end of the relay */
+	int fd;			/* ACCEPTED: raft's end of the relay */
+	struct wfs_net_pump *pump; /* the relay, once open */
 	uint64_t id;		/* ACCEPTED: the peer's raft id */
 	char addr[WFS_RAFT_TRANSPORT_ADDR_MAX + 1]; /* ACCEPTED */
 };
@@ -67,7 +81,17 @@ struct conn {
 	raft_uv_connect_cb cb;
 	uint64_t id;		/* the raft id raft wants to reach */
 	uint64_t link;
-	int fd;			/* our end of the relay, raft's once open */
+	int fd;			/* raft's end of the relay socket */
+};
+
+/* A relay's pump on raft's loop, until both its handles closed. */
+struct rpump {
+	struct rpump *next;	/* rt->pumps, while it runs */
+	struct rt *rt;
+	struct wfs_net_pump *pump;
+	uv_poll_t sock_poll, fd_poll;
+	int sock_events, fd_events; /* what each poll waits for now */
+	unsigned handles;	/* initialised and not yet closed */
 };
 
 struct rt {
@@ -91,7 +115,11 @@ struct rt {
 	bool closing;
 	raft_uv_accept_cb accept_cb;
 	raft_uv_transport_close_cb close_cb;
+	bool async_closing;
+	bool close_done;	/* close_cb was called */
 	struct conn *conns;
+	struct rpump *pumps;	/* running */
+	unsigned pumps_closing;	/* stopped, handles not yet closed */
 	uint8_t hello[HELLO_MAX];
 	size_t hello_len;
 };
@@ -117,14 +145,11 @@ static void rt_unref(struct rt *rt)
 }
 
 /* An event nobody will take: give back what it holds.  Any thread. */
-static void discard_event(struct rt *rt, struct event *e)
+static void discard_event(struct event *e)
 {
-	if (e->kind == EVENT_ACCEPTED) {
+	if (e->kind == EVENT_ACCEPTED)
 		close(e->fd);
-		wfs_net_close(rt->net, e->link);
-	} else if (e->status == 0) {
-		wfs_net_close(rt->net, e->link);
-	}
+	wfs_net_pump_free(e->pump);
 	wfs_free(e);
 }
 
@@ -134,7 +159,7 @@ static void push_event(struct rt *rt, struct event *e)
 	pthread_mutex_lock(&rt->lock);
 	if (rt->closed) {
 		pthread_mutex_unlock(&rt->lock);
-		discard_event(rt, e);
+		discard_event(e);
 		return;
 	}
 	e->next = NULL;
@@ -159,13 +184,14 @@ static struct event *take_events(struct rt *rt)
 /* ---- net thread ---- */
 
 static void relay_done(void *arg, uint64_t link, const uint8_t *pk,
-		       int status)
+		       struct wfs_net_pump *pump, int status)
 {
 	struct event *e = arg;
 	struct rt *rt = e->rt;
 
 	e->link = link;
 	e->status = status;
+	e->pump = pump;
 	if (pk) {
 		e->has_pk = true;
 		memcpy(e->pk, pk, sizeof(e->pk));
@@ -184,7 +210,8 @@ static uint64_t get_be64(const uint8_t *p)
 }
 
 static void relay_arrived(void *arg, uint64_t link, const uint8_t *pk,
-			  const void *hello, size_t len, int fd)
+			  const void *hello, size_t len, int fd,
+			  struct wfs_net_pump *pump)
 {
 	const uint8_t *h = hello;
 	struct rt *rt = arg;
@@ -203,6 +230,7 @@ static void relay_arrived(void *arg, uint64_t link, const uint8_t *pk,
 	e->kind = EVENT_ACCEPTED;
 	e->link = link;
 	e->fd = fd;
+	e->pump = pump;
 	e->id = get_be64(h);
 	memcpy(e->addr, h + HELLO_ID_LEN, len - HELLO_ID_LEN);
 	e->has_pk = true;
@@ -212,7 +240,7 @@ static void relay_arrived(void *arg, uint64_t link, const uint8_t *pk,
 
 out_drop:
 	close(fd);
-	wfs_net_close(rt->net, link);
+	wfs_net_pump_free(pump);
 }
 
 /* ---- raft thread ---- */
@@ -228,6 +256,136 @@ static struct conn *take_conn(struct rt *rt, uint64_t link)
 		}
 	}
 	return NULL;
+}
+
+/* ---- raft thread: pumps ---- */
+
+static void pump_poll_cb(uv_poll_t *h, int status, int events);
+static void finish_close(struct rt *rt);
+
+/* Make @h wait for @events (UV_READABLE | UV_WRITABLE), which it waits for
+ * now in *cur: only a change touches the poll, because libuv turns each
+ * uv_poll_start into an epoll_ctl. */
+static void poll_set(uv_poll_t *h, int *cur, int events)
+{
+	if (events == *cur)
+		return;
+	*cur = events;
+	if (events)
+		uv_poll_start(h, events, pump_poll_cb);
+	else
+		uv_poll_stop(h);
+}
+
+/* The last handle of a stopped pump closed: free the pump (which ends its
+ * link, and gives raft EOF on its end of the relay). */
+static void pump_release(struct rpump *rp)
+{
+	struct rt *rt = rp->rt;
+
+	wfs_net_pump_free(rp->pump);
+	wfs_free(rp);
+	rt->pumps_closing--;
+	finish_close(rt);
+}
+
+static void pump_closed(uv_handle_t *h)
+{
+	struct rpump *rp = h->data;
+
+	if (--rp->handles == 0)
+		pump_release(rp);
+}
+
+/* Stop @rp: its handles close, then pump_release. */
+static void pump_stop(struct rpump *rp)
+{
+	struct rt *rt = rp->rt;
+
+	for (struct rpump **pp = &rt->pumps; *pp; pp = &(*pp)->next) {
+		if (*pp == rp) {
+			*pp = rp->next;
+			break;
+		}
+	}
+	rt->pumps_closing++;
+	if (rp->handles == 0) {
+		pump_release(rp);
+		return;
+	}
+	uv_close((uv_handle_t *)&rp->sock_poll, pump_closed);
+	if (rp->handles == 2)
+		uv_close((uv_handle_t *)&rp->fd_poll, pump_closed);
+}
+
+/* Run @rp's pump with what fired, and wait for what it wants next. */
+static void pump_go(struct rpump *rp, unsigned ready)
+{
+	unsigned want;
+
+	if (wfs_net_pump_run(rp->pump, ready, &want) != 0) {
+		pump_stop(rp);
+		return;
+	}
+	poll_set(&rp->sock_poll, &rp->sock_events,
+		 (want & WFS_NET_PUMP_SOCK_RD ? UV_READABLE : 0) |
+		 (want & WFS_NET_PUMP_SOCK_WR ? UV_WRITABLE : 0));
+	poll_set(&rp->fd_poll, &rp->fd_events,
+		 (want & WFS_NET_PUMP_FD_RD ? UV_READABLE : 0) |
+		 (want & WFS_NET_PUMP_FD_WR ? UV_WRITABLE : 0));
+}
+
+static void pump_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct rpump *rp = h->data;
+	bool sock = h == &rp->sock_poll;
+	unsigned ready = 0;
+
+	/* libuv reports POLLERR this way, having stopped the poll: the
+	 * socket is broken (a TCP reset, say), and so is the relay. */
+	if (status < 0) {
+		pump_stop(rp);
+		return;
+	}
+	if (events & (UV_READABLE | UV_DISCONNECT))
+		ready |= sock ? WFS_NET_PUMP_SOCK_RD : WFS_NET_PUMP_FD_RD;
+	if (events & UV_WRITABLE)
+		ready |= sock ? WFS_NET_PUMP_SOCK_WR : WFS_NET_PUMP_FD_WR;
+	pump_go(rp, ready);
+}
+
+/* Run @pump (now ours) on raft's loop: first at once (the opener's hello
+ * waits in it, and the acceptor's first frames may), then as its
+ * descriptors fire.  If it cannot start it is freed: raft reads EOF on its
+ * end of the relay and redials, as after any broken connection. */
+static void pump_start(struct rt *rt, struct wfs_net_pump *pump)
+{
+	struct rpump *rp = wfs_calloc(1, sizeof(*rp));
+	int sock, fd;
+
+	if (!rp) {
+		wfs_net_pump_free(pump);
+		return;
+	}
+	rp->rt = rt;
+	rp->pump = pump;
+	rp->next = rt->pumps;
+	rt->pumps = rp;
+	wfs_net_pump_fds(pump, &sock, &fd);
+	if (uv_poll_init_socket(rt->loop, &rp->sock_poll, sock) == 0) {
+		rp->sock_poll.data = rp;
+		rp->handles++;
+	}
+	if (rp->handles == 1 &&
+	    uv_poll_init_socket(rt->loop, &rp->fd_poll, fd) == 0) {
+		rp->fd_poll.data = rp;
+		rp->handles++;
+	}
+	if (rp->handles < 2) {
+		pump_stop(rp);
+		return;
+	}
+	pump_go(rp, 0);
 }
 
 /* Wrap @fd in a uv_pipe for raft, which frees it with raft_free after
@@ -264,6 +422,23 @@ static bool peer_ok(struct rt *rt, struct event *e, uint64_t id,
 	return false;
 }
 
+/* Wrap raft's end @fd of the relay @e brought in a uv_pipe for raft, and
+ * start the relay's pump.  Returns 0, or a raft error after which @fd is
+ * closed (the pump stays in @e, for discard_event). */
+static int open_relay(struct rt *rt, struct event *e, int fd,
+		      struct uv_stream_s **stream)
+{
+	int rv = open_pipe(rt, fd, stream);
+
+	if (rv != 0) {
+		close(fd);
+		return rv;
+	}
+	pump_start(rt, e->pump);
+	e->pump = NULL;
+	return 0;
+}
+
 static void connected(struct rt *rt, struct event *e)
 {
 	struct conn *c = take_conn(rt, e->link);
@@ -272,21 +447,20 @@ static void connected(struct rt *rt, struct event *e)
 
 	/* Cancelled meanwhile: close() already closed its socket. */
 	if (!c) {
-		discard_event(rt, e);
+		discard_event(e);
 		return;
 	}
 	if (e->status == 0 && peer_ok(rt, e, c->id, "(outgoing)"))
-		rv = open_pipe(rt, c->fd, &stream);
-	if (rv != 0) {
+		rv = open_relay(rt, e, c->fd, &stream);
+	else
 		close(c->fd);
-		if (e->status == 0)
-			wfs_net_close(rt->net, e->link);
+	if (rv != 0) {
 		stream = NULL;
 		rv = RAFT_NOCONNECTION;
 	}
 	c->cb(c->req, stream, rv);
 	wfs_free(c);
-	wfs_free(e);
+	discard_event(e);	/* what is left of it */
 }
 
 static void accepted(struct rt *rt, struct event *e)
@@ -294,12 +468,13 @@ static void accepted(struct rt *rt, struct event *e)
 	struct uv_stream_s *stream;
 
 	if (rt->closing || !rt->accept_cb ||
-	    !peer_ok(rt, e, e->id, "(incoming)") ||
-	    open_pipe(rt, e->fd, &stream) != 0) {
-		discard_event(rt, e);
+	    !peer_ok(rt, e, e->id, "(incoming)")) {
+		discard_event(e);
 		return;
 	}
-	rt->accept_cb(rt->t, e->id, e->addr, stream);
+	if (open_relay(rt, e, e->fd, &stream) == 0)
+		rt->accept_cb(rt->t, e->id, e->addr, stream);
+	wfs_net_pump_free(e->pump);	/* only if it did not start */
 	wfs_free(e);
 }
 
@@ -353,8 +528,8 @@ static int t_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 	int rc;
 
 	rt->accept_cb = cb;
-	rc = wfs_net_relay_listen(rt->net, WFS_NET_TYPE_RAFT, relay_arrived,
-				  rt);
+	rc = wfs_net_relay_listen_pump(rt->net, WFS_NET_TYPE_RAFT,
+				       relay_arrived, rt);
 	if (rc != 0)
 		return RAFT_IOERR;
 	rt->listening = true;
@@ -382,9 +557,10 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
 	e->rt = rt;
 	e->kind = EVENT_CONNECTED;
 	rt_ref(rt);
-	rc = wfs_net_relay_open(rt->net, address, NULL, WFS_NET_TYPE_RAFT,
-				rt->hello, rt->hello_len, relay_done, e,
-				&c->fd, &c->link);
+	rc = wfs_net_relay_open_pump(rt->net, address, NULL,
+				     WFS_NET_TYPE_RAFT, rt->hello,
+				     rt->hello_len, relay_done, e, &c->fd,
+				     &c->link);
 	if (rc != 0) {
 		rt_unref(rt);
 		goto out_free;
@@ -410,7 +586,8 @@ static void shut(struct rt *rt)
 	struct event *e, *next;
 
 	if (rt->listening) {
-		wfs_net_relay_listen(rt->net, WFS_NET_TYPE_RAFT, NULL, NULL);
+		wfs_net_relay_listen_pump(rt->net, WFS_NET_TYPE_RAFT, NULL,
+					  NULL);
 		rt->listening = false;
 	}
 	pthread_mutex_lock(&rt->lock);
@@ -418,17 +595,19 @@ static void shut(struct rt *rt)
 	pthread_mutex_unlock(&rt->lock);
 	for (e = take_events(rt); e; e = next) {
 		next = e->next;
-		discard_event(rt, e);
+		discard_event(e);
 	}
 }
 
-/* The async handle is closed: nothing can reach raft from us any more.
- * Cancel the connects still pending (raft expects RAFT_CANCELED), then
- * tell raft the transport may go. */
-static void async_closed(uv_handle_t *h)
+/* Once the async handle and every pump's handles are closed nothing can
+ * reach raft from us any more: cancel the connects still pending (raft
+ * expects RAFT_CANCELED), then tell raft the transport may go. */
+static void finish_close(struct rt *rt)
 {
-	struct rt *rt = h->data;
-
+	if (!rt->closing || rt->close_done || rt->async_closing ||
+	    rt->pumps_closing)
+		return;
+	rt->close_done = true;
 	while (rt->conns) {
 		struct conn *c = rt->conns;
 
@@ -438,6 +617,14 @@ static void async_closed(uv_handle_t *h)
 	}
 	if (rt->close_cb)
 		rt->close_cb(rt->t);
+}
+
+static void async_closed(uv_handle_t *h)
+{
+	struct rt *rt = h->data;
+
+	rt->async_closing = false;
+	finish_close(rt);
 }
 
 static void t_close(struct raft_uv_transport *t,
@@ -454,12 +641,14 @@ static void t_close(struct raft_uv_transport *t,
 		close(c->fd);
 		wfs_net_close(rt->net, c->link);
 	}
+	while (rt->pumps)
+		pump_stop(rt->pumps);
 	if (rt->async_open) {
 		rt->async_open = false;
+		rt->async_closing = true;
 		uv_close((uv_handle_t *)&rt->async, async_closed);
-	} else {
-		async_closed((uv_handle_t *)&rt->async);
 	}
+	finish_close(rt);
 }
 
 /* ---- public ---- */

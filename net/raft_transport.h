@@ -19,6 +19,12 @@
  *				raft id and address its hello carries, as a
  *				uv_pipe on the local end.
  *
+ * Only the handshake runs on the net thread: every raft relay is a pump
+ * (net/link.h) that this transport runs on raft's own loop, so a message
+ * wakes one thread on its way instead of three.  The bytes on the wire are
+ * those of any relay, so a node whose net runs its raft relays itself
+ * talks to this one as before.
+ *
  * Threads.  raft calls the transport on its own libuv thread; the net calls
  * back on its libev thread.  They meet at one queue in this module, under a
  * mutex, drained on raft's loop by a uv_async: nothing of raft is touched
