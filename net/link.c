@@ -23,23 +23,29 @@
  * net->lock's fields and wake the loop.
  *
  * Flow control.  A link's secchan output holds what the kernel did not take
- * yet.  While it holds more than OUT_HIGH bytes, the link stops sealing
- * queued messages and stops reading its relay socket; while the relay
- * socket cannot take what arrived (to_fd not empty), it stops reading the
- * TCP socket.  So a relay holds at most about OUT_HIGH + one frame in
- * memory per direction, and a slow reader slows the writer down instead.
+ * yet.  While it holds more than WFS_NET_OUT_HIGH bytes, the link stops
+ * sealing queued messages and stops reading its relay socket; while the
+ * relay socket cannot take what arrived (to_fd not empty), it stops reading
+ * the TCP socket.  So a relay holds at most about WFS_NET_OUT_HIGH + one
+ * frame in memory per direction, and a slow reader slows the writer down
+ * instead.  A pump (relay.c) keeps the same rules.
  *
  * Lifetime.  A link is freed only from the loop's prepare watcher (reap), so
  * a handler may close it and still look at its fields on the way out:
  * every handler checks l->closed after anything that may close the link.
  *
+ * Relays.  The relay protocol itself (relay data and relay end, to and
+ * from the relay socket, struct wfs_relay and the wfs_relay_* functions)
+ * is in relay.c; this file runs it for a relay link from the net thread's
+ * watchers, and hands relays to their users.
+ *
  * Pumps.  A relay opened or taken as a pump leaves the net as soon as it
  * can carry bytes (the opener: once open, its hello sealed; the acceptor:
  * at the hello): link_detach moves its socket, channel and relay state
- * into a struct wfs_net_pump and closes the link without touching them.
- * From then on its owner runs it (wfs_net_pump_run) with the very relay
- * functions the net uses (struct relay and the relay_* helpers), so the
- * frames, the flow control and the ends are the same either way.
+ * into a struct wfs_net_pump (relay.c) and closes the link without
+ * touching them.  From then on its owner runs it (wfs_net_pump_run) with
+ * the very relay functions the net uses, so the frames, the flow control
+ * and the ends are the same either way.
  */
 #include "net/link.h"
 
@@ -56,17 +62,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log/log.h"
 #include "mem/mem.h"
+#include "net/keylimit_internal.h"
+#include "net/link_internal.h"
 
 #define SUB "net"
 #define DEFAULT_HANDSHAKE_MS 5000
-/* One read from a socket; also the largest relay data frame. */
-#define READ_CHUNK (64u << 10)
-/* Output a link may hold before it stops producing more (see above). */
-#define OUT_HIGH (1u << 20)
 /* How long the listener rests after running out of file descriptors. */
 #define ACCEPT_PAUSE_S 1.0
 /* Incoming connections still handshaking, beyond which new ones are
@@ -74,296 +79,11 @@
  * the handshake time, and must not cost unbounded memory. */
 #define MAX_HANDSHAKING 256
 
-enum {
-	FRAME_RELAY_HELLO = 0x80,
-	FRAME_RELAY_DATA = 0x81,
-	FRAME_RELAY_END = 0x82,
-};
-
 enum cmd_kind {
 	CMD_OPEN,
 	CMD_SEND,
 	CMD_CLOSE,
 };
-
-/* The relay half of a link (see the top of this file): the relay socket
- * and what each direction has done.  The functions below run it for a
- * link on the net thread and for a pump on its owner's thread alike, so
- * both speak the same protocol. */
-struct relay {
-	int fd;			/* our end of the relay socket, or -1 */
-	bool fd_eof;		/* it gave EOF */
-	bool end_sent;		/* ... and FRAME_RELAY_END was sealed */
-	bool end_rcvd;		/* the peer's relay socket ended */
-	uint8_t *to_fd;		/* bytes the relay socket did not take yet */
-	size_t to_fd_off, to_fd_len;
-};
-
-/* Relay data from the peer for our socket: what it does not take now
- * waits in to_fd (and the caller reads no more frames until it is gone).
- * Returns 0, 1 if our user closed its end (nobody will read the rest: the
- * relay is over), or -ENOMEM. */
-static int relay_put(struct relay *r, const uint8_t *data, size_t len)
-{
-	ssize_t n = 0;
-
-	while (len && (n = send(r->fd, data, len, MSG_NOSIGNAL)) < 0 &&
-	       errno == EINTR)
-		;
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		return 1;
-	if (n < 0)
-		n = 0;
-	if ((size_t)n == len)
-		return 0;
-	r->to_fd = wfs_memdup(data + n, len - (size_t)n);
-	if (!r->to_fd)
-		return -ENOMEM;
-	r->to_fd_off = 0;
-	r->to_fd_len = len - (size_t)n;
-	return 0;
-}
-
-/* Hand our socket what waited in to_fd.  Returns 0 (to_fd_len says what
- * is left), or 1 if our user closed its end. */
-static int relay_drain(struct relay *r)
-{
-	ssize_t n = send(r->fd, r->to_fd + r->to_fd_off, r->to_fd_len,
-			 MSG_NOSIGNAL);
-
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ||
-		       errno == EINTR ? 0 : 1;
-	r->to_fd_off += (size_t)n;
-	r->to_fd_len -= (size_t)n;
-	if (r->to_fd_len)
-		return 0;
-	wfs_free(r->to_fd);
-	r->to_fd = NULL;
-	if (r->end_rcvd)
-		shutdown(r->fd, SHUT_WR);
-	return 0;
-}
-
-/* The peer's relay socket ended (a FRAME_RELAY_END of @len bytes).
- * Returns 0 or -EPROTO. */
-static int relay_end(struct relay *r, size_t len)
-{
-	if (r->end_rcvd || len != 1)
-		return -EPROTO;
-	r->end_rcvd = true;
-	if (r->to_fd_len == 0)
-		shutdown(r->fd, SHUT_WR);
-	return 0;
-}
-
-/* Read our socket once into @buf (@cap bytes; the first is for the frame
- * type) and seal what came into @ch: relay data, or relay end at EOF.
- * Returns 0 (also when there was nothing to read) or the seal's error. */
-static int relay_read(struct relay *r, struct wfs_secchan *ch, uint8_t *buf,
-		      size_t cap)
-{
-	ssize_t n = recv(r->fd, buf + 1, cap - 1, 0);
-	int rc;
-
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return 0;
-		/* A broken local socket ends our direction like EOF. */
-		n = 0;
-	}
-	if (n > 0) {
-		buf[0] = FRAME_RELAY_DATA;
-		return wfs_secchan_seal(ch, buf, (size_t)n + 1);
-	}
-	r->fd_eof = true;
-	buf[0] = FRAME_RELAY_END;
-	rc = wfs_secchan_seal(ch, buf, 1);
-	r->end_sent = rc == 0;
-	return rc;
-}
-
-/* Both directions ended and our socket has everything. */
-static bool relay_over(const struct relay *r)
-{
-	return r->end_sent && r->end_rcvd && r->to_fd_len == 0;
-}
-
-/* Close the relay socket and drop what it did not take. */
-static void relay_release(struct relay *r)
-{
-	if (r->fd >= 0)
-		close(r->fd);
-	wfs_free(r->to_fd);
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
-}
-
-/* ---- pumps (their owner's thread) ---- */
-
-/* A relay off the net: everything of its link that still matters. */
-struct wfs_net_pump {
-	uint64_t id;			/* the link's, for log lines */
-	char addr[WFS_NET_ADDR_MAX];	/* the peer's, for log lines */
-	bool incoming;
-	int sock;
-	struct wfs_secchan *ch;
-	struct relay r;
-	int result;		/* what run returns once it is over, else 0 */
-	uint8_t buf[READ_CHUNK];
-};
-
-/* Read the TCP socket once into the channel.  Returns 0, 1 when the peer
- * closed after both directions ended, or a negative errno. */
-static int pump_recv(struct wfs_net_pump *p)
-{
-	ssize_t n = recv(p->sock, p->buf, sizeof(p->buf), 0);
-
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ||
-		       errno == EINTR ? 0 : -errno;
-	if (n == 0)
-		return p->r.end_sent && p->r.end_rcvd ? 1 : -ECONNRESET;
-	return wfs_secchan_feed(p->ch, p->buf, (size_t)n);
-}
-
-/* Deliver the frames the channel holds while the relay socket takes
- * them.  Returns 0, 1 if the user closed its socket, or a negative errno
- * (-EPROTO: anything but relay data and relay end). */
-static int pump_frames(struct wfs_net_pump *p)
-{
-	const uint8_t *f;
-	size_t len;
-	int rc = 0;
-
-	while (rc == 0 && p->r.to_fd_len == 0) {
-		rc = wfs_secchan_recv(p->ch, &f, &len);
-		if (rc <= 0)
-			return rc;
-		if (len > 0 && f[0] == FRAME_RELAY_DATA && !p->r.end_rcvd)
-			rc = relay_put(&p->r, f + 1, len - 1);
-		else if (len > 0 && f[0] == FRAME_RELAY_END)
-			rc = relay_end(&p->r, len);
-		else
-			rc = -EPROTO;
-	}
-	return rc;
-}
-
-/* Hand the kernel what the channel has to send.  Returns 0 or a negative
- * errno. */
-static int pump_send(struct wfs_net_pump *p)
-{
-	const uint8_t *o;
-	size_t n;
-
-	while ((n = wfs_secchan_output(p->ch, &o)) > 0) {
-		ssize_t w = send(p->sock, o, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (w < 0)
-			return errno == EPIPE ? -ECONNRESET : -errno;
-		wfs_secchan_consumed(p->ch, (size_t)w);
-	}
-	return 0;
-}
-
-/* One round of wfs_net_pump_run: 0 while it runs, else its result. */
-static int pump_step(struct wfs_net_pump *p, unsigned ready)
-{
-	const uint8_t *o;
-	int rc = 0;
-
-	if ((ready & WFS_NET_PUMP_FD_WR) && p->r.to_fd_len)
-		rc = relay_drain(&p->r);
-	if (rc == 0 && (ready & WFS_NET_PUMP_SOCK_RD) && !p->r.to_fd_len)
-		rc = pump_recv(p);
-	if (rc == 0)
-		rc = pump_frames(p);
-	if (rc == 0 && (ready & WFS_NET_PUMP_FD_RD) && !p->r.fd_eof &&
-	    wfs_secchan_output(p->ch, &o) < OUT_HIGH)
-		rc = relay_read(&p->r, p->ch, p->buf, sizeof(p->buf));
-	if (rc == 0)
-		rc = pump_send(p);
-	if (rc == 0 && relay_over(&p->r) && !wfs_secchan_output(p->ch, &o))
-		rc = 1;
-	return rc;
-}
-
-/* The flow control of flush_out and pump_in, for a pump. */
-static unsigned pump_want(struct wfs_net_pump *p)
-{
-	const uint8_t *o;
-	size_t out = wfs_secchan_output(p->ch, &o);
-	unsigned want = 0;
-
-	if (!p->r.to_fd_len)
-		want |= WFS_NET_PUMP_SOCK_RD;
-	else
-		want |= WFS_NET_PUMP_FD_WR;
-	if (out)
-		want |= WFS_NET_PUMP_SOCK_WR;
-	if (!p->r.fd_eof && out < OUT_HIGH)
-		want |= WFS_NET_PUMP_FD_RD;
-	return want;
-}
-
-static void pump_ended(struct wfs_net_pump *p, int rc)
-{
-	const char *dir = p->incoming ? "from" : "to";
-	unsigned long long id = p->id;
-
-	if (rc > 0)
-		wfs_log_debug(SUB, "link %llu %s %s: relay done", id, dir,
-			      p->addr);
-	else if (wfs_secchan_state(p->ch) == WFS_SECCHAN_FAILED)
-		wfs_log_warn(SUB, "link %llu %s %s: %s; closing", id, dir,
-			     p->addr, wfs_secchan_reason(p->ch));
-	else if (rc == -EPROTO)
-		wfs_log_warn(SUB, "link %llu %s %s: malformed relay frame; "
-			     "closing", id, dir, p->addr);
-	else
-		wfs_log_debug(SUB, "link %llu %s %s closed: %s", id, dir,
-			      p->addr, strerror(-rc));
-}
-
-void wfs_net_pump_fds(const struct wfs_net_pump *pump, int *sock, int *fd)
-{
-	*sock = pump->sock;
-	*fd = pump->r.fd;
-}
-
-int wfs_net_pump_run(struct wfs_net_pump *pump, unsigned ready,
-		     unsigned *want)
-{
-	int rc = pump->result;
-
-	*want = 0;
-	if (rc != 0)
-		return rc;
-	rc = pump_step(pump, ready);
-	if (rc == 0) {
-		*want = pump_want(pump);
-		return 0;
-	}
-	pump->result = rc;
-	pump_ended(pump, rc);
-	return rc;
-}
-
-void wfs_net_pump_free(struct wfs_net_pump *pump)
-{
-	if (!pump)
-		return;
-	if (pump->sock >= 0)
-		close(pump->sock);
-	relay_release(&pump->r);
-	wfs_secchan_free(pump->ch);
-	wfs_free(pump);
-}
 
 /* One queued call.  OPEN and SEND carry bytes in data[]: the message, or
  * the relay hello. */
@@ -400,6 +120,8 @@ struct link {
 	bool has_expect;
 	uint8_t expect[WFS_SECCHAN_PK_LEN];
 	uint8_t peer[WFS_SECCHAN_PK_LEN];
+	bool refused;		/* our admit refused refused_pk[] */
+	uint8_t refused_pk[WFS_SECCHAN_PK_LEN];
 	int sock;
 	struct wfs_secchan *ch;
 	ev_io sock_rd, sock_wr;
@@ -412,7 +134,7 @@ struct link {
 	void *done_arg;
 
 	/* relay */
-	struct relay r;		/* r.fd -1: not a relay */
+	struct wfs_relay r;		/* r.fd -1: not a relay */
 	struct cmd *hello;	/* opener: the OPEN, until its hello is sent */
 	ev_io fd_rd, fd_wr;
 };
@@ -462,7 +184,8 @@ struct wfs_net {
 	struct link links;	/* list head */
 	struct link *dead;	/* closed, freed at the next reap */
 	unsigned handshaking;	/* incoming links not yet open */
-	uint8_t rbuf[READ_CHUNK];
+	struct wfs_keylimit refusals;	/* which refused keys get a line */
+	uint8_t rbuf[WFS_NET_READ_CHUNK];
 };
 
 static void flush_out(struct link *l);
@@ -644,7 +367,7 @@ static void link_close(struct link *l, int reason)
 	if (l->sock >= 0)
 		close(l->sock);
 	l->sock = -1;
-	relay_release(&l->r);
+	wfs_relay_release(&l->r);
 	drop_pending(l);
 	l->prev->next = l->next;
 	l->next->prev = l->prev;
@@ -676,11 +399,46 @@ static void link_fail(struct link *l, int reason, const char *why)
 	link_close(l, reason);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* link_fail for a key our admit refused: the line names the key (as
+ * `wormctl node add` takes it), and a key that keeps trying gets one line
+ * a minute, which counts the refusals not logged (keylimit_internal.h);
+ * those go to debug. */
+static void link_refuse(struct link *l, int reason)
+{
+	char hex[2 * WFS_SECCHAN_PK_LEN + 1];
+	const char *dir = l->incoming ? "from" : "to";
+	unsigned long long id = l->id;
+	unsigned long more;
+
+	sodium_bin2hex(hex, sizeof(hex), l->refused_pk, sizeof(l->refused_pk));
+	if (!wfs_keylimit_pass(&l->net->refusals, l->refused_pk, now_ms(),
+			       &more))
+		wfs_log_debug(SUB, "link %llu %s %s: %s %s; closing "
+			      "(rate-limited)", id, dir, l->addr,
+			      wfs_secchan_reason(l->ch), hex);
+	else if (more)
+		wfs_log_warn(SUB, "link %llu %s %s: %s %s; closing (refused "
+			     "%lu more times since the last line)", id, dir,
+			     l->addr, wfs_secchan_reason(l->ch), hex, more);
+	else
+		wfs_log_warn(SUB, "link %llu %s %s: %s %s; closing", id, dir,
+			     l->addr, wfs_secchan_reason(l->ch), hex);
+	link_close(l, reason);
+}
+
 static void link_free(struct link *l)
 {
 	wfs_secchan_free(l->ch);
 	wfs_free(l->hello);
-	relay_release(&l->r);
+	wfs_relay_release(&l->r);
 	wfs_free(l);
 }
 
@@ -690,18 +448,13 @@ static void link_free(struct link *l)
  * failed, which told its opener. */
 static struct wfs_net_pump *link_detach(struct link *l)
 {
-	struct wfs_net_pump *p = wfs_calloc(1, sizeof(*p));
+	struct wfs_net_pump *p = wfs_net_pump_new(l->id, l->addr, l->incoming,
+						  l->sock, l->ch, &l->r);
 
 	if (!p) {
 		link_fail(l, -ENOMEM, "out of memory for a relay pump");
 		return NULL;
 	}
-	p->id = l->id;
-	memcpy(p->addr, l->addr, sizeof(p->addr));
-	p->incoming = l->incoming;
-	p->sock = l->sock;
-	p->ch = l->ch;
-	p->r = l->r;
 	stop_watchers(l);
 	l->sock = -1;
 	l->ch = NULL;
@@ -733,9 +486,14 @@ static bool link_admit(void *arg, const uint8_t pk[32])
 	struct link *l = arg;
 	struct wfs_net *net = l->net;
 
-	if (l->has_expect && memcmp(pk, l->expect, sizeof(l->expect)) != 0)
+	if ((l->has_expect &&
+	     memcmp(pk, l->expect, sizeof(l->expect)) != 0) ||
+	    !net->admit(net->admit_arg, pk)) {
+		l->refused = true;
+		memcpy(l->refused_pk, pk, sizeof(l->refused_pk));
 		return false;
-	return net->admit(net->admit_arg, pk);
+	}
+	return true;
 }
 
 static void sock_rd_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -950,7 +708,7 @@ static void seal_pending(struct link *l)
 {
 	const uint8_t *p;
 
-	while (l->pending && wfs_secchan_output(l->ch, &p) < OUT_HIGH) {
+	while (l->pending && wfs_secchan_output(l->ch, &p) < WFS_NET_OUT_HIGH) {
 		struct cmd *c = l->pending;
 		struct iovec iov[2] = { { &c->type, 1 }, { c->data, c->len } };
 		int rc;
@@ -978,7 +736,7 @@ static void maybe_finish(struct link *l)
 		return;
 	if (l->closing && !l->pending)
 		link_close(l, 0);
-	else if (relay_over(&l->r))
+	else if (wfs_relay_over(&l->r))
 		link_close(l, 0);
 }
 
@@ -1013,14 +771,14 @@ static void flush_out(struct link *l)
 			wfs_secchan_consumed(l->ch, (size_t)w);
 		}
 		/* The kernel took everything: seal what waited behind
-		 * OUT_HIGH, or nothing would (sock_wr stops below). */
+		 * WFS_NET_OUT_HIGH, or nothing would (sock_wr stops below). */
 	} while (n == 0 && l->open && l->pending);
 	if (n)
 		ev_io_start(loop, &l->sock_wr);
 	else
 		ev_io_stop(loop, &l->sock_wr);
 	if (l->open && l->r.fd >= 0 && !l->r.fd_eof) {
-		if (n < OUT_HIGH)
+		if (n < WFS_NET_OUT_HIGH)
 			ev_io_start(loop, &l->fd_rd);
 		else
 			ev_io_stop(loop, &l->fd_rd);
@@ -1083,7 +841,7 @@ static void link_opened(struct link *l)
 	l->open = true;
 	memcpy(l->peer, wfs_secchan_peer(l->ch), sizeof(l->peer));
 	if (l->hello) {
-		uint8_t kind = FRAME_RELAY_HELLO;
+		uint8_t kind = WFS_NET_FRAME_RELAY_HELLO;
 		struct iovec iov[3] = {
 			{ &kind, 1 },
 			{ &l->hello->type, 1 },
@@ -1169,7 +927,7 @@ static void link_relay_data(struct link *l, const uint8_t *data, size_t len)
 		link_fail(l, -EPROTO, "relay data outside a relay");
 		return;
 	}
-	rc = relay_put(&l->r, data, len);
+	rc = wfs_relay_put(&l->r, data, len);
 	if (rc > 0) {
 		wfs_log_debug(SUB, "link %llu: relay socket closed",
 			      (unsigned long long)l->id);
@@ -1183,7 +941,7 @@ static void link_relay_data(struct link *l, const uint8_t *data, size_t len)
 
 static void link_relay_end(struct link *l, size_t len)
 {
-	if (l->r.fd < 0 || l->hello || relay_end(&l->r, len) != 0) {
+	if (l->r.fd < 0 || l->hello || wfs_relay_end(&l->r, len) != 0) {
 		link_fail(l, -EPROTO, "relay end outside a relay");
 		return;
 	}
@@ -1205,13 +963,13 @@ static void handle_frame(struct link *l, const uint8_t *f, size_t len)
 		return;
 	}
 	switch (f[0]) {
-	case FRAME_RELAY_HELLO:
+	case WFS_NET_FRAME_RELAY_HELLO:
 		take_relay_hello(l, f, len);
 		break;
-	case FRAME_RELAY_DATA:
+	case WFS_NET_FRAME_RELAY_DATA:
 		link_relay_data(l, f + 1, len - 1);
 		break;
-	case FRAME_RELAY_END:
+	case WFS_NET_FRAME_RELAY_END:
 		link_relay_end(l, len);
 		break;
 	default:
@@ -1268,6 +1026,10 @@ static void sock_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	rc = wfs_secchan_feed(l->ch, net->rbuf, (size_t)n);
+	if (rc == -EACCES && l->refused) {
+		link_refuse(l, rc);
+		return;
+	}
 	if (rc != 0) {
 		link_fail(l, rc, wfs_secchan_reason(l->ch));
 		return;
@@ -1285,7 +1047,7 @@ static void fd_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int rc;
 
 	(void)revents;
-	rc = relay_read(&l->r, l->ch, l->net->rbuf, sizeof(l->net->rbuf));
+	rc = wfs_relay_read(&l->r, l->ch, l->net->rbuf, sizeof(l->net->rbuf));
 	if (l->r.fd_eof)
 		ev_io_stop(loop, &l->fd_rd);
 	if (rc != 0) {
@@ -1301,7 +1063,7 @@ static void fd_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct link *l = w->data;
 
 	(void)revents;
-	if (relay_drain(&l->r) != 0) {
+	if (wfs_relay_drain(&l->r) != 0) {
 		wfs_log_debug(SUB, "link %llu: relay socket closed",
 			      (unsigned long long)l->id);
 		link_close(l, 0);

@@ -39,7 +39,9 @@
  * pointer, so a command for a link that closed meanwhile is harmlessly
  * dropped.  A link that ends for a protocol reason (an unknown key, an
  * altered or replayed frame, a malformed message, a handshake that takes too
- * long) is logged once at warn and closed; the net carries on.
+ * long) is logged once at warn and closed; the net carries on.  A refused
+ * key is named in its line, and a key that keeps trying gets at most one
+ * warn line a minute, which counts the refusals since the last one.
  *
  * Close reasons (on_close, and a relay's done callback) are 0 when this side
  * closed it (wfs_net_close, or a relay whose both directions ended),
