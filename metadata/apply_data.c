@@ -665,10 +665,89 @@ static int chunk_at(struct wfs_meta *m, uint64_t sid, uint32_t index,
 	return rc;
 }
 
+/* Whether chunk @index of @sid waits for its collector at (@node, @disk):
+ * 1, 0, or a store error. */
+static int garbage_at(struct wfs_meta *m, uint64_t sid, uint32_t index,
+		      struct wfs_meta_bytes node, struct wfs_meta_bytes disk)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_GARBAGE_AT);
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, index);
+	wfs_meta_bind_text(st, 3, node);
+	wfs_meta_bind_text(st, 4, disk);
+	rc = wfs_meta_step(m, st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Whether disk @disk is recorded as a disk of node @node: 1, 0, or a
+ * store error. */
+static int disk_of_node(struct wfs_meta *m, struct wfs_meta_bytes node,
+			struct wfs_meta_bytes disk)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_DISK_OF_NODE);
+	int rc;
+
+	wfs_meta_bind_text(st, 1, disk);
+	wfs_meta_bind_text(st, 2, node);
+	rc = wfs_meta_step(m, st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Whether stripe id @sid is in use (a stripe, or garbage of one): 1, 0,
+ * or a store error. */
+static int stripe_used(struct wfs_meta *m, uint64_t sid)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_STRIPE_USED);
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, sid);
+	rc = wfs_meta_step(m, st);
+	if (rc == 1)
+		rc = sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* What a move's inputs must be before anything changes: its shape, a
+ * target that is a recorded disk of its node (a made-up one would leave
+ * the metadata naming nothing, and the real copy garbage), a stripe id in
+ * use (garbage rows of an id nobody used would stay for good).  Returns
+ * 0, -EINVAL, -ENOENT, or a store error. */
+static int move_check(struct wfs_meta *m, uint64_t sid,
+		      const struct wfs_meta_chunk_loc *loc,
+		      struct wfs_meta_bytes from_node,
+		      struct wfs_meta_bytes from_disk)
+{
+	int rc;
+
+	if (loc->state != WFS_META_CHUNK_OK || !loc->node.len ||
+	    !loc->disk.len || loc->node.len > WFS_META_ID_MAX ||
+	    loc->disk.len > WFS_META_ID_MAX ||
+	    from_node.len > WFS_META_ID_MAX ||
+	    from_disk.len > WFS_META_ID_MAX ||
+	    loc->index >= WFS_META_CHUNKS_MAX ||
+	    (bytes_eq(loc->node, from_node.data, from_node.len) &&
+	     bytes_eq(loc->disk, from_disk.data, from_disk.len)))
+		return -EINVAL;
+	rc = disk_of_node(m, loc->node, loc->disk);
+	if (rc == 0)
+		return -EINVAL;
+	if (rc == 1)
+		rc = stripe_used(m, sid);
+	if (rc == 0)
+		return -ENOENT;
+	return rc < 0 ? rc : 0;
+}
+
 /* CHUNK_SET's move form (op.h): the chunk goes from @from to the copy at
- * @loc if it is still at @from; else the copy is garbage.  Both outcomes
- * succeed, so the log accounts for every copy a mover made whatever raced
- * with it (a rewrite of the stripe, another move, a repair). */
+ * @loc if it is still at @from and @loc is not a place waiting for its
+ * collector; else the copy is garbage.  Both outcomes succeed, so the log
+ * accounts for every copy a mover made whatever raced with it (a rewrite
+ * of the stripe, another move, a repair). */
 static int chunk_move(struct meta_apply *ap)
 {
 	const typeof(ap->op->u.chunk) *c = &ap->op->u.chunk;
@@ -678,24 +757,25 @@ static int chunk_move(struct meta_apply *ap)
 	uint32_t width;
 	int rc;
 
-	if (loc->state != WFS_META_CHUNK_OK || !loc->node.len ||
-	    !loc->disk.len || loc->node.len > WFS_META_ID_MAX ||
-	    loc->disk.len > WFS_META_ID_MAX ||
-	    c->from_node.len > WFS_META_ID_MAX ||
-	    c->from_disk.len > WFS_META_ID_MAX ||
-	    loc->index >= WFS_META_CHUNKS_MAX ||
-	    (bytes_eq(loc->node, c->from_node.data, c->from_node.len) &&
-	     bytes_eq(loc->disk, c->from_disk.data, c->from_disk.len)))
-		return -EINVAL;
+	rc = move_check(m, c->stripe_id, loc, c->from_node, c->from_disk);
+	if (rc < 0)
+		return rc;
 	rc = stripe_width_of(m, c->stripe_id, &width);
 	if (rc == 0 && loc->index >= width)
 		return -EINVAL;
 	if (rc == 0)
 		rc = chunk_at(m, c->stripe_id, loc->index, c->from_node,
 			      c->from_disk);
+	/* A file at @loc that is this chunk's garbage (a leftover of an
+	 * earlier copy) may be deleted by its collector at any time: never
+	 * make it the chunk's.  Its garbage entry stays. */
 	if (rc == 1) {
-		ap->res->value = 1;
-		return chunk_set(m, c->stripe_id, loc);
+		rc = garbage_at(m, c->stripe_id, loc->index, loc->node,
+				loc->disk);
+		if (rc < 0)
+			return rc;
+		ap->res->value = rc == 0;
+		return rc == 0 ? chunk_set(m, c->stripe_id, loc) : 0;
 	}
 	if (rc == 0)
 		rc = chunk_at(m, c->stripe_id, loc->index, loc->node,
@@ -742,11 +822,27 @@ int wfs_meta_apply_gc(struct meta_apply *ap)
 	if (op->u.gc.nentries > WFS_META_GC_MAX ||
 	    (op->u.gc.nentries && !op->u.gc.entries))
 		return -EINVAL;
-	for (uint32_t i = 0; rc == 0 && i < op->u.gc.nentries; i++) {
-		sqlite3_stmt *st = wfs_meta_stmt(ap->m, ST_GARBAGE_DONE);
+	for (uint32_t i = 0; i < op->u.gc.nentries; i++) {
+		const struct wfs_meta_gc_entry *e = &op->u.gc.entries[i];
 
-		wfs_meta_bind_u64(st, 1, op->u.gc.entries[i].stripe_id);
-		sqlite3_bind_int64(st, 2, op->u.gc.entries[i].index);
+		if (!e->any_place && (e->node.len > WFS_META_ID_MAX ||
+				      e->disk.len > WFS_META_ID_MAX))
+			return -EINVAL;
+	}
+	/* Exactly the copy each entry names: a chunk moved about has garbage
+	 * copies on several nodes, each deleted by its own collector. */
+	for (uint32_t i = 0; rc == 0 && i < op->u.gc.nentries; i++) {
+		const struct wfs_meta_gc_entry *e = &op->u.gc.entries[i];
+		sqlite3_stmt *st = wfs_meta_stmt(ap->m, e->any_place
+							? ST_GARBAGE_DONE_ANY
+							: ST_GARBAGE_DEL_LOC);
+
+		wfs_meta_bind_u64(st, 1, e->stripe_id);
+		sqlite3_bind_int64(st, 2, e->index);
+		if (!e->any_place) {
+			wfs_meta_bind_text(st, 3, e->node);
+			wfs_meta_bind_text(st, 4, e->disk);
+		}
 		rc = wfs_meta_exec(ap->m, st);
 	}
 	return rc;
@@ -915,6 +1011,25 @@ int wfs_meta_apply_disk_set(struct meta_apply *ap)
 	wfs_meta_bind_u64(st, 4, op->u.disk.capacity);
 	wfs_meta_bind_u64(st, 5, op->u.disk.free);
 	sqlite3_bind_int64(st, 6, op->u.disk.state);
-	sqlite3_bind_int64(st, 7, op->u.disk.keep_state);
 	return wfs_meta_exec(ap->m, st);
+}
+
+int wfs_meta_apply_disk_drain(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = id_check(op->u.drain.id);
+	if (rc == 0 && op->u.drain.draining > 1)
+		rc = -EINVAL;
+	if (rc < 0)
+		return rc;
+	st = wfs_meta_stmt(ap->m, ST_DISK_DRAIN);
+	wfs_meta_bind_text(st, 1, op->u.drain.id);
+	sqlite3_bind_int64(st, 2, op->u.drain.draining);
+	rc = wfs_meta_exec(ap->m, st);
+	if (rc == 0 && sqlite3_changes(ap->m->db) == 0)
+		rc = -ENOENT;
+	return rc;
 }

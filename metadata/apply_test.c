@@ -1356,9 +1356,9 @@ static void test_chunk_set_gc(void)
 	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
 
 	/* GC_DONE removes what it names and ignores what is gone */
-	gc[0] = (struct wfs_meta_gc_entry){ sid, 1 };
-	gc[1] = (struct wfs_meta_gc_entry){ sid, 4 };
-	gc[2] = (struct wfs_meta_gc_entry){ 12345, 0 };
+	gc[0] = (struct wfs_meta_gc_entry){ sid, 1, B("n9"), B("d9"), false };
+	gc[1] = (struct wfs_meta_gc_entry){ sid, 4, B("n4"), B("da4"), false };
+	gc[2] = (struct wfs_meta_gc_entry){ 12345, 0, B("n"), B("d"), false };
 	op = op_new(WFS_META_OP_GC_DONE);
 	op.u.gc.nentries = 3;
 	op.u.gc.entries = gc;
@@ -1440,20 +1440,50 @@ static void where(uint64_t sid, uint32_t index, char *out, size_t cap)
 	snprintf(out, cap, "%s", t.buf);
 }
 
+/* Record node @node with disk @disk, as its Join does. */
+static void record_disk(const char *node, const char *disk)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_NODE_SET);
+
+	op.u.node.id = B(node);
+	op.u.node.name = B("box");
+	op.u.node.addr = B("10.0.0.1:7000");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	op = op_new(WFS_META_OP_DISK_SET);
+	op.u.disk.id = B(disk);
+	op.u.disk.node_id = B(node);
+	op.u.disk.path = B("/srv/disk");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+}
+
+/* The chunks recorded OK on disk @disk (counted up to a million). */
+static uint64_t ok_on(const char *disk)
+{
+	struct wfs_meta_disk_count c;
+
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B(disk), 1000000, &c), 0);
+	return c.ok;
+}
+
 static void test_chunk_move(void)
 {
+	static const char *const targets[][2] = {
+		{ "n9", "d9" }, { "n8", "d8" }, { "n7", "d7" }, { "n6", "d6" },
+		{ "n5", "d5" },
+	};
 	struct wfs_meta_result r;
 	struct wfs_meta_op op;
-	uint64_t file, sid, count = 99;
+	uint64_t file, sid;
 	char buf[256];
 
 	fresh();
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		record_disk(targets[i][0], targets[i][1]);
 	file = fx_mknod(&f, ROOT, "file");
 	sid = reserve(4);
 	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, sid, 0, 100, 100, 'a'),
 				 NULL), 0);
-	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), &count), 0);
-	CU_ASSERT_EQUAL(count, 1);
+	CU_ASSERT_EQUAL(ok_on("da1"), 1);
 
 	/* still where the mover read it: moved, the old place is garbage */
 	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n1", "da1", "n9", "d9"),
@@ -1464,10 +1494,8 @@ static void test_chunk_move(void)
 	CU_ASSERT_STRING_EQUAL(buf, "n9:d9");
 	garbage_of(sid, buf, sizeof(buf));
 	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;");
-	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), &count), 0);
-	CU_ASSERT_EQUAL(count, 0);
-	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("d9"), &count), 0);
-	CU_ASSERT_EQUAL(count, 1);
+	CU_ASSERT_EQUAL(ok_on("da1"), 0);
+	CU_ASSERT_EQUAL(ok_on("d9"), 1);
 
 	/* the same move again (a lost answer): nothing changes */
 	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n1", "da1", "n9", "d9"),
@@ -1488,6 +1516,19 @@ static void test_chunk_move(void)
 	garbage_of(sid, buf, sizeof(buf));
 	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;1:n8:d8;");
 
+	/* never onto a place that waits for its collector (the old copy on
+	 * da1): the chunk stays, the garbage entry too */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n9", "d9", "n1", "da1"),
+				 &r), -EINVAL);	/* da1 is no recorded disk */
+	record_disk("n1", "da1");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n9", "d9", "n1", "da1"),
+				 &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	where(sid, 1, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "n9:d9");
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;1:n8:d8;");
+
 	/* the stripe rewritten meanwhile: the copy of its old version is
 	 * garbage, under the old stripe's id */
 	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, sid + 1, 1, 100, 100,
@@ -1497,14 +1538,17 @@ static void test_chunk_move(void)
 	CU_ASSERT_EQUAL(r.value, 0);
 	garbage_of(sid, buf, sizeof(buf));
 	CU_ASSERT(strstr(buf, "2:n7:d7;") != NULL);
-	/* a stripe that never was: the same */
-	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 3, 0, "n0", "dx0", "n6",
-					     "d6"), &r), 0);
-	CU_ASSERT_EQUAL(r.value, 0);
-	garbage_of(sid + 3, buf, sizeof(buf));
-	CU_ASSERT_STRING_EQUAL(buf, "0:n6:d6;");
 
-	/* errors change nothing */
+	/* refused, changing nothing: a stripe id nobody used, a target that
+	 * is no recorded disk of its node (made up, or another node's) */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 3, 0, "n0", "dx0", "n6",
+					     "d6"), &r), -ENOENT);
+	garbage_of(sid + 3, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 1, 0, "n0", "db0", "n6",
+					     "nowhere"), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 1, 0, "n0", "db0", "n6",
+					     "d5"), NULL), -EINVAL);
 	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid + 1, 0, "n0", "db0", "n0",
 					     "db0"), NULL), -EINVAL);
 	op = op_move(sid + 1, 0, "n0", "db0", "n5", "d5");
@@ -1518,6 +1562,66 @@ static void test_chunk_move(void)
 	CU_ASSERT_STRING_EQUAL(buf, "n0:db0");
 	garbage_of(sid + 1, buf, sizeof(buf));
 	CU_ASSERT_STRING_EQUAL(buf, "");
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* GC_DONE drops the garbage entry of the copy it names, not the other
+ * copies of the same chunk elsewhere (moves leave one per place, each
+ * its own node's to delete); an entry of an older format, with no
+ * place, drops them all, as it did. */
+static void test_gc_done_place(void)
+{
+	struct wfs_meta_gc_entry gc[3];
+	struct wfs_meta_op op;
+	uint64_t file, sid;
+	char buf[256];
+
+	fresh();
+	record_disk("n9", "d9");
+	record_disk("n8", "d8");
+	file = fx_mknod(&f, ROOT, "file");
+	sid = reserve(4);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_stripe(file, 0, sid, 0, 100, 100, 'a'),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n1", "da1", "n9", "d9"),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 1, "n9", "d9", "n8", "d8"),
+				 NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 2, "n2", "da2", "n9", "d9"),
+				 NULL), 0);
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;1:n9:d9;2:n2:da2;");
+
+	/* n9 deleted its copy of chunk 1: n1's stays listed for n1 */
+	gc[0] = (struct wfs_meta_gc_entry){ sid, 1, B("n9"), B("d9"), false };
+	/* a place that holds no garbage of it: nothing */
+	gc[1] = (struct wfs_meta_gc_entry){ sid, 2, B("n9"), B("d9"), false };
+	gc[2] = (struct wfs_meta_gc_entry){ sid, 1, B("n1"), B("db1"), false };
+	op = op_new(WFS_META_OP_GC_DONE);
+	op.u.gc.nentries = 3;
+	op.u.gc.entries = gc;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;2:n2:da2;");
+	/* a place too long is refused whole */
+	gc[1].disk.len = WFS_META_ID_MAX + 1;
+	gc[2] = (struct wfs_meta_gc_entry){ sid, 1, B("n1"), B("da1"), false };
+	op.u.gc.entries = &gc[1];
+	op.u.gc.nentries = 2;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;2:n2:da2;");
+	/* an old entry with no place: every copy of its chunk */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_move(sid, 2, "n9", "d9", "n8", "d8"),
+				 NULL), 0);
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;2:n2:da2;2:n9:d9;");
+	gc[0] = (struct wfs_meta_gc_entry){ sid, 2, B(""), B(""), true };
+	op.u.gc.entries = gc;
+	op.u.gc.nentries = 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	garbage_of(sid, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "1:n1:da1;");
 	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
 }
 
@@ -1774,49 +1878,92 @@ static int disk_state_cb(const struct wfs_meta_disk *d, void *arg)
 	if (d->id.len == 2 && memcmp(d->id.data, "d1", 2) == 0) {
 		v[0] = d->state;
 		v[1] = d->free;
+		v[2] = d->draining;
 	}
 	return 0;
 }
 
-/* DISK_SET's keep_state: a recorded state equal to it stays (the other
- * fields change); 0 or another recorded state: the state as given. */
-static void test_disk_keep_state(void)
+static struct wfs_meta_op op_drain(const char *disk, uint32_t draining)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_DISK_DRAIN);
+
+	op.u.drain.id = B(disk);
+	op.u.drain.draining = draining;
+	return op;
+}
+
+/* Draining is a flag of its own: only DISK_DRAIN sets or clears it, and
+ * the state stays what the disk's node reports (online, offline), so a
+ * report racing with an undrain cannot drain the disk again, and a
+ * draining disk that fails shows offline. */
+static void test_disk_draining(void)
 {
 	struct wfs_meta_op op;
-	uint64_t v[2];
+	uint64_t v[3];
 
 	fresh();
 	CU_ASSERT_EQUAL(fx_apply(&f, op_node(WFS_META_OP_NODE_SET, "n1",
 					     "10.0.0.1:7000"), NULL), 0);
 	op = op_disk("d1", "n1");
 	op.u.disk.state = 0;
-	op.u.disk.keep_state = 2;	/* a new record: as given */
 	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
 	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
-	CU_ASSERT_EQUAL(v[0], 0);
-	op.u.disk.state = 2;		/* an operator drains it */
-	op.u.disk.keep_state = 0;
-	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
-	op.u.disk.state = 0;		/* its node reports it online */
-	op.u.disk.keep_state = 2;
+	CU_ASSERT(v[0] == 0 && v[2] == 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_drain("d1", 1), NULL), 0);
+	/* its node reports it (any keep_state: it means nothing now) */
 	op.u.disk.free = 12345;
-	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
-	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
-	CU_ASSERT_EQUAL(v[0], 2);
-	CU_ASSERT_EQUAL(v[1], 12345);
-	op.u.disk.state = 1;		/* or offline */
-	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
-	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
-	CU_ASSERT_EQUAL(v[0], 2);
-	op.u.disk.state = 0;		/* the operator undrains it */
-	op.u.disk.keep_state = 0;
-	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
-	op.u.disk.state = 1;		/* then it fails */
 	op.u.disk.keep_state = 2;
 	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
 	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
-	CU_ASSERT_EQUAL(v[0], 1);
+	CU_ASSERT(v[0] == 0 && v[1] == 12345 && v[2] == 1);
+	/* it fails while draining: offline, and still draining */
+	op.u.disk.state = 1;
+	op.u.disk.keep_state = 0;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
+	CU_ASSERT(v[0] == 1 && v[2] == 1);
+	/* the operator undrains it; a report read before lands after */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_drain("d1", 0), NULL), 0);
+	op.u.disk.state = 0;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
+	CU_ASSERT(v[0] == 0 && v[2] == 0);
+	/* errors: no such disk, a bad flag, a bad id */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_drain("d9", 1), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_drain("d1", 2), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_drain("", 1), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_disks(f.m, disk_state_cb, v), 1);
+	CU_ASSERT_EQUAL(v[2], 0);
 	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* A disk's chunks counted OK and missing, up to a limit. */
+static void test_disk_chunks(void)
+{
+	struct wfs_meta_disk_count c;
+	struct wfs_meta_op op;
+	uint64_t file, sid;
+
+	fresh();
+	file = fx_mknod(&f, ROOT, "file");
+	sid = reserve(3);
+	for (uint64_t i = 0; i < 3; i++) {
+		op = op_stripe(file, i, sid + i, 0, 5, (4 << 20) * i + 5, 'a');
+		if (i == 1)
+			locs[2].state = WFS_META_CHUNK_MISSING;
+		CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	}
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da2"), 100, &c), 0);
+	CU_ASSERT(c.ok == 2 && c.missing == 1 && !c.more);
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), 100, &c), 0);
+	CU_ASSERT(c.ok == 3 && c.missing == 0 && !c.more);
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), 2, &c), 0);
+	CU_ASSERT(c.ok == 2 && c.missing == 0 && c.more);
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), 3, &c), 0);
+	CU_ASSERT(c.ok == 3 && c.more);
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("nowhere"), 5, &c), 0);
+	CU_ASSERT(c.ok == 0 && c.missing == 0 && !c.more);
+	CU_ASSERT_EQUAL(wfs_meta_disk_chunks(f.m, B("da1"), 0, &c), -EINVAL);
 }
 
 /* Stripes short of a chunk: marked missing, on a lost disk, or on a dead
@@ -1865,6 +2012,17 @@ static void test_stripes_degraded(void)
 	/* a draining disk (another state) still holds its chunks */
 	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, 7, lost, &count), 0);
 	CU_ASSERT_EQUAL(count, 1);
+	/* a disk that fails while it drains is lost all the same */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_drain("db1", 1), NULL), 0);
+	op = op_disk("db1", "n1");
+	op.u.disk.state = lost;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 3);
+	op.u.disk.state = ok;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_stripes_degraded(f.m, lost, lost, &count), 0);
+	CU_ASSERT_EQUAL(count, 2);
 	/* n1 dead: every stripe, c once although two ways short */
 	op = op_node(WFS_META_OP_NODE_SET, "n1", "10.0.0.1:7000");
 	op.u.node.state = lost;
@@ -1944,10 +2102,12 @@ static CU_TestInfo apply_tests[] = {
 	{ "results carry the directory changed", test_result_dirs },
 	{ "chunk set and gc", test_chunk_set_gc },
 	{ "chunk move: conditional CHUNK_SET", test_chunk_move },
+	{ "gc done drops the copy it names", test_gc_done_place },
 	{ "stripes by disk", test_disk_stripes },
 	{ "policies", test_policy },
 	{ "nodes and disks", test_nodes_disks },
-	{ "disk set keeps a state", test_disk_keep_state },
+	{ "draining is a flag of its own", test_disk_draining },
+	{ "chunks on a disk, counted", test_disk_chunks },
 	{ "stripes degraded", test_stripes_degraded },
 	{ "a failed op changes nothing", test_failed_op_changes_nothing },
 	CU_TEST_INFO_NULL,

@@ -61,6 +61,7 @@ static const meta_apply_fn handlers[WFS_META_OP_TYPE_COUNT] = {
 	[WFS_META_OP_NODE_SET] = wfs_meta_apply_node_set,
 	[WFS_META_OP_NODE_REMOVE] = wfs_meta_apply_node_remove,
 	[WFS_META_OP_DISK_SET] = wfs_meta_apply_disk_set,
+	[WFS_META_OP_DISK_DRAIN] = wfs_meta_apply_disk_drain,
 	[WFS_META_OP_SETTING_SET] = wfs_meta_apply_setting,
 };
 

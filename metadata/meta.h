@@ -35,8 +35,14 @@
  *  - STRIPE_COMMIT takes only stripe ids RESERVE_IDS handed out (-EINVAL)
  *    and never used before (-EEXIST); CHUNK_SET needs the stripe (-ENOENT),
  *    except its move form, which sends the copy to garbage when the stripe
- *    is gone (op.h).  result.value of a move: 1 moved, 0 the copy
- *    discarded.
+ *    is gone (op.h), and refuses a stripe id never used (-ENOENT) and a
+ *    target disk that is not a recorded disk of the target node
+ *    (-EINVAL).  result.value of a move: 1 moved, 0 the copy discarded.
+ *  - GC_DONE drops exactly the garbage entries it names (stripe, index,
+ *    node, disk); an entry of an op format before 7, which names no
+ *    place, drops every entry of its (stripe, index).
+ *  - DISK_SET never changes a disk's draining flag; DISK_DRAIN changes
+ *    only that (-ENOENT for a disk not recorded).
  *  - A stripe covers the file bytes [sidx * k * chunk_size, + length): its
  *    span is k * chunk_size of the stripe itself, for either kind.
  *    Truncation drops whole stripes at or past the new size and shortens the
@@ -62,7 +68,7 @@
 
 #include "metadata/op.h"
 
-#define WFS_META_SCHEMA_VERSION 3
+#define WFS_META_SCHEMA_VERSION 4
 
 /* How many log entries a request name is remembered for (see "Retries"):
  * far longer than any client retries at any rate this store applies. */
@@ -153,11 +159,23 @@ struct wfs_meta_node {
 	uint32_t role, state;
 };
 
-/* A disk as DISK_SET left it; strings valid during the callback only. */
+/* A disk as DISK_SET and DISK_DRAIN left it; strings valid during the
+ * callback only. */
 struct wfs_meta_disk {
 	struct wfs_meta_bytes id, node_id, path;
 	uint64_t capacity, free;
-	uint32_t state;
+	uint32_t state;		/* as its node last reported it (opaque) */
+	bool draining;		/* an operator drains it (DISK_DRAIN) */
+};
+
+/* What wfs_meta_disk_chunks counts on one disk. */
+struct wfs_meta_disk_count {
+	uint64_t ok;		/* chunks recorded there in state OK */
+	uint64_t missing;	/* chunks recorded there but marked missing
+				 * (a write that failed, a chunk lost):
+				 * nothing to read, repair rebuilds them */
+	bool more;		/* the count stopped at its limit: there are
+				 * at least ok + missing */
 };
 
 /* Open (creating if absent) the store at @path and apply pending schema
@@ -276,12 +294,13 @@ int wfs_meta_disk_stripes(struct wfs_meta *m, struct wfs_meta_bytes disk,
 			  uint64_t after_stripe, unsigned limit,
 			  wfs_meta_stripe_cb cb, void *arg);
 
-/* How many chunks are recorded on disk @disk (what is left to move off a
- * draining disk).  Reads the disk's entries of the chunks_by_disk index,
- * so its cost grows with them.  Returns 0 and *count, or a negative
- * errno. */
+/* How many chunks are recorded on disk @disk, OK and missing (what is
+ * left to move off a draining disk, and what waits for repair there),
+ * counting no further than @limit entries (> 0) in all: it reads the
+ * disk's entries of the chunks_by_disk index, so its cost grows with
+ * them, up to @limit.  Returns 0 and *count, or a negative errno. */
 int wfs_meta_disk_chunks(struct wfs_meta *m, struct wfs_meta_bytes disk,
-			 uint64_t *count);
+			 uint64_t limit, struct wfs_meta_disk_count *count);
 
 /* Garbage chunks (old versions, truncated or purged files, moved chunks) of
  * up to @limit stripes with stripe id > @after_stripe, in stripe order.

@@ -66,13 +66,15 @@ enum meta_stmt_id {
 	ST_TRUNC_STRADDLE,
 	ST_DISK_STRIPES,
 	ST_DISK_CHUNK_COUNT,
+	ST_DISK_MISSING_COUNT,
 	ST_CHUNK_LIST,
 	ST_CHUNK_GET,
 	ST_CHUNK_PUT,
 	ST_CHUNK_TO_GARBAGE,
 	ST_GARBAGE_ADD,
 	ST_GARBAGE_DEL_LOC,
-	ST_GARBAGE_DONE,
+	ST_GARBAGE_AT,
+	ST_GARBAGE_DONE_ANY,
 	ST_GARBAGE_LIST,
 	ST_POLICY_GET,
 	ST_POLICY_BY_NAME,
@@ -84,6 +86,8 @@ enum meta_stmt_id {
 	ST_NODE_LIST,
 	ST_DISK_PUT,
 	ST_DISK_LIST,
+	ST_DISK_DRAIN,
+	ST_DISK_OF_NODE,
 	ST_DEGRADED_COUNT,
 	ST_REQ_GET,
 	ST_REQ_PUT,
@@ -171,6 +175,7 @@ int wfs_meta_apply_dir_policy(struct meta_apply *ap);
 int wfs_meta_apply_node_set(struct meta_apply *ap);
 int wfs_meta_apply_node_remove(struct meta_apply *ap);
 int wfs_meta_apply_disk_set(struct meta_apply *ap);
+int wfs_meta_apply_disk_drain(struct meta_apply *ap);
 int wfs_meta_apply_setting(struct meta_apply *ap);
 
 /* ---- SQLite access (meta.c) ---- */

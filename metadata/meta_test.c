@@ -123,13 +123,15 @@ static void test_refuse_newer_schema(void)
 
 	CU_ASSERT_FATAL(fx_setup(&f) == 0);
 	fx_close(&f);
-	exec_sql(f.path, "UPDATE kv SET v = 4 WHERE k = 'schema_version'");
+	exec_sql(f.path, "UPDATE kv SET v = 5 WHERE k = 'schema_version'");
 	CU_ASSERT_EQUAL(wfs_meta_open(f.path, &m), -EPROTONOSUPPORT);
 	CU_ASSERT_PTR_NULL(m);
-	/* A version 1 store (no requests table, no chunks_not_ok index) is
-	 * migrated to the current version. */
+	/* A version 1 store (no requests table, no chunks_not_ok index, no
+	 * draining column) is migrated to the current version. */
 	exec_sql(f.path, "DROP TABLE requests");
 	exec_sql(f.path, "DROP INDEX chunks_not_ok");
+	exec_sql(f.path, "DROP INDEX chunks_not_ok_by_disk");
+	exec_sql(f.path, "ALTER TABLE disks DROP COLUMN draining");
 	exec_sql(f.path, "UPDATE kv SET v = 1 WHERE k = 'schema_version'");
 	CU_ASSERT_EQUAL(wfs_meta_open(f.path, &m), 0);
 	CU_ASSERT_EQUAL(wfs_meta_check(m), 0);
@@ -138,6 +140,42 @@ static void test_refuse_newer_schema(void)
 	wfs_meta_close(m);
 	exec_sql(f.path, "DELETE FROM kv WHERE k = 'schema_version'");
 	CU_ASSERT_EQUAL(wfs_meta_open(f.path, &m), -EBADMSG);
+}
+
+static int drain_cb(const struct wfs_meta_disk *d, void *arg)
+{
+	uint32_t *v = arg;
+
+	v[d->id.len == 2 && memcmp(d->id.data, "d2", 2) == 0 ? 2 : 0] =
+		d->state;
+	v[d->id.len == 2 && memcmp(d->id.data, "d2", 2) == 0 ? 3 : 1] =
+		d->draining;
+	return 0;
+}
+
+/* Version 3 kept "draining" in a disk's state (2): version 4 moves it to
+ * the draining flag and records the disk online; other disks keep their
+ * state, undrained. */
+static void test_migrate_draining(void)
+{
+	struct wfs_meta *m = NULL;
+	uint32_t v[4] = { 9, 9, 9, 9 };
+	struct fx f;
+
+	CU_ASSERT_FATAL(fx_setup(&f) == 0);
+	fx_close(&f);
+	exec_sql(f.path, "DROP INDEX chunks_not_ok_by_disk");
+	exec_sql(f.path, "ALTER TABLE disks DROP COLUMN draining");
+	exec_sql(f.path, "INSERT INTO nodes VALUES ('n', 'box', 'a', 0, 0)");
+	exec_sql(f.path, "INSERT INTO disks VALUES ('d1', 'n', '/1', 1, 1, 1),"
+			 " ('d2', 'n', '/2', 1, 1, 2)");
+	exec_sql(f.path, "UPDATE kv SET v = 3 WHERE k = 'schema_version'");
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_open(f.path, &m), 0);
+	CU_ASSERT_EQUAL(wfs_meta_disks(m, drain_cb, v), 2);
+	CU_ASSERT(v[0] == 1 && v[1] == 0);	/* d1: offline, not draining */
+	CU_ASSERT(v[2] == 0 && v[3] == 1);	/* d2: online, draining */
+	CU_ASSERT_EQUAL(wfs_meta_check(m), 0);
+	wfs_meta_close(m);
 }
 
 static void test_refuse_foreign(void)
@@ -635,7 +673,10 @@ static struct wfs_meta_op random_op(uint64_t *rng, int64_t t)
 	case 19:
 		for (int i = 0; i < 4; i++)
 			det_gc[i] = (struct wfs_meta_gc_entry){
-				1 + (x >> (8 * i)) % 60, (uint32_t)i };
+				1 + (x >> (8 * i)) % 60, (uint32_t)i,
+				B(det_names[(x >> (i + 3)) % NDET]),
+				B(det_names[(x >> (i + 9)) % NDET]),
+				i == 3 };	/* an old entry: any place */
 		op = op_new(WFS_META_OP_GC_DONE);
 		op.u.gc.nentries = 4;
 		op.u.gc.entries = det_gc;
@@ -1256,6 +1297,7 @@ static void test_kill9(void)
 static CU_TestInfo meta_tests[] = {
 	{ "open and reopen", test_open_reopen },
 	{ "refuse a newer schema", test_refuse_newer_schema },
+	{ "migration 4: draining leaves the state", test_migrate_draining },
 	{ "refuse files not ours", test_refuse_foreign },
 	{ "schema version and WAL", test_schema_version_stored },
 	{ "replayed entries are skipped", test_replay_skipped },

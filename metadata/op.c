@@ -7,19 +7,20 @@
  * anything the encoder accepts the decoder accepts too: an op that reached
  * the log can always be read back.
  *
- * Wire form, format version 6.  An op is exactly one msgpack array, with
+ * Wire form, format version 7.  An op is exactly one msgpack array, with
  * nothing before or after it:
  *
  *   [version, type, time_ns, uid, gid, arg..., request]
  *
- *   version  u32, 6 (1 to 5 are still read).  The array and this first
+ *   version  u32, 7 (1 to 6 are still read).  The array and this first
  *            element are the one part no future version may change.
  *   type     u32, enum wfs_meta_op_type: format 1, mknod 2, mkdir 3,
  *            symlink 4, link 5, unlink 6, rmdir 7, rename 8, setattr 9,
  *            setxattr 10, removexattr 11, purge 12, reserve_ids 13,
  *            stripe_commit 14, chunk_set 15, gc_done 16, policy_set 17,
  *            dir_policy 18, node_set 19, node_remove 20, disk_set 21,
- *            setting_set 22 (since 5).
+ *            setting_set 22 (since 5), disk_drain 23 (since 7: an older
+ *            format naming it is refused).
  *   time_ns  i64;  uid, gid  u32.
  *   request  bytes(REQUEST_MAX), since version 4 (before: empty): the
  *            client's name for the request the op carries out, so that a
@@ -60,8 +61,10 @@
  *   node_remove    id bytes(ID_MAX)
  *   disk_set       id bytes(ID_MAX), node_id bytes(ID_MAX),
  *                  path bytes(PATH_MAX), capacity u64, free u64, state u32,
- *                  keep_state u32 (since 6)
+ *                  keep_state u32 (since 6; meaningless since 7, see
+ *                  op.h)
  *   setting_set    key bytes(ID_MAX), value bytes(SETTING_MAX)
+ *   disk_drain     id bytes(ID_MAX), draining u32
  *
  * Elements, in msgpack's own formats (multi-byte numbers big-endian):
  *
@@ -77,7 +80,11 @@
  *   loc       array of 4: [index u32, state u32, node bytes(ID_MAX),
  *             disk bytes(ID_MAX)] (struct wfs_meta_chunk_loc)
  *   chunks    array of 0..WFS_META_CHUNKS_MAX loc
- *   gc        array of 0..WFS_META_GC_MAX [stripe_id u64, index u32]
+ *   gc        array of 0..WFS_META_GC_MAX entries, each [stripe_id u64,
+ *             index u32, node bytes(ID_MAX), disk bytes(ID_MAX)], or
+ *             [stripe_id u64, index u32] for an entry with any_place set
+ *             (op.h); before version 7 only the short form, which always
+ *             meant any place
  *   array     fixarray 90-9f, array16 dc N*2, array32 dd N*4 (N: the
  *             count).
  *
@@ -123,8 +130,9 @@
  * "since" a later one; they decode as their documented defaults (see
  * fill_defaults): version 2 added stripe_commit's expected_length, version
  * 3 unlink's purge_ino, version 6 chunk_set's from_node and from_disk (a
- * move) and disk_set's keep_state. */
-#define OP_FORMAT_VERSION 6
+ * move) and disk_set's keep_state, version 7 the location of each gc_done
+ * entry and the disk_drain type (draining left disk_set's state). */
+#define OP_FORMAT_VERSION 7
 #define OP_FORMAT_OLDEST 1
 /* The format that added the trailing request element to every type. */
 #define OP_REQUEST_SINCE 4
@@ -141,6 +149,8 @@
 /* Narrowest forms, for refusing counts the input cannot hold. */
 #define LOC_MIN_SIZE 7		/* 94 00 00 c4 00 c4 00 */
 #define GC_ENTRY_MIN_SIZE 3	/* 92 00 00 */
+/* The format that gave gc_done entries their location. */
+#define OP_GC_PLACE_SINCE 7
 
 enum field_kind {
 	F_END = 0,	/* ends a field list */
@@ -167,6 +177,8 @@ struct field {
 struct op_desc {
 	const char *name;	/* NULL: not an op type */
 	struct field fields[OP_FIELDS_MAX];
+	uint8_t since;		/* the format version that added the type;
+				 * 0: any (types before 7 were not checked) */
 };
 
 #define AT(member) offsetof(struct wfs_meta_op, u.member)
@@ -254,6 +266,8 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 	[WFS_META_OP_SETTING_SET] = { "setting_set", {
 		BYTES(setting.key, WFS_META_ID_MAX),
 		BYTES(setting.value, WFS_META_SETTING_MAX) } },
+	[WFS_META_OP_DISK_DRAIN] = { "disk_drain", {
+		BYTES(drain.id, WFS_META_ID_MAX), U32(drain.draining) }, 7 },
 };
 
 static const struct op_desc *desc_of(uint32_t type)
@@ -289,6 +303,30 @@ static unsigned nfields_in(const struct op_desc *d, uint32_t version)
 	return n;
 }
 
+/* A disk_set of format 6 as what it meant.  Format 6 kept "draining" in
+ * the disk's state, and only three proposers wrote disk_set: an
+ * operator's drain (state DRAINING, keep_state 0), an undrain (another
+ * state, keep_state 0), and a node reporting its disk or joining
+ * (keep_state DRAINING), which echoed DRAINING when it read it in the
+ * record.  The first two become the disk_drain they were; the echo
+ * becomes a plain report of an online disk (its real state was not in
+ * it; the node's next report puts it right).  Any other disk_set is one
+ * already (keep_state means nothing now). */
+static void disk_set_v6(struct wfs_meta_op *op)
+{
+	struct wfs_meta_bytes id = op->u.disk.id;
+	bool drained = op->u.disk.state == WFS_META_DISK_STATE_DRAINING_V6;
+
+	if (op->u.disk.keep_state == 0) {
+		memset(&op->u, 0, sizeof(op->u));
+		op->type = WFS_META_OP_DISK_DRAIN;
+		op->u.drain.id = id;
+		op->u.drain.draining = drained;
+	} else if (drained) {
+		op->u.disk.state = 0;	/* placement's ONLINE */
+	}
+}
+
 /* Give the fields an op of format @version lacks their defaults.  @buf
  * is the encoding: an empty byte string points into it, like every
  * decoded one. */
@@ -301,9 +339,11 @@ static void fill_defaults(struct wfs_meta_op *op, uint32_t version,
 	}
 	/* unlink's purge_ino before version 3: 0, never purge; chunk_set's
 	 * from_node and from_disk before 6: empty, a plain set; disk_set's
-	 * keep_state before 6: 0, the state as given (all as zeroed). */
+	 * keep_state before 6: 0 (all as zeroed). */
 	if (version < 2 && op->type == WFS_META_OP_STRIPE_COMMIT)
 		op->u.stripe.expected_length = WFS_META_LENGTH_ANY;
+	if (version == 6 && op->type == WFS_META_OP_DISK_SET)
+		disk_set_v6(op);
 }
 
 const char *wfs_meta_op_name(uint32_t type)
@@ -390,11 +430,21 @@ static int measure_chunks(const struct wfs_meta_op *op, size_t *size)
 static int measure_gc(const struct wfs_meta_op *op, size_t *size)
 {
 	uint32_t n = op->u.gc.nentries;
+	int rc = 0;
 
 	if (n > WFS_META_GC_MAX || (n && !op->u.gc.entries))
 		return -EINVAL;
 	*size += WIDE_ARRAY + (size_t)n * (WIDE_ARRAY + WIDE_U64 + WIDE_U32);
-	return 0;
+	for (uint32_t i = 0; rc == 0 && i < n; i++) {
+		const struct wfs_meta_gc_entry *e = &op->u.gc.entries[i];
+
+		if (e->any_place)	/* the short form: no place */
+			continue;
+		rc = measure_bytes(&e->node, WFS_META_ID_MAX, size);
+		if (rc == 0)
+			rc = measure_bytes(&e->disk, WFS_META_ID_MAX, size);
+	}
+	return rc;
 }
 
 /* Check every arg of @op against its limit and add up the widest encoding
@@ -459,9 +509,15 @@ static void pack_gc(msgpack_packer *pk, const struct wfs_meta_op *op)
 {
 	msgpack_pack_array(pk, op->u.gc.nentries);
 	for (uint32_t i = 0; i < op->u.gc.nentries; i++) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint64(pk, op->u.gc.entries[i].stripe_id);
-		msgpack_pack_uint32(pk, op->u.gc.entries[i].index);
+		const struct wfs_meta_gc_entry *e = &op->u.gc.entries[i];
+
+		msgpack_pack_array(pk, e->any_place ? 2 : 4);
+		msgpack_pack_uint64(pk, e->stripe_id);
+		msgpack_pack_uint32(pk, e->index);
+		if (e->any_place)
+			continue;
+		pack_bytes(pk, &e->node);
+		pack_bytes(pk, &e->disk);
 	}
 }
 
@@ -733,22 +789,37 @@ static int get_chunks(struct rd *r, struct wfs_meta_op *op)
 	return 0;
 }
 
-static int get_gc_entry(struct rd *r, struct wfs_meta_gc_entry *e)
+/* One gc entry of format @version: the short form (any place) or, since
+ * 7, with its place. */
+static int get_gc_entry(struct rd *r, struct wfs_meta_gc_entry *e,
+			uint32_t version)
 {
 	uint32_t n;
 	int rc;
 
-	rc = get_array(r, 2, 1, &n);
-	if (rc == 0 && n != 2)
+	rc = get_array(r, 4, 1, &n);
+	if (rc == 0 && n != 2 &&
+	    (n != 4 || version < OP_GC_PLACE_SINCE))
 		rc = -EPROTO;
 	if (rc == 0)
 		rc = get_uint(r, UINT64_MAX, &e->stripe_id);
 	if (rc == 0)
 		rc = get_u32(r, &e->index);
+	if (rc < 0)
+		return rc;
+	if (n == 2) {
+		e->node = (struct wfs_meta_bytes){ r->p, 0 };
+		e->disk = (struct wfs_meta_bytes){ r->p, 0 };
+		e->any_place = true;
+		return 0;
+	}
+	rc = get_bytes(r, WFS_META_ID_MAX, &e->node);
+	if (rc == 0)
+		rc = get_bytes(r, WFS_META_ID_MAX, &e->disk);
 	return rc;
 }
 
-static int get_gc(struct rd *r, struct wfs_meta_op *op)
+static int get_gc(struct rd *r, struct wfs_meta_op *op, uint32_t version)
 {
 	struct wfs_meta_gc_entry *entries;
 	uint32_t n;
@@ -763,7 +834,7 @@ static int get_gc(struct rd *r, struct wfs_meta_op *op)
 	op->u.gc.entries = entries;
 	op->u.gc.nentries = n;
 	for (uint32_t i = 0; i < n; i++) {
-		rc = get_gc_entry(r, &entries[i]);
+		rc = get_gc_entry(r, &entries[i], version);
 		if (rc < 0)
 			return rc;
 	}
@@ -771,7 +842,7 @@ static int get_gc(struct rd *r, struct wfs_meta_op *op)
 }
 
 static int get_field(struct rd *r, const struct field *f,
-		     struct wfs_meta_op *op)
+		     struct wfs_meta_op *op, uint32_t version)
 {
 	switch (f->kind) {
 	case F_U32:
@@ -787,7 +858,7 @@ static int get_field(struct rd *r, const struct field *f,
 	case F_CHUNKS:
 		return get_chunks(r, op);
 	case F_GC:
-		return get_gc(r, op);
+		return get_gc(r, op, version);
 	}
 	return -EPROTO;
 }
@@ -810,8 +881,9 @@ static int get_header(struct rd *r, struct wfs_meta_op *op,
 	if (rc < 0)
 		return rc;
 	*d = desc_of(op->type);
-	if (!*d || n != OP_HEADER_ELEMENTS + nfields_in(*d, *version) +
-				(*version >= OP_REQUEST_SINCE))
+	if (!*d || (*d)->since > *version ||
+	    n != OP_HEADER_ELEMENTS + nfields_in(*d, *version) +
+			 (*version >= OP_REQUEST_SINCE))
 		return -EPROTO;
 	rc = get_i64(r, &op->time_ns);
 	if (rc == 0)
@@ -837,7 +909,7 @@ int wfs_meta_op_decode(const void *buf, size_t len, struct wfs_meta_op *op)
 	for (const struct field *f = d->fields; f->kind != F_END; f++) {
 		if (!field_in(f, version))
 			continue;
-		rc = get_field(&r, f, op);
+		rc = get_field(&r, f, op, version);
 		if (rc < 0)
 			goto out_release;
 	}

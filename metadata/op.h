@@ -15,6 +15,7 @@
 #ifndef WFS_METADATA_OP_H
 #define WFS_METADATA_OP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,7 @@ enum wfs_meta_op_type {
 	WFS_META_OP_NODE_REMOVE,
 	WFS_META_OP_DISK_SET,	/* add or update a disk */
 	WFS_META_OP_SETTING_SET, /* set a cluster setting (the join token) */
+	WFS_META_OP_DISK_DRAIN,	/* an operator drains or undrains a disk */
 	WFS_META_OP_TYPE_COUNT	/* not an op: one past the last */
 };
 
@@ -115,10 +117,28 @@ struct wfs_meta_chunk_loc {
 	struct wfs_meta_bytes disk;	/* disk id, at most WFS_META_ID_MAX */
 };
 
-/* One old chunk that garbage collection has removed. */
+/* The state value ops of formats up to 6 used for a draining disk
+ * (placement's WFS_PLACE_DISK_DRAINING).  Since format 7 draining is a flag
+ * of its own (DISK_DRAIN); the decoder turns those older ops into their
+ * format 7 meaning (op.c, fill_defaults). */
+#define WFS_META_DISK_STATE_DRAINING_V6 2
+
+/* One old chunk that garbage collection has removed: the copy of chunk
+ * @index of @stripe_id on disk @disk of node @node (each at most ID_MAX;
+ * empty strings name a copy recorded with empty ones).  Only that garbage
+ * entry goes: the stripe's other copies of the same chunk, on other disks
+ * or nodes, are other collectors' to settle.
+ *
+ * With @any_place the entry names no place (@node and @disk unused) and
+ * settles every garbage copy of (@stripe_id, @index).  That is what the
+ * entries of formats before 7 meant (they decode with it set); nothing
+ * should write it any more, since the first node to report would drop
+ * the copies other nodes still have to delete. */
 struct wfs_meta_gc_entry {
 	uint64_t stripe_id;
 	uint32_t index;
+	struct wfs_meta_bytes node, disk;
+	bool any_place;
 };
 
 /* One metadata mutation.  The op borrows every byte string it points to:
@@ -247,7 +267,16 @@ struct wfs_meta_op {
 		 * chunk stays where it is and the copy at @loc goes to
 		 * garbage, since nothing will ever name it: result.value
 		 * 0.  Either way the op succeeds, so a copy is never left
-		 * unaccounted for. */
+		 * unaccounted for.
+		 *
+		 * A move never makes live a place that waits for its
+		 * collector: if @loc holds a garbage entry of this chunk,
+		 * the chunk stays where it is (result.value 0; the entry
+		 * stays, and the collector deletes the file).  Refused
+		 * without a change: @loc.disk not a recorded disk of
+		 * @loc.node (-EINVAL: a made-up target would leave the
+		 * metadata naming nothing), a stripe id never used
+		 * (-ENOENT). */
 		struct {
 			uint64_t stripe_id;
 			struct wfs_meta_chunk_loc loc;
@@ -281,19 +310,36 @@ struct wfs_meta_op {
 			uint32_t role, state;
 		} node;
 
-		/* DISK_SET: @id and @node_id at most ID_MAX, @path at most
-		 * PATH_MAX.  @keep_state (since format 6; older ops decode
-		 * with 0): when not 0 and the disk's recorded state is
-		 * @keep_state, that state stays and only the other fields
-		 * change; 0 sets @state whatever was recorded.  (A node
-		 * reporting its disks keeps an operator's "draining" this
-		 * way; the store keeps the values opaque.) */
+		/* DISK_SET: disk @id (at most ID_MAX) of node @node_id (at
+		 * most ID_MAX) is at @path (at most PATH_MAX), with these
+		 * figures and @state (opaque to the store: placement's
+		 * online or offline, what the disk really is).  It never
+		 * touches the disk's draining flag (DISK_DRAIN): a new disk
+		 * is not draining, a known one stays as it was, so no
+		 * report of its node, however late, undoes an operator's
+		 * drain or undrain.
+		 *
+		 * @keep_state is on the wire since format 6 and means
+		 * nothing since format 7 (writers leave it 0).  Format 6
+		 * kept draining in @state (WFS_META_DISK_STATE_DRAINING_V6)
+		 * and used @keep_state to protect it; the decoder turns
+		 * those ops into what they meant (op.c, fill_defaults). */
 		struct {
 			struct wfs_meta_bytes id, node_id, path;
 			uint64_t capacity, free;
 			uint32_t state;
 			uint32_t keep_state;
 		} disk;
+
+		/* DISK_DRAIN (since format 7): disk @id (at most ID_MAX)
+		 * is being drained (@draining 1: placement puts nothing new
+		 * on it and its node moves its chunks off) or not (0).  The
+		 * disk must be recorded (-ENOENT); @draining above 1 is
+		 * -EINVAL.  Only an operator's DiskDrain proposes it. */
+		struct {
+			struct wfs_meta_bytes id;
+			uint32_t draining;
+		} drain;
 
 		/* SETTING_SET: setting @key (1..ID_MAX bytes of [a-z_])
 		 * becomes @value (at most SETTING_MAX bytes) */

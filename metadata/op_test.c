@@ -187,6 +187,14 @@ static void build_gc(struct built *b, enum mode m)
 	for (uint32_t i = 0; i < b->op.u.gc.nentries; i++) {
 		b->gc[i].stripe_id = v64(m);
 		b->gc[i].index = v32(m);
+		/* now and then the short form (formats before 7) */
+		b->gc[i].any_place = m == M_RANDOM && rnd() % 4 == 0;
+		b->gc[i].node = b->gc[i].any_place
+					? (struct wfs_meta_bytes){ NULL, 0 }
+					: vbytes(m, WFS_META_ID_MAX);
+		b->gc[i].disk = b->gc[i].any_place
+					? (struct wfs_meta_bytes){ NULL, 0 }
+					: vbytes(m, WFS_META_ID_MAX);
 	}
 	b->op.u.gc.entries = b->op.u.gc.nentries ? b->gc : NULL;
 }
@@ -279,6 +287,10 @@ static void build_misc(struct wfs_meta_op *op, enum mode m)
 		op->u.disk.free = v64(m);
 		op->u.disk.state = v32(m);
 		op->u.disk.keep_state = v32(m);
+		break;
+	case WFS_META_OP_DISK_DRAIN:
+		op->u.drain.id = vbytes(m, WFS_META_ID_MAX);
+		op->u.drain.draining = v32(m);
 		break;
 	case WFS_META_OP_SETTING_SET:
 		op->u.setting.key = vbytes(m, WFS_META_ID_MAX);
@@ -376,6 +388,9 @@ static int op_strings(struct wfs_meta_op *op, struct wfs_meta_bytes **s)
 		s[0] = &op->u.setting.key;
 		s[1] = &op->u.setting.value;
 		return 2;
+	case WFS_META_OP_DISK_DRAIN:
+		s[0] = &op->u.drain.id;
+		return 1;
 	}
 	return 0;
 }
@@ -404,11 +419,17 @@ static bool arrays_same(const struct wfs_meta_op *a,
 				return false;
 	}
 	if (a->type == WFS_META_OP_GC_DONE) {
-		for (uint32_t i = 0; i < a->u.gc.nentries; i++)
-			if (a->u.gc.entries[i].stripe_id !=
-			    b->u.gc.entries[i].stripe_id ||
-			    a->u.gc.entries[i].index != b->u.gc.entries[i].index)
+		for (uint32_t i = 0; i < a->u.gc.nentries; i++) {
+			const struct wfs_meta_gc_entry *x = &a->u.gc.entries[i];
+			const struct wfs_meta_gc_entry *y = &b->u.gc.entries[i];
+
+			if (x->stripe_id != y->stripe_id ||
+			    x->index != y->index ||
+			    x->any_place != y->any_place ||
+			    !bytes_same(&x->node, &y->node) ||
+			    !bytes_same(&x->disk, &y->disk))
 				return false;
+		}
 	}
 	return true;
 }
@@ -466,6 +487,13 @@ static bool strings_inside(struct wfs_meta_op *op, const uint8_t *buf,
 	for (int i = 0; i < n; i++)
 		if (!inside(s[i], buf, len))
 			return false;
+	if (op->type == WFS_META_OP_GC_DONE) {
+		for (uint32_t i = 0; i < op->u.gc.nentries; i++)
+			if (!inside(&op->u.gc.entries[i].node, buf, len) ||
+			    !inside(&op->u.gc.entries[i].disk, buf, len))
+				return false;
+		return true;
+	}
 	if (op->type != WFS_META_OP_STRIPE_COMMIT)
 		return true;
 	for (uint32_t i = 0; i < op->u.stripe.nchunks; i++)
@@ -572,7 +600,7 @@ static void test_unused_fields_ignored(void)
 	wfs_free(b);
 }
 
-/* The current format (6; 4 and 5 have the same shape for the types the
+/* The current format (7; 4 to 6 have the same shape for the types the
  * golden tests use) of a format 3 encoding @v3 (@len bytes) of an op
  * without a request: one more element (an empty bin at the end).  Into
  * @out; returns its length. */
@@ -581,10 +609,10 @@ static size_t to_v4(const uint8_t *v3, size_t len, uint8_t *out)
 	memcpy(out, v3, len);
 	if (out[0] == 0xdc) {		/* array16 */
 		out[2]++;
-		out[3] = 0x06;
+		out[3] = 0x07;
 	} else {			/* fixarray */
 		out[0]++;
-		out[1] = 0x06;
+		out[1] = 0x07;
 	}
 	out[len] = 0xc4;
 	out[len + 1] = 0x00;
@@ -610,7 +638,7 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v4, v4_len, &back), 0);
 	CU_ASSERT(ops_equal(op, &back));
 	wfs_meta_op_release(&back);
-	for (uint8_t v = 0x04; v <= 0x05; v++) {	/* the same shape */
+	for (uint8_t v = 0x04; v <= 0x06; v++) {	/* the same shape */
 		v4[want[0] == 0xdc ? 3 : 1] = v;
 		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v4, v4_len, &back),
 				      0);
@@ -635,7 +663,7 @@ static void check_golden(const struct wfs_meta_op *op, const uint8_t *want,
 static void test_request(void)
 {
 	static const uint8_t want[] = {
-		0x97, 0x06, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0xc4, 0x04,
+		0x97, 0x07, 0x0c, 0x00, 0x00, 0x00, 0x2a, 0xc4, 0x04,
 		'c', ':', '4', '2' };
 	struct wfs_meta_op op, back;
 	char big[WFS_META_REQUEST_MAX + 1];
@@ -785,7 +813,10 @@ static void test_golden(void)
 	static const uint8_t setattr[] = {
 		0x9e, 0x03, 0x09, 0x05, 0x00, 0x00, 0x02, 0x28, 0x00, 0x00,
 		0x00, 0xcd, 0x01, 0x2c, 0x00, 0xfe, 0x00 };
-	static const struct wfs_meta_gc_entry entry = { 5, 3 };
+	/* Format 3's gc entry has no place: "any place", which format 7
+	 * still writes in the same short form. */
+	static const struct wfs_meta_gc_entry entry = { 5, 3, { NULL, 0 },
+							{ NULL, 0 }, true };
 	struct wfs_meta_op op;
 
 	memset(&op, 0, sizeof(op));
@@ -823,9 +854,55 @@ static void test_golden(void)
 	check_golden(&op, setattr, sizeof(setattr), 1);
 }
 
+/* chunk_set of formats 1 to 5 (one shape; the request element since 4)
+ * still decodes byte for byte, as the plain set it was: format 6 gave it
+ * from_node and from_disk, so the current encoding is no longer this. */
+static void test_chunk_set_v3(void)
+{
+	static const uint8_t chunk_set[] = {
+		0x97, 0x03, 0x0f, 0x00, 0x00, 0x00,
+		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+		0x94, 0x02, 0x01, 0xc4, 0x02, 'n', '1', 0xc4, 0x00 };
+	uint8_t v[sizeof(chunk_set) + 2];
+	struct wfs_meta_op op, back;
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_CHUNK_SET;
+	op.u.chunk.stripe_id = 1ULL << 32;
+	op.u.chunk.loc.index = 2;
+	op.u.chunk.loc.state = WFS_META_CHUNK_MISSING;
+	op.u.chunk.loc.node = (struct wfs_meta_bytes){ "n1", 2 };
+	memcpy(v, chunk_set, sizeof(chunk_set));
+	for (uint8_t ver = 0x01; ver <= 0x03; ver++) {
+		v[1] = ver;
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v, sizeof(chunk_set),
+							 &back), 0);
+		CU_ASSERT(ops_equal(&op, &back));
+		CU_ASSERT(strings_inside(&back, v, sizeof(chunk_set)));
+		wfs_meta_op_release(&back);
+	}
+	/* 4 and 5: the same with an empty request at the end */
+	v[0] = 0x98;
+	v[sizeof(chunk_set)] = 0xc4;
+	v[sizeof(chunk_set) + 1] = 0x00;
+	for (uint8_t ver = 0x04; ver <= 0x05; ver++) {
+		v[1] = ver;
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(v, sizeof(v), &back),
+				      0);
+		CU_ASSERT(ops_equal(&op, &back));
+		wfs_meta_op_release(&back);
+	}
+	/* 6 and 7 need from_node and from_disk: this shape is malformed */
+	for (uint8_t ver = 0x06; ver <= 0x07; ver++) {
+		v[1] = ver;
+		CU_ASSERT_EQUAL(wfs_meta_op_decode(v, sizeof(v), &back),
+				-EPROTO);
+	}
+}
+
 /* chunk_set gained from_node and from_disk (a move) and disk_set
  * keep_state in format 6: the older shapes still decode (a plain set, the
- * state as given), the current one carries them, and each format refuses
+ * state as given), format 7 has the same shape, and each format refuses
  * the other's shape. */
 static void test_format_6(void)
 {
@@ -834,8 +911,8 @@ static void test_format_6(void)
 		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
 		0x94, 0x02, 0x01, 0xc4, 0x02, 'n', '1', 0xc4, 0x00,
 		0xc4, 0x00 };
-	static const uint8_t chunk_v6[] = {
-		0x9a, 0x06, 0x0f, 0x00, 0x00, 0x00,
+	static const uint8_t chunk_v7[] = {
+		0x9a, 0x07, 0x0f, 0x00, 0x00, 0x00,
 		0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
 		0x94, 0x00, 0x00, 0xc4, 0x02, 'n', '2', 0xc4, 0x02, 'd', '2',
 		0xc4, 0x02, 'n', '1', 0xc4, 0x02, 'd', '1', 0xc4, 0x00 };
@@ -843,12 +920,12 @@ static void test_format_6(void)
 		0x9c, 0x05, 0x15, 0x00, 0x00, 0x00,
 		0xc4, 0x01, 'd', 0xc4, 0x01, 'n', 0xc4, 0x01, '/',
 		0x64, 0x0a, 0x01, 0xc4, 0x00 };
-	static const uint8_t disk_v6[] = {
-		0x9d, 0x06, 0x15, 0x00, 0x00, 0x00,
+	static const uint8_t disk_v7[] = {
+		0x9d, 0x07, 0x15, 0x00, 0x00, 0x00,
 		0xc4, 0x01, 'd', 0xc4, 0x01, 'n', 0xc4, 0x01, '/',
 		0x64, 0x0a, 0x00, 0x02, 0xc4, 0x00 };
 	struct wfs_meta_op op, back;
-	uint8_t bad[sizeof(chunk_v6)];
+	uint8_t bad[sizeof(chunk_v7)];
 	void *buf;
 	size_t len;
 
@@ -862,7 +939,7 @@ static void test_format_6(void)
 	CU_ASSERT_EQUAL(back.u.chunk.from_disk.len, 0);
 	wfs_meta_op_release(&back);
 
-	/* A move, byte for byte. */
+	/* A move, byte for byte; format 6 has the same shape. */
 	memset(&op, 0, sizeof(op));
 	op.type = WFS_META_OP_CHUNK_SET;
 	op.u.chunk.stripe_id = 1ULL << 32;
@@ -871,26 +948,31 @@ static void test_format_6(void)
 	op.u.chunk.from_node = (struct wfs_meta_bytes){ "n1", 2 };
 	op.u.chunk.from_disk = (struct wfs_meta_bytes){ "d1", 2 };
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
-	CU_ASSERT(len == sizeof(chunk_v6) &&
-		  memcmp(buf, chunk_v6, len) == 0);
+	CU_ASSERT(len == sizeof(chunk_v7) &&
+		  memcmp(buf, chunk_v7, len) == 0);
 	wfs_free(buf);
-	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(chunk_v6, sizeof(chunk_v6),
-						 &back), 0);
-	CU_ASSERT(ops_equal(&op, &back));
-	wfs_meta_op_release(&back);
+	memcpy(bad, chunk_v7, sizeof(chunk_v7));
+	for (uint8_t v = 0x06; v <= 0x07; v++) {
+		bad[1] = v;
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(bad, sizeof(bad),
+							 &back), 0);
+		CU_ASSERT(ops_equal(&op, &back));
+		wfs_meta_op_release(&back);
+	}
 	/* Format 5 with format 6's elements, format 6 without them. */
-	memcpy(bad, chunk_v6, sizeof(chunk_v6));
 	bad[1] = 0x05;
-	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(chunk_v6), &back),
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(chunk_v7), &back),
 			-EPROTO);
 	memcpy(bad, chunk_v5, sizeof(chunk_v5));
 	bad[1] = 0x06;
 	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(chunk_v5), &back),
 			-EPROTO);
 
-	/* disk_set: keep_state 0 before format 6, carried since. */
+	/* disk_set: keep_state 0 before format 6, carried since (and
+	 * meaningless since 7). */
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(disk_v5, sizeof(disk_v5),
 						 &back), 0);
+	CU_ASSERT_EQUAL(back.type, WFS_META_OP_DISK_SET);
 	CU_ASSERT_EQUAL(back.u.disk.state, 1);
 	CU_ASSERT_EQUAL(back.u.disk.keep_state, 0);
 	wfs_meta_op_release(&back);
@@ -903,16 +985,138 @@ static void test_format_6(void)
 	op.u.disk.free = 10;
 	op.u.disk.keep_state = 2;
 	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
-	CU_ASSERT(len == sizeof(disk_v6) && memcmp(buf, disk_v6, len) == 0);
+	CU_ASSERT(len == sizeof(disk_v7) && memcmp(buf, disk_v7, len) == 0);
 	wfs_free(buf);
-	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(disk_v6, sizeof(disk_v6),
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(disk_v7, sizeof(disk_v7),
 						 &back), 0);
 	CU_ASSERT(ops_equal(&op, &back));
 	wfs_meta_op_release(&back);
-	memcpy(bad, disk_v6, sizeof(disk_v6));
+	memcpy(bad, disk_v7, sizeof(disk_v7));
 	bad[1] = 0x05;
-	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(disk_v6), &back),
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(disk_v7), &back),
 			-EPROTO);
+}
+
+/* Format 6 kept "draining" in disk_set's state: its ops decode as what
+ * they meant in format 7 (op.c, disk_set_v6). */
+static void test_disk_set_v6(void)
+{
+	/* [.., "d", "n", "/", 100, 10, state, keep_state, ""] */
+	static const uint8_t v6[] = {
+		0x9d, 0x06, 0x15, 0x00, 0x00, 0x00,
+		0xc4, 0x01, 'd', 0xc4, 0x01, 'n', 0xc4, 0x01, '/',
+		0x64, 0x0a, 0x00, 0x00, 0xc4, 0x00 };
+	static const struct {
+		uint8_t state, keep;
+		uint32_t type, draining, new_state;
+	} cases[] = {
+		/* an operator's drain, and undrain (to online or offline) */
+		{ 2, 0, WFS_META_OP_DISK_DRAIN, 1, 0 },
+		{ 0, 0, WFS_META_OP_DISK_DRAIN, 0, 0 },
+		{ 1, 0, WFS_META_OP_DISK_DRAIN, 0, 0 },
+		/* a node's report: plain; its echo of "draining": online */
+		{ 0, 2, WFS_META_OP_DISK_SET, 0, 0 },
+		{ 1, 2, WFS_META_OP_DISK_SET, 0, 1 },
+		{ 2, 2, WFS_META_OP_DISK_SET, 0, 0 },
+	};
+	uint8_t b[sizeof(v6)];
+	struct wfs_meta_op back;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(b, v6, sizeof(v6));
+		b[17] = cases[i].state;
+		b[18] = cases[i].keep;
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(b, sizeof(b), &back),
+				      0);
+		CU_ASSERT_EQUAL(back.type, cases[i].type);
+		if (back.type == WFS_META_OP_DISK_DRAIN) {
+			CU_ASSERT(back.u.drain.id.len == 1 &&
+				  memcmp(back.u.drain.id.data, "d", 1) == 0);
+			CU_ASSERT_EQUAL(back.u.drain.draining,
+					cases[i].draining);
+		} else {
+			CU_ASSERT_EQUAL(back.u.disk.state, cases[i].new_state);
+			CU_ASSERT_EQUAL(back.u.disk.free, 10);
+		}
+		wfs_meta_op_release(&back);
+		/* format 5 knew no draining: state 2 stays as it was */
+		b[0] = 0x9c;
+		b[1] = 0x05;
+		b[18] = 0xc4;
+		b[19] = 0x00;
+		CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(b, sizeof(b) - 1,
+							 &back), 0);
+		CU_ASSERT_EQUAL(back.type, WFS_META_OP_DISK_SET);
+		CU_ASSERT_EQUAL(back.u.disk.state, cases[i].state);
+		wfs_meta_op_release(&back);
+	}
+}
+
+/* Format 7: gc_done entries with their place (and the short form of
+ * older formats, "any place"), the disk_drain type, byte for byte; each
+ * refused in older formats. */
+static void test_format_7(void)
+{
+	static const uint8_t gc_v7[] = {
+		0x97, 0x07, 0x10, 0x00, 0x00, 0x00,
+		0x92, 0x94, 0x05, 0x03, 0xc4, 0x02, 'n', '1', 0xc4, 0x02,
+		'd', '1', 0x92, 0x06, 0x01, 0xc4, 0x00 };
+	static const uint8_t drain_v7[] = {
+		0x98, 0x07, 0x17, 0x00, 0x00, 0x00,
+		0xc4, 0x02, 'd', '1', 0x01, 0xc4, 0x00 };
+	struct wfs_meta_gc_entry entries[2] = {
+		{ 5, 3, { "n1", 2 }, { "d1", 2 }, false },
+		{ 6, 1, { NULL, 0 }, { NULL, 0 }, true },
+	};
+	char big[WFS_META_ID_MAX + 1];
+	uint8_t bad[sizeof(gc_v7)];
+	struct wfs_meta_op op, back;
+	void *buf;
+	size_t len;
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_GC_DONE;
+	op.u.gc.nentries = 2;
+	op.u.gc.entries = entries;
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
+	CU_ASSERT(len == sizeof(gc_v7) && memcmp(buf, gc_v7, len) == 0);
+	wfs_free(buf);
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(gc_v7, sizeof(gc_v7),
+						 &back), 0);
+	CU_ASSERT(ops_equal(&op, &back));
+	CU_ASSERT(strings_inside(&back, gc_v7, sizeof(gc_v7)));
+	wfs_meta_op_release(&back);
+	/* the long form is format 7's only */
+	memcpy(bad, gc_v7, sizeof(gc_v7));
+	bad[1] = 0x06;
+	CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(bad), &back), -EPROTO);
+	/* a place too long */
+	memset(big, 'x', sizeof(big));
+	entries[0].disk = (struct wfs_meta_bytes){ big, sizeof(big) };
+	CU_ASSERT_EQUAL(wfs_meta_op_encode(&op, &buf, &len), -EINVAL);
+
+	memset(&op, 0, sizeof(op));
+	op.type = WFS_META_OP_DISK_DRAIN;
+	op.u.drain.id = (struct wfs_meta_bytes){ "d1", 2 };
+	op.u.drain.draining = 1;
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_encode(&op, &buf, &len), 0);
+	CU_ASSERT(len == sizeof(drain_v7) && memcmp(buf, drain_v7, len) == 0);
+	wfs_free(buf);
+	CU_ASSERT_EQUAL_FATAL(wfs_meta_op_decode(drain_v7, sizeof(drain_v7),
+						 &back), 0);
+	CU_ASSERT(ops_equal(&op, &back));
+	wfs_meta_op_release(&back);
+	CU_ASSERT_STRING_EQUAL(wfs_meta_op_name(WFS_META_OP_DISK_DRAIN),
+			       "disk_drain");
+	/* no format before 7 has the type */
+	memcpy(bad, drain_v7, sizeof(drain_v7));
+	for (uint8_t v = 0x04; v <= 0x06; v++) {
+		bad[1] = v;
+		CU_ASSERT_EQUAL(wfs_meta_op_decode(bad, sizeof(drain_v7),
+						   &back), -EPROTO);
+	}
+	op.u.drain.id = (struct wfs_meta_bytes){ big, sizeof(big) };
+	CU_ASSERT_EQUAL(wfs_meta_op_encode(&op, &buf, &len), -EINVAL);
 }
 
 /* msgpack-c, as an independent reader, sees our encodings as one array of
@@ -958,7 +1162,7 @@ static void test_msgpack_c_reads_it(void)
 		    obj.type == MSGPACK_OBJECT_ARRAY) {
 			CU_ASSERT(obj.via.array.size >= 6);
 			CU_ASSERT(only_our_types(&obj));
-			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 6);
+			CU_ASSERT_EQUAL(obj.via.array.ptr[0].via.u64, 7);
 			CU_ASSERT_EQUAL(obj.via.array.ptr[1].via.u64, t);
 		}
 		msgpack_zone_destroy(&zone);
@@ -1044,6 +1248,17 @@ static void test_encode_array_limits(void)
 	op->u.gc.nentries = 1;
 	op->u.gc.entries = NULL;
 	expect_einval(op);
+	op->u.gc.entries = b->gc;
+	b->gc[0].any_place = false;
+	b->gc[0].node.len = WFS_META_ID_MAX + 1;
+	expect_einval(op);
+	b->gc[0].node.len = WFS_META_ID_MAX;
+	b->gc[0].disk.data = NULL;
+	expect_einval(op);
+	b->gc[0].any_place = true;	/* no place: the short form */
+	b->gc[0].node = (struct wfs_meta_bytes){ NULL, 0 };
+	b->gc[0].disk = (struct wfs_meta_bytes){ NULL, 0 };
+	expect_ok(op);
 	wfs_free(b);
 }
 
@@ -1184,7 +1399,10 @@ static const struct vector vectors[] = {
 	  0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("version 2 with another shape", -EPROTO, 0x92, 0x02, 0x80),
 	V("type 0", -EPROTO, 0x96, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2a),
-	V("type 23", -EPROTO, 0x96, 0x01, 0x17, 0x00, 0x00, 0x00, 0x2a),
+	V("type 23 before format 7", -EPROTO,
+	  0x96, 0x01, 0x17, 0x00, 0x00, 0x00, 0x2a),
+	V("type 24", -EPROTO, 0x97, 0x07, 0x18, 0x00, 0x00, 0x00, 0x2a,
+	  0xc4, 0x00),
 	V("type 268", -EPROTO,
 	  0x96, 0x01, 0xcd, 0x01, 0x0c, 0x00, 0x00, 0x00, 0x2a),
 	V("type 2^32 + 12", -EPROTO, 0x96, 0x01, 0xcf, 0, 0, 0, 1, 0, 0, 0,
@@ -1237,6 +1455,16 @@ static const struct vector vectors[] = {
 	  0xc4, 0x01, 'd'),
 	V("gc entry of 3", -EPROTO, 0x96, 0x01, 0x10, 0x00, 0x00, 0x00,
 	  0x91, 0x93, 0x05, 0x03, 0x00),
+	V("gc entry of 4 before format 7", -EPROTO,
+	  0x96, 0x01, 0x10, 0x00, 0x00, 0x00,
+	  0x91, 0x94, 0x05, 0x03, 0xc4, 0x00, 0xc4, 0x00),
+	V("gc entry of 4", 0, 0x97, 0x07, 0x10, 0x00, 0x00, 0x00,
+	  0x91, 0x94, 0x05, 0x03, 0xc4, 0x00, 0xc4, 0x00, 0xc4, 0x00),
+	V("gc entry of 3 in format 7", -EPROTO,
+	  0x97, 0x07, 0x10, 0x00, 0x00, 0x00,
+	  0x91, 0x93, 0x05, 0x03, 0xc4, 0x00, 0xc4, 0x00),
+	V("gc entry node as int", -EPROTO, 0x97, 0x07, 0x10, 0x00, 0x00, 0x00,
+	  0x91, 0x94, 0x05, 0x03, 0x00, 0xc4, 0x00, 0xc4, 0x00),
 	V("gc entry index -1", -EPROTO, 0x96, 0x01, 0x10, 0x00, 0x00, 0x00,
 	  0x91, 0x92, 0x05, 0xff),
 	V("gc entries more than the bytes", -EPROTO,
@@ -1583,7 +1811,10 @@ static CU_TestInfo op_tests[] = {
 	{ "the request element", test_request },
 	{ "stripe_commit of format 1", test_stripe_commit_v1 },
 	{ "unlink of formats 1 and 2", test_unlink_v2 },
+	{ "chunk_set of formats 1 to 5", test_chunk_set_v3 },
 	{ "chunk_set and disk_set of format 6", test_format_6 },
+	{ "disk_set of format 6 as it meant", test_disk_set_v6 },
+	{ "gc_done and disk_drain of format 7", test_format_7 },
 	{ "msgpack-c reads the encoding", test_msgpack_c_reads_it },
 	{ "encode: string limits", test_encode_string_limits },
 	{ "encode: array limits", test_encode_array_limits },

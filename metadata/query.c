@@ -602,20 +602,43 @@ int wfs_meta_disk_stripes(struct wfs_meta *m, struct wfs_meta_bytes disk,
 	return rc;
 }
 
-int wfs_meta_disk_chunks(struct wfs_meta *m, struct wfs_meta_bytes disk,
-			 uint64_t *count)
+/* Run count statement @id for @disk up to @limit into *n.  m->lock held. */
+static int count_locked(struct wfs_meta *m, enum meta_stmt_id id,
+			struct wfs_meta_bytes disk, uint64_t limit,
+			uint64_t *n)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = wfs_meta_stmt(m, id);
 	int rc;
 
-	pthread_mutex_lock(&m->lock);
-	st = wfs_meta_stmt(m, ST_DISK_CHUNK_COUNT);
 	wfs_meta_bind_text(st, 1, disk);
+	wfs_meta_bind_u64(st, 2, limit);
 	rc = wfs_meta_step(m, st);
-	*count = rc == 1 ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	*n = rc == 1 ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&m->lock);
 	return rc < 0 ? rc : 0;
+}
+
+int wfs_meta_disk_chunks(struct wfs_meta *m, struct wfs_meta_bytes disk,
+			 uint64_t limit, struct wfs_meta_disk_count *count)
+{
+	uint64_t all = 0, missing = 0;
+	int rc;
+
+	memset(count, 0, sizeof(*count));
+	if (limit == 0 || limit > INT64_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	rc = count_locked(m, ST_DISK_CHUNK_COUNT, disk, limit, &all);
+	if (rc == 0)
+		rc = count_locked(m, ST_DISK_MISSING_COUNT, disk, limit,
+				  &missing);
+	pthread_mutex_unlock(&m->lock);
+	if (rc < 0)
+		return rc;
+	count->missing = missing;
+	count->ok = all > missing ? all - missing : 0;
+	count->more = all >= limit;
+	return 0;
 }
 
 static int garbage_locked(struct wfs_meta *m, uint64_t after, unsigned limit,
@@ -785,6 +808,7 @@ int wfs_meta_disks(struct wfs_meta *m, wfs_meta_disk_cb cb, void *arg)
 		d.capacity = (uint64_t)sqlite3_column_int64(st, 3);
 		d.free = (uint64_t)sqlite3_column_int64(st, 4);
 		d.state = (uint32_t)sqlite3_column_int64(st, 5);
+		d.draining = sqlite3_column_int64(st, 6) != 0;
 		rc = deliver(cb(&d, arg), &count);
 		if (rc)
 			break;

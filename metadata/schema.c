@@ -47,6 +47,15 @@
  *            idx (the log index) for pruning.
  *  chunks_not_ok  (version 3) a partial index of the chunks whose state is
  *            not OK, so counting degraded stripes reads only those.
+ *  disks.draining  (version 4) 1 while an operator drains the disk
+ *            (DISK_DRAIN), else 0: a flag of its own, so the state keeps
+ *            saying whether the disk is online.  Stores of version 3 kept
+ *            "draining" in the state (2); the migration moves it to the
+ *            flag and records such a disk online (its node's next report
+ *            puts the state right).
+ *  chunks_not_ok_by_disk  (version 4) the chunks not OK by disk, so a
+ *            draining disk's missing chunks are counted without reading
+ *            its others.
  *
  * Foreign keys guard what cascades (a stripe's chunks, an inode's xattrs
  * and orphan mark, a node's disks) and forbid deleting an inode that still
@@ -179,11 +188,17 @@ static const char migration_2[] =
 static const char migration_3[] =
 	"CREATE INDEX chunks_not_ok ON chunks (stripe_id) WHERE state != 0;";
 
+static const char migration_4[] =
+	"ALTER TABLE disks ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE disks SET draining = 1, state = 0 WHERE state = 2;"
+	"CREATE INDEX chunks_not_ok_by_disk ON chunks (disk) WHERE state != 0;";
+
 /* migrations[v] takes a store from version v to v + 1. */
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
+	migration_4,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==

@@ -145,9 +145,16 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 		"SELECT DISTINCT stripe_id FROM chunks WHERE disk = ?1 AND "
 		"stripe_id > ?2 ORDER BY stripe_id LIMIT ?3", false },
 
-	/* Reads only the disk's entries of chunks_by_disk (covering). */
+	/* Read at most ?2 of the disk's entries of chunks_by_disk
+	 * (covering); the outer SCAN is of the subquery's rows only. */
 	[ST_DISK_CHUNK_COUNT] = {
-		"SELECT count(*) FROM chunks WHERE disk = ?1", false },
+		"SELECT count(*) FROM (SELECT 1 FROM chunks WHERE disk = ?1 "
+		"LIMIT ?2)", true },
+	/* Through the partial chunks_not_ok_by_disk: the disk's chunks
+	 * that are not OK, and no others. */
+	[ST_DISK_MISSING_COUNT] = {
+		"SELECT count(*) FROM (SELECT 1 FROM chunks WHERE disk = ?1 "
+		"AND state != 0 LIMIT ?2)", true },
 
 	[ST_CHUNK_LIST] = {
 		"SELECT idx, state, node, disk FROM chunks WHERE "
@@ -169,7 +176,11 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 	[ST_GARBAGE_DEL_LOC] = {
 		"DELETE FROM garbage WHERE stripe_id = ?1 AND idx = ?2 AND "
 		"node = ?3 AND disk = ?4", false },
-	[ST_GARBAGE_DONE] = {
+	[ST_GARBAGE_AT] = {
+		"SELECT 1 FROM garbage WHERE stripe_id = ?1 AND idx = ?2 AND "
+		"node = ?3 AND disk = ?4", false },
+	/* GC_DONE entries of formats before 7, which name no place. */
+	[ST_GARBAGE_DONE_ANY] = {
 		"DELETE FROM garbage WHERE stripe_id = ?1 AND idx = ?2",
 		false },
 	/* The garbage of the first ?2 stripes after ?1: the LIMIT counts
@@ -206,16 +217,21 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 	[ST_NODE_LIST] = {
 		"SELECT id, name, addr, role, state FROM nodes ORDER BY id",
 		true },
+	/* Never the draining flag: a new disk gets 0, a known one keeps
+	 * its own. */
 	[ST_DISK_PUT] = {
 		"INSERT INTO disks (id, node_id, path, capacity, free, state) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE "
 		"SET node_id = excluded.node_id, path = excluded.path, "
 		"capacity = excluded.capacity, free = excluded.free, "
-		"state = CASE WHEN ?7 <> 0 AND disks.state = ?7 "
-		"THEN disks.state ELSE excluded.state END", false },
+		"state = excluded.state", false },
 	[ST_DISK_LIST] = {
-		"SELECT id, node_id, path, capacity, free, state FROM disks "
-		"ORDER BY id", true },
+		"SELECT id, node_id, path, capacity, free, state, draining "
+		"FROM disks ORDER BY id", true },
+	[ST_DISK_DRAIN] = {
+		"UPDATE disks SET draining = ?2 WHERE id = ?1", false },
+	[ST_DISK_OF_NODE] = {
+		"SELECT 1 FROM disks WHERE id = ?1 AND node_id = ?2", false },
 
 	/* Scans only the small per-cluster tables; chunks are reached by the
 	 * chunks_not_ok and chunks_by_disk indexes (the IN, not a join, so

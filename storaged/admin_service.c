@@ -7,10 +7,12 @@
  *
  * Another node's disks show their records with gossip's fresher figures
  * laid over them (storaged/liveness), as placement sees them; this node's
- * own disks come straight from its store.  A disk the record says is
- * draining (storaged/drain) shows "draining" (or "offline" while it is),
- * with the chunks the metadata still places on it, counted on the
- * chunks_by_disk index: only for draining disks, whose count goes down.
+ * own disks come straight from its store.  The state shown is what the
+ * disk is, online or offline; a disk an operator drains (storaged/drain)
+ * also shows draining, with the chunks the metadata still places on it
+ * (those that can be moved, and those missing that wait for repair),
+ * counted on the chunks_by_disk index up to WFS_DRAIN_COUNT_LIMIT each:
+ * only for draining disks, whose counts go down.
  */
 #include "storaged/admin_service.h"
 
@@ -19,6 +21,7 @@
 
 #include "mem/mem.h"
 #include "placement/place.h"
+#include "storaged/drain.h"
 #include "storaged/liveness.h"
 #include "storaged/node_internal.h"
 #include "storaged/service_internal.h"
@@ -35,8 +38,9 @@ struct disk_copy {
 	char node[WFS_META_ID_MAX + 1];
 	char path[WFS_META_PATH_MAX + 1];
 	uint64_t capacity, free;
-	uint32_t state;
-	uint64_t chunks;	/* while draining: chunks recorded on it */
+	uint32_t state;		/* online or offline, as recorded */
+	bool draining;
+	struct wfs_meta_disk_count chunks;	/* while draining */
 };
 
 struct view {
@@ -92,6 +96,7 @@ static int disk_cb(const struct wfs_meta_disk *d, void *arg)
 	c->capacity = d->capacity;
 	c->free = d->free;
 	c->state = d->state;
+	c->draining = d->draining;
 	return 0;
 }
 
@@ -124,9 +129,10 @@ static int view_read(struct wfs_node *n, struct view *v)
 	for (size_t i = 0; rc >= 0 && i < v->ndisks; i++) {
 		struct disk_copy *d = &v->disks[i];
 
-		if (d->state == WFS_PLACE_DISK_DRAINING)
+		if (d->draining)
 			rc = wfs_meta_disk_chunks(m, (struct wfs_meta_bytes){
 						  d->id, strlen(d->id) },
+						  WFS_DRAIN_COUNT_LIMIT,
 						  &d->chunks);
 	}
 	wfs_metafsm_read_end(n->fsm);
@@ -180,9 +186,11 @@ static void add_disk(struct status_msgs *mm, const char *id, const char *path,
 	d->capacity = capacity;
 	d->free = free;
 	d->state = (char *)state;
-	if (rec && rec->state == WFS_PLACE_DISK_DRAINING) {
+	if (rec && rec->draining) {
 		d->draining = true;
-		d->chunks_left = rec->chunks;
+		d->chunks_left = rec->chunks.ok;
+		d->chunks_missing = rec->chunks.missing;
+		d->chunks_more = rec->chunks.more;
 	}
 	mm->dptrs[mm->nd++] = d;
 }
@@ -212,17 +220,14 @@ static void own_disks(struct wfs_node *n, const struct view *v,
 		if (wfs_store_disk_info(n->store, i, info) != 0)
 			continue;
 		rec = info->id[0] ? record_of(v, info->id) : NULL;
-		state = !info->online ? "offline"
-			: rec && rec->state == WFS_PLACE_DISK_DRAINING
-				? "draining"
-				: "online";
+		state = info->online ? "online" : "offline";
 		add_disk(mm, info->id, info->path, info->capacity, info->avail,
 			 state, rec);
 	}
 }
 
 /* Another node's disk: its record, with gossip's fresher figures laid
- * over it when gossip has them (as placement sees it). */
+ * over it when gossip has them (draining shown apart). */
 static void node_disk(struct wfs_node *n, struct status_msgs *mm,
 		      const struct disk_copy *d)
 {

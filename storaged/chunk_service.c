@@ -110,7 +110,7 @@ static int store_chunk(struct wfs_node *n, const ProtobufCBinaryData *disk_id,
 		rc = wfs_store_disk_find(n->store, id, &disk);
 	}
 	if (rc == 0) {
-		rc = wfs_store_write_to(n->store, disk, hdr, data);
+		rc = wfs_store_write_to(n->store, disk, hdr, data, 0);
 		*used = disk;
 	}
 	/* Offline or failing, full, or holding a chunk of this stripe

@@ -1007,7 +1007,8 @@ int wfs_store_write(struct wfs_store *st, const struct wfs_chunk_header *hdr,
 }
 
 int wfs_store_write_to(struct wfs_store *st, unsigned disk,
-		       const struct wfs_chunk_header *hdr, const void *data)
+		       const struct wfs_chunk_header *hdr, const void *data,
+		       unsigned flags)
 {
 	struct wfs_chunk_key k = wfs_chunk_header_key(hdr);
 	unsigned f = wfs_disk_folder(k.stripe_id);
@@ -1029,6 +1030,8 @@ int wfs_store_write_to(struct wfs_store *st, unsigned disk,
 		e = o->folders ? find(&o->folders[f], &k) : NULL;
 		if (e && (e->flags & ENTRY_BUSY))
 			rc = -EBUSY;
+		else if (e && i == disk && (flags & WFS_STORE_WRITE_EXCL))
+			rc = -EEXIST;
 		else if (e && i == disk)
 			mine = e;
 		else if (e && is_online(o))
@@ -1177,15 +1180,14 @@ int wfs_store_stat(struct wfs_store *st, const struct wfs_chunk_key *key,
 	return 0;
 }
 
-int wfs_store_delete(struct wfs_store *st, const struct wfs_chunk_key *key)
+/* Delete chunk @key from @disk, which the caller claimed (BUSY). */
+static int delete_claimed(struct wfs_store *st, unsigned disk,
+			  const struct wfs_chunk_key *key)
 {
-	unsigned f = wfs_disk_folder(key->stripe_id), disk;
-	struct disk *d;
-	int rc = locate_locked(st, key, 1, &disk, NULL);
+	unsigned f = wfs_disk_folder(key->stripe_id);
+	struct disk *d = &st->disks[disk];
+	int rc;
 
-	if (rc != 0)
-		return rc;
-	d = &st->disks[disk];
 	rc = wfs_disk_chunk_unlink(d->root, key);
 	if (rc == -ENOENT)
 		rc = disk_failed(d, rc, "chunk delete") == -EIO ? -EIO : 0;
@@ -1196,6 +1198,48 @@ int wfs_store_delete(struct wfs_store *st, const struct wfs_chunk_key *key)
 		return rc;
 	}
 	return settle(st, d, f, key, WFS_DISK_REC_DEL, 0);
+}
+
+int wfs_store_delete(struct wfs_store *st, const struct wfs_chunk_key *key)
+{
+	unsigned disk;
+	int rc = locate_locked(st, key, 1, &disk, NULL);
+
+	return rc ? rc : delete_claimed(st, disk, key);
+}
+
+/* Claim chunk @key on @disk alone for a delete (locks[f] taken here). */
+static int claim_on(struct wfs_store *st, unsigned disk,
+		    const struct wfs_chunk_key *key)
+{
+	unsigned f = wfs_disk_folder(key->stripe_id);
+	struct disk *d = &st->disks[disk];
+	struct entry *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->locks[f]);
+	e = d->folders ? find(&d->folders[f], key) : NULL;
+	if (!e || !(e->flags & ENTRY_PRESENT))
+		rc = -ENOENT;
+	else if (!is_online(d))
+		rc = -EIO;
+	else if (e->flags & ENTRY_BUSY)
+		rc = -EBUSY;
+	else
+		e->flags |= ENTRY_BUSY;
+	pthread_mutex_unlock(&st->locks[f]);
+	return rc;
+}
+
+int wfs_store_delete_on(struct wfs_store *st, unsigned disk,
+			const struct wfs_chunk_key *key)
+{
+	int rc;
+
+	if (disk >= st->ndisks)
+		return -EINVAL;
+	rc = claim_on(st, disk, key);
+	return rc ? rc : delete_claimed(st, disk, key);
 }
 
 /* ---- listing and disk info ---- */

@@ -109,14 +109,25 @@ void wfs_store_close(struct wfs_store *st);
 int wfs_store_write(struct wfs_store *st, const struct wfs_chunk_header *hdr,
 		    const void *data, unsigned *disk);
 
+/* How wfs_store_write_to treats a chunk the disk holds already. */
+enum wfs_store_write_flags {
+	/* Refuse it (-EEXIST) instead of replacing it: for a copy made
+	 * onto a disk the metadata does not name yet (a drain's move),
+	 * where a file already there is no copy of ours to take over (it
+	 * may be garbage its collector is about to delete). */
+	WFS_STORE_WRITE_EXCL = 1 << 0,
+};
+
 /* Write a chunk as wfs_store_write() does, but to disk @disk, chosen by the
- * caller (repair, placement).  Returns 0 or as wfs_store_write(), except
- * that it never tries another disk and returns -EEXIST if @disk holds
- * another chunk of the same stripe version or another online disk holds
+ * caller (repair, placement); @flags: enum wfs_store_write_flags.  Returns
+ * 0 or as wfs_store_write(), except that it never tries another disk and
+ * returns -EEXIST if @disk holds another chunk of the same stripe version,
+ * or this chunk with WFS_STORE_WRITE_EXCL, or another online disk holds
  * this chunk, -EIO if @disk is offline (or fails), -ENOSPC if it is full,
  * -EINVAL for a disk out of range.  Worker threads. */
 int wfs_store_write_to(struct wfs_store *st, unsigned disk,
-		       const struct wfs_chunk_header *hdr, const void *data);
+		       const struct wfs_chunk_header *hdr, const void *data,
+		       unsigned flags);
 
 /* Read chunk @key: its header into *hdr and its data into @buf, which has
  * room for @buflen bytes; both CRCs and the header's identity are checked.
@@ -143,6 +154,16 @@ int wfs_store_verify(struct wfs_store *st, const struct wfs_chunk_key *key);
  * deleted right now; -EIO if its disk is offline or fails.  Worker
  * threads. */
 int wfs_store_delete(struct wfs_store *st, const struct wfs_chunk_key *key);
+
+/* Delete chunk @key from disk @disk and no other: a copy another disk
+ * holds stays (the garbage collector deletes the copy its garbage entry
+ * names, which need not be the one wfs_store_delete would find first).
+ * Returns 0; -ENOENT if @disk does not hold it; -EIO if @disk is offline
+ * (nothing is deleted: the copy waits for the disk) or fails; -EBUSY if
+ * it is being written or deleted right now; -EINVAL for a disk out of
+ * range.  Worker threads. */
+int wfs_store_delete_on(struct wfs_store *st, unsigned disk,
+			const struct wfs_chunk_key *key);
 
 /* List chunks from memory, up to @max of them into @out, from where @cur
  * stands: of disk @disk only, or of every disk (in disk order) when @disk

@@ -326,14 +326,23 @@ static void test_stripe_rule(void)
 
 	/* Named disks obey the same rules. */
 	make_header(&h, 9, 1, 6, 5, 2, data, sizeof(data));
-	CU_ASSERT_EQUAL(wfs_store_write_to(st, first, &h, data), -EEXIST);
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, first, &h, data, 0), -EEXIST);
 	make_header(&h, 9, 1, 0, 5, 2, data, sizeof(data));
-	CU_ASSERT_EQUAL(wfs_store_write_to(st, (first + 1) % 6, &h, data),
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, (first + 1) % 6, &h, data, 0),
 			-EEXIST);
-	CU_ASSERT_EQUAL(wfs_store_write_to(st, first, &h, data), 0);
-	CU_ASSERT_EQUAL(wfs_store_write_to(st, 6, &h, data), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, first, &h, data, 0), 0);
+	/* ... unless told to refuse a copy the disk holds already */
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, first, &h, data,
+					   WFS_STORE_WRITE_EXCL), -EEXIST);
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, (first + 1) % 6, &h, data,
+					   WFS_STORE_WRITE_EXCL), -EEXIST);
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, 6, &h, data, 0), -EINVAL);
 	make_header(&h, 10, 1, 0, 4, 2, data, sizeof(data));
-	CU_ASSERT_EQUAL(wfs_store_write_to(st, 3, &h, data), 0);
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, 3, &h, data,
+					   WFS_STORE_WRITE_EXCL), 0);
+	CU_ASSERT_EQUAL(stat_disk(st, 10, 1, 0), 3);
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, 3, &h, data,
+					   WFS_STORE_WRITE_EXCL), -EEXIST);
 	CU_ASSERT_EQUAL(stat_disk(st, 10, 1, 0), 3);
 
 	/* What a writer hands over is checked. */
@@ -343,7 +352,7 @@ static void test_stripe_rule(void)
 	data[5] ^= 1;
 	h.kind = 7;
 	CU_ASSERT_EQUAL(wfs_store_write(st, &h, data, &disk), -EINVAL);
-	CU_ASSERT_EQUAL(wfs_store_write_to(st, 0, &h, data), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_store_write_to(st, 0, &h, data, 0), -EINVAL);
 	/* An empty chunk is fine. */
 	make_header(&h, 12, 1, 0, 4, 2, NULL, 0);
 	h.stripe_data_len = 0;
@@ -459,6 +468,38 @@ static void test_delete(void)
 	CU_ASSERT_EQUAL(stat_disk(st, 8, 1, 4), -ENOENT);
 	CU_ASSERT_EQUAL(get(st, 8, 1, 5), 0);
 	CU_ASSERT_EQUAL(total_chunks(st), 5);
+	wfs_store_close(st);
+}
+
+/* A copy on an offline disk and another on an online one (the chunk was
+ * written again while its disk was away): deleting on a named disk
+ * deletes that copy or nothing, never the other one. */
+static void test_delete_on(void)
+{
+	struct wfs_chunk_key key = { 70, 1, 0 };
+	struct disks ds;
+	struct wfs_store *st;
+	unsigned first, second;
+
+	disks_new(&ds, 3);
+	st = open_ok(&ds);
+	CU_ASSERT_EQUAL_FATAL(put(st, 70, 1, 0, &first), 0);
+	CU_ASSERT_EQUAL(wfs_store_delete_on(st, 3, &key), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_store_delete_on(st, (first + 1) % 3, &key),
+			-ENOENT);
+	/* its disk goes away; the chunk is written again elsewhere */
+	CU_ASSERT_EQUAL(wfs_test_rmtree(ds.roots[first]), 0);
+	CU_ASSERT_EQUAL(get(st, 70, 1, 0), -EIO);
+	CU_ASSERT_EQUAL_FATAL(put(st, 70, 1, 0, &second), 0);
+	CU_ASSERT_NOT_EQUAL(second, first);
+	/* the offline copy cannot be deleted now; the other one stays */
+	CU_ASSERT_EQUAL(wfs_store_delete_on(st, first, &key), -EIO);
+	CU_ASSERT_EQUAL(get(st, 70, 1, 0), 0);
+	CU_ASSERT_EQUAL(stat_disk(st, 70, 1, 0), (int)second);
+	/* the online copy, named: deleted; the offline one is left */
+	CU_ASSERT_EQUAL(wfs_store_delete_on(st, second, &key), 0);
+	CU_ASSERT_EQUAL(wfs_store_delete_on(st, second, &key), -ENOENT);
+	CU_ASSERT_EQUAL(get(st, 70, 1, 0), -EIO);
 	wfs_store_close(st);
 }
 
@@ -844,6 +885,7 @@ static CU_TestInfo store_tests[] = {
 	{ "free space choice", test_free_space_choice },
 	{ "corrupt chunk", test_corruption },
 	{ "delete", test_delete },
+	{ "delete on a named disk", test_delete_on },
 	{ "refused disks", test_refused_disks },
 	{ "crash leftovers", test_crash_leftovers },
 	{ "disk removed mid-run", test_disk_removed },

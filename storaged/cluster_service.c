@@ -408,10 +408,8 @@ static int join_disks(struct wfs_node *n, const char *node_id,
 		op.u.disk.free = d->free;
 		op.u.disk.state = d->online ? WFS_PLACE_DISK_ONLINE
 					    : WFS_PLACE_DISK_OFFLINE;
-		/* A disk an operator drains stays draining whatever its node
-		 * reports (storaged/drain): applied in the log itself, so no
-		 * Join racing DiskDrain can undo it. */
-		op.u.disk.keep_state = WFS_PLACE_DISK_DRAINING;
+		/* Never the draining flag: DISK_SET leaves it as recorded,
+		 * so no Join racing DiskDrain can undo a drain. */
 		rc = wfs_node_propose_wait(n, &op, NULL);
 	}
 	return rc;

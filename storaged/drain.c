@@ -6,8 +6,11 @@
  *   2. PlaceChunk: the master checks the chunk is still there and picks a
  *      disk for it (wfs_drain_pick);
  *   3. write it there (WRITE_TO over the node transport; the peer checks
- *      its CRC and makes it durable before it answers);
- *   4. MoveChunk: CHUNK_SET's move form, applied only if the chunk is
+ *      its CRC and makes it durable before it answers, and refuses a key
+ *      it holds already rather than take over a file that may be
+ *      garbage);
+ *   4. MoveChunk: the master checks the copy is on the target, then
+ *      proposes CHUNK_SET's move form, applied only if the chunk is
  *      still where step 1 read it.  Applied, the new place is the chunk's
  *      and the old one garbage; not applied (a rewrite or another move
  *      won), the copy is garbage.  Either way one log entry accounts for
@@ -17,8 +20,10 @@
  * chunk where it was (the copy, unnamed, is an orphan file on the target:
  * a leak of one chunk, never a loss); after it, the old copy is garbage
  * the collector of this node deletes.  MoveChunk carries a request id
- * kept across its retries, so a lost answer cannot make one move apply
- * twice.
+ * kept across its retries (and across passes, while its answer is
+ * missing: move_resume), so a lost answer cannot make one move apply
+ * twice; the id holds a random number drawn at start, so a restarted
+ * mover never reuses a name the metadata remembers.
  */
 #include "storaged/drain.h"
 
@@ -27,6 +32,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "chunk/format.h"
@@ -137,9 +143,11 @@ struct disk_view {
 	char id[WFS_META_ID_MAX + 1];
 	char node[WFS_META_ID_MAX + 1];
 	char path[WFS_META_PATH_MAX + 1];
-	uint64_t capacity, free, chunks;
-	uint32_t state;			/* recorded */
-	uint32_t live;			/* with gossip laid over it */
+	uint64_t capacity, free;
+	struct wfs_meta_disk_count chunks;
+	uint32_t state;			/* recorded: online or offline */
+	bool draining;			/* recorded */
+	uint32_t live;			/* the state with gossip laid over it */
 	bool node_up;			/* its node joined and is alive */
 	char node_name[WFS_META_NAME_MAX + 1];
 };
@@ -158,11 +166,13 @@ static int view_cb(const struct wfs_meta_disk *d, void *arg)
 	v->capacity = d->capacity;
 	v->free = d->free;
 	v->state = d->state;
+	v->draining = d->draining;
 	return 1;
 }
 
-/* Disk @id as the store and gossip show it.  Returns 0, -ENOENT, or a
- * store error.  Any thread (the raft thread too: no nested reads). */
+/* Disk @id as the store and gossip show it, its chunks counted up to
+ * WFS_DRAIN_COUNT_LIMIT.  Returns 0, -ENOENT, or a store error.  Any
+ * thread (the raft thread too: no nested reads). */
 static int view_read(struct wfs_node *n, const char *id, struct disk_view *v)
 {
 	struct wfs_node_record rec;
@@ -175,7 +185,8 @@ static int view_read(struct wfs_node *n, const char *id, struct disk_view *v)
 	m = wfs_metafsm_read_begin(n->fsm);
 	rc = m ? wfs_meta_disks(m, view_cb, v) : -EIO;
 	if (rc >= 0 && v->found)
-		rc = wfs_meta_disk_chunks(m, str_bytes(id), &v->chunks);
+		rc = wfs_meta_disk_chunks(m, str_bytes(id),
+					  WFS_DRAIN_COUNT_LIMIT, &v->chunks);
 	wfs_metafsm_read_end(n->fsm);
 	if (rc < 0)
 		return rc;
@@ -195,19 +206,13 @@ static int view_read(struct wfs_node *n, const char *id, struct disk_view *v)
 	return 0;
 }
 
-/* The state DiskDrain sets, or why it refuses. */
-static int drain_target(const struct disk_view *v, bool undrain,
-			uint32_t *state)
+/* Whether DiskDrain may set the draining flag of @v to !@undrain, or why
+ * it refuses. */
+static int drain_allowed(const struct disk_view *v, bool undrain)
 {
-	if (undrain) {
-		if (v->state != WFS_PLACE_DISK_DRAINING)
-			return -EALREADY;
-		*state = v->live == WFS_PLACE_DISK_OFFLINE
-				 ? WFS_PLACE_DISK_OFFLINE
-				 : WFS_PLACE_DISK_ONLINE;
-		return 0;
-	}
-	if (v->state == WFS_PLACE_DISK_DRAINING)
+	if (undrain)
+		return v->draining ? 0 : -EALREADY;
+	if (v->draining)
 		return -EALREADY;
 	if (!v->node_up)
 		return -EHOSTDOWN;
@@ -215,17 +220,30 @@ static int drain_target(const struct disk_view *v, bool undrain,
 	if (v->state == WFS_PLACE_DISK_OFFLINE ||
 	    v->live == WFS_PLACE_DISK_OFFLINE)
 		return -ENODEV;
-	*state = WFS_PLACE_DISK_DRAINING;
 	return 0;
 }
 
-/* Raft thread: DiskDrain's DISK_SET applied (or not). */
+/* "N chunks" with the missing ones and the cap said, into @out. */
+static void chunks_text(const struct wfs_meta_disk_count *c, char *out,
+			size_t cap)
+{
+	int len = snprintf(out, cap, "%" PRIu64 "%s chunks", c->ok,
+			   c->more ? "+" : "");
+
+	if (c->missing && len > 0 && (size_t)len < cap)
+		snprintf(out + len, cap - (size_t)len, " (and %" PRIu64
+			 " missing there: they wait for repair)",
+			 c->missing);
+}
+
+/* Raft thread: DiskDrain's DISK_DRAIN applied (or not).  The counts are
+ * capped (WFS_DRAIN_COUNT_LIMIT): this thread applies the log. */
 static int reply_drain(struct wfs_svc_pending *p, int rc,
 		       const struct wfs_metafsm_result *res, void **buf,
 		       size_t *len)
 {
 	Wormfs__DiskDrainReply dr = WORMFS__DISK_DRAIN_REPLY__INIT;
-	char id[WFS_META_ID_MAX + 1];
+	char id[WFS_META_ID_MAX + 1], text[128];
 	struct disk_view *v;
 
 	(void)res;
@@ -237,31 +255,37 @@ static int reply_drain(struct wfs_svc_pending *p, int rc,
 	if (!v)
 		return -ENOMEM;
 	rc = view_read(p->n, id, v);
-	if (rc == 0 && v->state == WFS_PLACE_DISK_DRAINING)
-		wfs_log_info(SUB, "disk %s (%s on node %s) set to drain: %"
-			     PRIu64 " chunks to move off it", v->id, v->path,
-			     v->node_name, v->chunks);
+	if (rc == 0)
+		chunks_text(&v->chunks, text, sizeof(text));
+	if (rc == 0 && v->draining)
+		wfs_log_info(SUB, "disk %s (%s on node %s) set to drain: %s "
+			     "to move off it", v->id, v->path, v->node_name,
+			     text);
 	else if (rc == 0)
 		wfs_log_info(SUB, "disk %s (%s on node %s) no longer draining:"
-			     " it takes new chunks again (%" PRIu64 " still on "
-			     "it)", v->id, v->path, v->node_name, v->chunks);
+			     " it takes new chunks again (%s still on it)",
+			     v->id, v->path, v->node_name, text);
 	if (rc == 0) {
 		dr.disk_id.data = (uint8_t *)v->id;
 		dr.disk_id.len = strlen(v->id);
 		dr.node_id.data = (uint8_t *)v->node;
 		dr.node_id.len = strlen(v->node);
 		dr.path = v->path;
-		dr.state = (char *)wfs_place_state_name(v->state);
-		dr.chunks = v->chunks;
+		dr.state = (char *)wfs_place_state_name(v->live);
+		dr.draining = v->draining;
+		dr.chunks = v->chunks.ok;
+		dr.chunks_missing = v->chunks.missing;
+		dr.chunks_more = v->chunks.more;
 		rc = wfs_svc_pack(&dr.base, buf, len);
 	}
 	wfs_free(v);
 	return rc;
 }
 
-/* Propose the DISK_SET that drains or undrains @v; answered later. */
+/* Propose the DISK_DRAIN that drains or undrains @v; answered later.  It
+ * changes the flag alone: the disk's state stays its node's to report. */
 static int drain_propose(struct wfs_node *n, const struct disk_view *v,
-			 uint32_t state, struct wfs_rpc_reply *reply)
+			 bool undrain, struct wfs_rpc_reply *reply)
 {
 	struct wfs_svc_pending *p;
 	struct wfs_meta_op op;
@@ -271,13 +295,9 @@ static int drain_propose(struct wfs_node *n, const struct disk_view *v,
 		return -ENOMEM;
 	p->name_len = strlen(v->id);
 	memcpy(p->name, v->id, p->name_len);
-	wfs_svc_op_init(&op, WFS_META_OP_DISK_SET, NULL);
-	op.u.disk.id = str_bytes(v->id);
-	op.u.disk.node_id = str_bytes(v->node);
-	op.u.disk.path = str_bytes(v->path);
-	op.u.disk.capacity = v->capacity;
-	op.u.disk.free = v->free;
-	op.u.disk.state = state;
+	wfs_svc_op_init(&op, WFS_META_OP_DISK_DRAIN, NULL);
+	op.u.drain.id = str_bytes(v->id);
+	op.u.drain.draining = !undrain;
 	return wfs_svc_propose(p, reply, &op);
 }
 
@@ -288,7 +308,6 @@ static int h_disk_drain(void *arg, const void *req, size_t len,
 	Wormfs__DiskDrainRequest *r;
 	char id[WFS_META_ID_MAX + 1];
 	struct disk_view *v = NULL;
-	uint32_t state = 0;
 	bool undrain;
 	int rc;
 
@@ -312,9 +331,9 @@ static int h_disk_drain(void *arg, const void *req, size_t len,
 		rc = v ? view_read(n, id, v) : -ENOMEM;
 	}
 	if (rc == 0)
-		rc = drain_target(v, undrain, &state);
+		rc = drain_allowed(v, undrain);
 	if (rc == 0)
-		rc = drain_propose(n, v, state, reply);
+		rc = drain_propose(n, v, undrain, reply);
 	wfs_free(v);
 	return rc;
 }
@@ -338,6 +357,108 @@ static bool id_ok(ProtobufCBinaryData b)
 	return b.len > 0 && b.len <= WFS_META_ID_MAX;
 }
 
+/* What the copy of a chunk of a stripe must look like. */
+struct copy_want {
+	bool found;			/* the stripe exists */
+	uint64_t version;
+	uint32_t kind, chunk_size, length;
+};
+
+static int want_cb(const struct wfs_meta_stripe *st, void *arg)
+{
+	struct copy_want *w = arg;
+
+	w->found = true;
+	w->version = st->version;
+	w->kind = st->kind;
+	w->chunk_size = st->chunk_size;
+	w->length = st->length;
+	return 0;
+}
+
+/* Whether a copy of @data_len bytes fits what chunk of @w must hold: an
+ * EC chunk is one chunk_size, a replica at least the stripe's length
+ * (a truncate shortens the length, not the replicas). */
+static bool copy_fits(const struct copy_want *w, uint32_t data_len)
+{
+	return w->kind == WFS_META_STRIPE_EC ? data_len == w->chunk_size
+					     : data_len >= w->length;
+}
+
+/* Stat chunk @key on disk @disk_id of node @node: this node's own store
+ * when it is the target, else over the node transport.  *data_len is its
+ * size.  Returns 0, -ENOENT (not there), -EXDEV (here, on another disk),
+ * or the store's or the transfer's error.  Blocks on the network: an API
+ * thread, for one MoveChunk at a time per draining node. */
+static int copy_stat(struct wfs_node *n, const char *node,
+		     const char *disk_id, const struct wfs_chunk_key *key,
+		     uint32_t *data_len)
+{
+	unsigned char pk[WFS_IDENTITY_PK_LEN];
+	char peer[WFS_RAFTLOG_ADDR_MAX];
+	struct wfs_store_chunk c;
+	unsigned disk;
+	int rc;
+
+	if (strcmp(node, n->id.node_id) == 0) {
+		rc = wfs_store_disk_find(n->store, disk_id, &disk);
+		if (rc == 0)
+			rc = wfs_store_stat(n->store, key, &c);
+		if (rc == 0 && c.disk != disk)
+			rc = -EXDEV;
+		if (rc == 0)
+			*data_len = c.data_len;
+		return rc;
+	}
+	/* The transport's STAT answers by key: the peer holds at most one
+	 * online copy of a chunk, the one WRITE_TO put on the disk named. */
+	rc = wfs_liveness_peer(n->liveness, node, pk, peer, sizeof(peer));
+	if (rc == 0)
+		rc = wfs_transfer_stat(n->transfer, peer, pk, key, data_len);
+	return rc;
+}
+
+/* MoveChunk's check before anything is proposed: the copy the request
+ * names is where it says, whole.  A made-up target would otherwise have
+ * the metadata name nothing and send the real copy to garbage.  (Apply
+ * checks again that the target is a recorded disk of its node, and that
+ * no garbage of the chunk waits there.)  A stripe already gone needs no
+ * copy: apply sends it to garbage.  Returns 0, -ENOENT (no such copy),
+ * -EBADMSG (another size), or a store or transfer error. */
+static int move_verify(struct wfs_node *n, const Wormfs__MoveChunkRequest *r)
+{
+	char node[WFS_META_ID_MAX + 1], disk[WFS_META_ID_MAX + 1];
+	struct copy_want w = { 0 };
+	struct wfs_chunk_key key;
+	struct wfs_meta *m;
+	uint32_t data_len = 0;
+	int rc;
+
+	m = wfs_metafsm_read_begin(n->fsm);
+	rc = m ? wfs_meta_stripe_get(m, r->stripe_id, want_cb, &w) : -EIO;
+	wfs_metafsm_read_end(n->fsm);
+	if (rc == -ENOENT || (rc == 0 && !w.found))
+		return 0;
+	if (rc < 0)
+		return rc;
+	copy_str(node, (struct wfs_meta_bytes){ r->node_id.data,
+						r->node_id.len },
+		 WFS_META_ID_MAX);
+	copy_str(disk, (struct wfs_meta_bytes){ r->disk_id.data,
+						r->disk_id.len },
+		 WFS_META_ID_MAX);
+	key = (struct wfs_chunk_key){ r->stripe_id, w.version, r->index };
+	rc = copy_stat(n, node, disk, &key, &data_len);
+	if (rc == 0 && !copy_fits(&w, data_len))
+		rc = -EBADMSG;
+	if (rc)
+		wfs_log_warn(SUB, "chunk %" PRIx64 "/%u: move to disk %s of "
+			     "node %s refused: no whole copy there: %s",
+			     r->stripe_id, r->index, disk, node,
+			     strerror(-rc));
+	return rc;
+}
+
 static int h_move_chunk(void *arg, const void *req, size_t len,
 			struct wfs_rpc_reply *reply)
 {
@@ -357,6 +478,8 @@ static int h_move_chunk(void *arg, const void *req, size_t len,
 		rc = -EINVAL;
 	if (rc == 0)
 		rc = wfs_node_serving(n);
+	if (rc == 0)
+		rc = move_verify(n, r);
 	p = rc == 0 ? wfs_svc_pending_new(n, reply_move) : NULL;
 	if (rc == 0 && !p)
 		rc = -ENOMEM;
@@ -409,6 +532,20 @@ struct item {
 	uint32_t index;
 };
 
+/* A move whose copy was made but whose MoveChunk got no answer (the
+ * master was away): the next try of that chunk asks again, with the same
+ * request id and target, before it copies the chunk anywhere.  Without
+ * it the copy would stay an orphan, and the target, which refuses a key
+ * it holds (WRITE_TO), could never take the chunk. */
+struct pending_move {
+	bool set;
+	struct item it;
+	char disk[WFS_META_ID_MAX + 1];		/* the draining disk */
+	char node[WFS_META_ID_MAX + 1];		/* the copy's */
+	char tdisk[WFS_META_ID_MAX + 1];
+	char id[WFS_RPC_REQUEST_ID_MAX + 1];
+};
+
 /* A cause of failure, and when it may be logged again. */
 struct cause {
 	char what[64];
@@ -430,8 +567,7 @@ struct wfs_drain {
 					 * master */
 	struct drain_disk *disks;	/* per disk of the store */
 	unsigned ndisks;
-	uint32_t *states;		/* recorded state per disk; UINT32_MAX:
-					 * no record */
+	bool *draining;			/* recorded draining flag per disk */
 	struct item *items;		/* a page */
 	size_t nitems;
 	const char *page_disk;		/* the disk the page is read for */
@@ -439,6 +575,8 @@ struct wfs_drain {
 	uint8_t *buf;			/* a chunk's data */
 	size_t cap;
 	uint64_t calls;			/* MoveChunk request ids */
+	uint64_t nonce;			/* request ids: this run's, random */
+	struct pending_move pending;
 	struct cause causes[CAUSES];
 	unsigned ncauses, cause_next;
 };
@@ -577,21 +715,17 @@ static void pause_ms(struct wfs_drain *d, unsigned ms)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* Record the move of @it from @disk here to @node/@tdisk.  Returns 1
- * moved, 0 the copy lost a race (it is garbage now), or an error: then it
- * is unknown whether the entry applied, and the next pass finds out. */
+/* Record the move of @it from @disk here to @node/@tdisk, named @id.
+ * Returns 1 moved, 0 the copy lost a race (it is garbage now), or an
+ * error: then it is unknown whether the entry applied. */
 static int move_chunk(struct wfs_drain *d, const char *disk,
 		      const struct item *it, const char *node,
-		      const char *tdisk)
+		      const char *tdisk, const char *id)
 {
 	Wormfs__MoveChunkRequest req = WORMFS__MOVE_CHUNK_REQUEST__INIT;
 	Wormfs__MoveChunkReply *rep = NULL;
-	char id[WFS_RPC_REQUEST_ID_MAX + 1];
 	int rc = -EIO;
 
-	/* One name for every try of this move: it applies once. */
-	snprintf(id, sizeof(id), "drain-%.16s-%" PRIu64 "-%" PRIu64,
-		 d->n->id.node_id, wfs_node_mono_ms(), ++d->calls);
 	req.stripe_id = it->stripe_id;
 	req.index = it->index;
 	req.from_node_id.data = (uint8_t *)d->n->id.node_id;
@@ -602,6 +736,7 @@ static int move_chunk(struct wfs_drain *d, const char *disk,
 	req.node_id.len = strlen(node);
 	req.disk_id.data = (uint8_t *)tdisk;
 	req.disk_id.len = strlen(tdisk);
+	/* One name for every try of this move: it applies once. */
 	for (int tries = 0; tries < MOVE_TRIES; tries++) {
 		if (tries)
 			pause_ms(d, MOVE_PAUSE_MS);
@@ -653,19 +788,94 @@ static int read_chunk(struct wfs_drain *d, unsigned disk,
 	return rc;
 }
 
+/* The outcome @rc of recording the move of @it to @node/@tdisk: logged;
+ * an answer that never came leaves the move pending (d->pending), to be
+ * asked again before the chunk is copied anywhere else.  Returns as
+ * move_one. */
+static int move_done(struct wfs_drain *d, const char *disk,
+		     const struct item *it, const char *node,
+		     const char *tdisk, const char *id, int rc)
+{
+	struct pending_move *pm = &d->pending;
+
+	pm->set = transient(rc);
+	if (pm->set) {
+		pm->it = *it;
+		snprintf(pm->disk, sizeof(pm->disk), "%s", disk);
+		snprintf(pm->node, sizeof(pm->node), "%s", node);
+		snprintf(pm->tdisk, sizeof(pm->tdisk), "%s", tdisk);
+		snprintf(pm->id, sizeof(pm->id), "%s", id);
+	}
+	if (rc < 0) {
+		cause_log(d, disk, it, "the move could not be recorded", rc);
+		return transient(rc) ? -EHOSTUNREACH : rc;
+	}
+	if (rc == 1)
+		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u moved from disk %s to "
+			      "disk %s of node %s", it->stripe_id, it->index,
+			      disk, tdisk, node);
+	else
+		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u: moved or rewritten "
+			      "while it was copied; the copy on disk %s is "
+			      "garbage", it->stripe_id, it->index, tdisk);
+	return rc;
+}
+
+/* If @it's last move is pending (its copy made, no answer to its
+ * MoveChunk), ask again, as it was: the same id, so it applies at most
+ * once; the master checks the copy is still there.  Returns as move_one,
+ * or -EAGAIN when there is no such move (any more): copy it afresh. */
+static int move_resume(struct wfs_drain *d, const char *disk,
+		       const struct item *it)
+{
+	struct pending_move pm = d->pending;
+	int rc;
+
+	if (!pm.set || strcmp(pm.disk, disk) != 0 ||
+	    pm.it.stripe_id != it->stripe_id || pm.it.index != it->index ||
+	    pm.it.version != it->version)
+		return -EAGAIN;
+	rc = move_chunk(d, disk, it, pm.node, pm.tdisk, pm.id);
+	if (rc < 0 && !transient(rc)) {
+		/* Refused (the copy is gone, say): start over. */
+		d->pending.set = false;
+		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u: its pending move to "
+			      "disk %s refused: %s; copied afresh",
+			      it->stripe_id, it->index, pm.tdisk,
+			      strerror(-rc));
+		return -EAGAIN;
+	}
+	return move_done(d, disk, it, pm.node, pm.tdisk, pm.id, rc);
+}
+
 /* Move chunk @it off disk @disk (store index @di).  Returns 1 moved, 0
  * nothing to do or the copy lost a race, or a negative errno (logged
  * here: the chunk stays): -EHOSTUNREACH when the master could not be
- * reached, which is worth a pause rather than trying the next chunk. */
+ * reached, which is worth a pause rather than trying the next chunk.
+ *
+ * The target refuses a chunk it holds already (WRITE_TO never replaces:
+ * the file there may be garbage its collector is about to delete).  That
+ * does not get in the way of a retry: a move whose MoveChunk answer was
+ * lost is asked again as it was (move_resume), never copied again; if it
+ * had applied, the chunk is recorded at the target and the retry gets
+ * value 1 (the stored answer, or the move found applied); if the node
+ * restarted in between, the master's PlaceChunk says the chunk is no
+ * longer here (-ESTALE) once it moved.  What is left is a copy whose
+ * move never applied and whose mover restarted: an orphan on its target,
+ * which then refuses the chunk; the next try draws another target. */
 static int move_one(struct wfs_drain *d, unsigned di, const char *disk,
 		    const struct item *it, uint64_t *bytes)
 {
 	char node[WFS_META_ID_MAX + 1], tdisk[WFS_META_ID_MAX + 1];
+	char id[WFS_RPC_REQUEST_ID_MAX + 1];
 	unsigned char pk[WFS_IDENTITY_PK_LEN];
 	char peer[WFS_RAFTLOG_ADDR_MAX];
 	struct wfs_chunk_header hdr;
 	int rc;
 
+	rc = move_resume(d, disk, it);
+	if (rc != -EAGAIN)
+		return rc;
 	rc = read_chunk(d, di, it, &hdr);
 	if (rc) {
 		cause_log(d, disk, it, rc == -ENOENT || rc == -EXDEV
@@ -694,24 +904,17 @@ static int move_one(struct wfs_drain *d, unsigned di, const char *disk,
 	rc = wfs_transfer_write_to(d->n->transfer, peer, pk, tdisk, &hdr,
 				   d->buf);
 	if (rc) {
-		cause_log(d, disk, it, "the target did not take it", rc);
+		cause_log(d, disk, it, rc == -EEXIST
+				       ? "its target holds a file of it already"
+				       : "the target did not take it", rc);
 		return rc;
 	}
-	rc = move_chunk(d, disk, it, node, tdisk);
-	if (rc < 0) {
-		cause_log(d, disk, it, "the move could not be recorded", rc);
-		return transient(rc) ? -EHOSTUNREACH : rc;
-	}
-	if (rc == 1) {
+	snprintf(id, sizeof(id), "drain-%.16s-%016" PRIx64 "-%" PRIu64,
+		 d->n->id.node_id, d->nonce, ++d->calls);
+	rc = move_chunk(d, disk, it, node, tdisk, id);
+	rc = move_done(d, disk, it, node, tdisk, id, rc);
+	if (rc == 1)
 		*bytes += hdr.data_len;
-		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u moved from disk %s to "
-			      "disk %s of node %s", it->stripe_id, it->index,
-			      disk, tdisk, node);
-	} else {
-		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u: moved or rewritten "
-			      "while it was copied; the copy on disk %s is "
-			      "garbage", it->stripe_id, it->index, tdisk);
-	}
 	return rc;
 }
 
@@ -727,7 +930,10 @@ static int page_cb(const struct wfs_meta_stripe *s, void *arg)
 		const struct wfs_meta_chunk_loc *c = &s->chunks[i];
 		struct item *it;
 
-		if (c->disk.len != want ||
+		/* A chunk marked missing has nothing to read here (a write
+		 * that failed records the disk it was meant for): repair
+		 * rebuilds it, elsewhere since the disk drains. */
+		if (c->disk.len != want || c->state != WFS_META_CHUNK_OK ||
 		    memcmp(c->disk.data, d->page_disk, want) != 0)
 			continue;
 		if (d->nitems == (size_t)PAGE_STRIPES * WFS_META_CHUNKS_MAX)
@@ -756,28 +962,37 @@ static int read_page(struct wfs_drain *d, const char *disk, uint64_t after)
 	return rc;
 }
 
-static uint64_t chunks_left(struct wfs_drain *d, const char *disk)
+/* The chunks the metadata records on @disk, counted up to
+ * WFS_DRAIN_COUNT_LIMIT: .ok is what is left to move (a store error
+ * counts as some left, so a drain never ends on one). */
+static struct wfs_meta_disk_count chunks_left(struct wfs_drain *d,
+					      const char *disk)
 {
 	struct wfs_meta *m = wfs_metafsm_read_begin(d->n->fsm);
-	uint64_t count = 0;
+	struct wfs_meta_disk_count c = { .ok = 1 };
 
-	if (m)
-		wfs_meta_disk_chunks(m, str_bytes(disk), &count);
+	if (!m || wfs_meta_disk_chunks(m, str_bytes(disk),
+				       WFS_DRAIN_COUNT_LIMIT, &c) != 0)
+		c = (struct wfs_meta_disk_count){ .ok = 1 };
 	wfs_metafsm_read_end(d->n->fsm);
-	return count;
+	return c;
 }
 
 static void progress_log(struct wfs_drain *d, struct drain_disk *dd,
 			 const char *disk, uint64_t now)
 {
 	uint64_t secs = (now - dd->started_ms) / 1000;
+	struct wfs_meta_disk_count c;
+	char text[128];
 
 	if (now - dd->progress_ms < PROGRESS_MS)
 		return;
 	dd->progress_ms = now;
+	c = chunks_left(d, disk);
+	chunks_text(&c, text, sizeof(text));
 	wfs_log_info(SUB, "disk %s draining: %" PRIu64 " chunks moved (%"
-		     PRIu64 " MiB) in %" PRIu64 " s, %" PRIu64 " left", disk,
-		     dd->moved, dd->bytes >> 20, secs, chunks_left(d, disk));
+		     PRIu64 " MiB) in %" PRIu64 " s, %s left", disk,
+		     dd->moved, dd->bytes >> 20, secs, text);
 }
 
 /* The end of a pass over @disk: drained, or another pass.  Returns
@@ -787,14 +1002,27 @@ static bool pass_end(struct wfs_drain *d, struct drain_disk *dd,
 {
 	bool moved = dd->pass_moved > 0;
 
+	struct wfs_meta_disk_count c;
+
 	dd->after = 0;
 	dd->pass_moved = 0;
-	if (!dd->done && chunks_left(d, disk) == 0) {
-		dd->done = true;
+	if (dd->done)
+		return moved;
+	c = chunks_left(d, disk);
+	if (c.ok)
+		return moved;
+	dd->done = true;
+	if (c.missing)
+		wfs_log_warn(SUB, "disk %s drained: %" PRIu64 " chunks moved "
+			     "in %" PRIu64 " s; %" PRIu64 "%s chunks recorded "
+			     "on it are missing and wait for repair", disk,
+			     dd->moved,
+			     (wfs_node_mono_ms() - dd->started_ms) / 1000,
+			     c.missing, c.more ? "+" : "");
+	else
 		wfs_log_info(SUB, "disk %s drained: %" PRIu64 " chunks moved "
 			     "in %" PRIu64 " s", disk, dd->moved,
 			     (wfs_node_mono_ms() - dd->started_ms) / 1000);
-	}
 	return moved;
 }
 
@@ -857,11 +1085,11 @@ static int state_cb(const struct wfs_meta_disk *md, void *arg)
 	copy_str(id, md->id, WFS_META_ID_MAX);
 	if (wfs_store_disk_find(s->d->n->store, id, &di) == 0 &&
 	    di < s->d->ndisks)
-		s->d->states[di] = md->state;
+		s->d->draining[di] = md->draining;
 	return 0;
 }
 
-/* This node's disks' recorded states into d->states. */
+/* This node's disks' recorded draining flags into d->draining. */
 static int read_states(struct wfs_drain *d)
 {
 	struct states s = { d, d->n->id.node_id };
@@ -869,7 +1097,7 @@ static int read_states(struct wfs_drain *d)
 	int rc;
 
 	for (unsigned i = 0; i < d->ndisks; i++)
-		d->states[i] = UINT32_MAX;
+		d->draining[i] = false;
 	m = wfs_metafsm_read_begin(d->n->fsm);
 	rc = m ? wfs_meta_disks(m, state_cb, &s) : -EIO;
 	wfs_metafsm_read_end(d->n->fsm);
@@ -883,12 +1111,15 @@ static void follow(struct wfs_drain *d, unsigned di, const char *disk,
 	struct drain_disk *dd = &d->disks[di];
 
 	if (draining && !dd->active) {
+		struct wfs_meta_disk_count c = chunks_left(d, disk);
+		char text[128];
+
 		memset(dd, 0, sizeof(*dd));
 		dd->active = true;
 		dd->started_ms = dd->progress_ms = wfs_node_mono_ms();
-		wfs_log_info(SUB, "disk %s (%s) draining: %" PRIu64 " chunks "
-			     "to move off it", disk, path,
-			     chunks_left(d, disk));
+		chunks_text(&c, text, sizeof(text));
+		wfs_log_info(SUB, "disk %s (%s) draining: %s to move off it",
+			     disk, path, text);
 	} else if (!draining && dd->active) {
 		if (!dd->done)
 			wfs_log_info(SUB, "disk %s (%s) no longer draining: %"
@@ -905,7 +1136,7 @@ static int drain_disk(struct wfs_drain *d, unsigned di)
 {
 	struct drain_disk *dd = &d->disks[di];
 	struct wfs_store_disk_info info;
-	bool draining = d->states[di] == WFS_PLACE_DISK_DRAINING;
+	bool draining = d->draining[di];
 
 	if (wfs_store_disk_info(d->n->store, di, &info) != 0 || !info.id[0])
 		return -1;
@@ -914,7 +1145,7 @@ static int drain_disk(struct wfs_drain *d, unsigned di)
 		return -1;
 	/* Drained: a chunk may still come (a stripe committed with the
 	 * old placement as the drain began); look now and then. */
-	if (dd->done && chunks_left(d, info.id) == 0)
+	if (dd->done && chunks_left(d, info.id).ok == 0)
 		return 0;
 	dd->done = false;
 	if (!info.online) {
@@ -956,6 +1187,16 @@ static void *mover_main(void *arg)
 	return NULL;
 }
 
+/* A random number for this run's MoveChunk request ids: a restarted
+ * mover's ids never match names the metadata remembers from its last run
+ * (a move would get another move's stored answer and apply nothing). */
+static int nonce_new(uint64_t *nonce)
+{
+	if (getrandom(nonce, sizeof(*nonce), 0) == (ssize_t)sizeof(*nonce))
+		return 0;
+	return errno ? -errno : -EIO;
+}
+
 int wfs_drain_start(struct wfs_node *n, struct wfs_drain **out)
 {
 	struct wfs_drain *d = wfs_calloc(1, sizeof(*d));
@@ -973,10 +1214,12 @@ int wfs_drain_start(struct wfs_node *n, struct wfs_drain **out)
 	pthread_cond_init(&d->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	d->disks = wfs_calloc(d->ndisks + 1, sizeof(*d->disks));
-	d->states = wfs_calloc(d->ndisks + 1, sizeof(*d->states));
+	d->draining = wfs_calloc(d->ndisks + 1, sizeof(*d->draining));
 	d->items = wfs_calloc((size_t)PAGE_STRIPES * WFS_META_CHUNKS_MAX,
 			      sizeof(*d->items));
-	if (d->disks && d->states && d->items)
+	if (d->disks && d->draining && d->items)
+		rc = nonce_new(&d->nonce);
+	if (rc == 0)
 		rc = -pthread_create(&d->thread, NULL, mover_main, d);
 	if (rc) {
 		wfs_drain_stop(d);
@@ -1007,7 +1250,7 @@ void wfs_drain_stop(struct wfs_drain *d)
 	wfs_rpc_client_free(d->rpc);
 	wfs_free(d->buf);
 	wfs_free(d->items);
-	wfs_free(d->states);
+	wfs_free(d->draining);
 	wfs_free(d->disks);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);

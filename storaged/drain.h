@@ -1,30 +1,39 @@
 /* storaged/drain: emptying a disk before it is pulled (wormctl disk
  * drain).
  *
- * An operator drains a disk: the master records it DRAINING (DISK_SET
- * through raft), placement puts nothing new on it, and the node that holds
- * it moves its chunks off, one at a time, until the metadata places none
- * there.  Three parts:
+ * An operator drains a disk: the master sets the disk's draining flag
+ * (DISK_DRAIN through raft; a flag of its own, so the disk's state keeps
+ * saying whether it is online, and no report of its node can clear it),
+ * placement puts nothing new on it, and the node that holds it moves its
+ * chunks off, one at a time, until the metadata places none there that
+ * can be read.  Three parts:
  *
  *   - the master's calls (Admin service; other nodes relay them):
- *     DiskDrain records a disk DRAINING, or ONLINE again (undrain), with
+ *     DiskDrain sets a disk's draining flag, or clears it (undrain), with
  *     clear refusals: no such disk (-ENOENT), its node is down
  *     (-EHOSTDOWN), it is offline (-ENODEV: what cannot be read cannot be
  *     moved), already draining or not draining (-EALREADY).  MoveChunk
  *     records one chunk's move with CHUNK_SET's move form
  *     (metadata/op.h), which applies only if the chunk is still where the
- *     copy was read.  (PlaceChunk, where a chunk goes, is placement's:
+ *     copy was read; before proposing it the master checks that the copy
+ *     is on the target, of the stripe's size (its own store, or STAT over
+ *     the node transport), so a made-up target cannot become the chunk's
+ *     place.  (PlaceChunk, where a chunk goes, is placement's:
  *     storaged/stripe_service, with wfs_drain_pick below.)
  *   - the mover, a thread of every node: while one of its disks is
- *     DRAINING in this node's copy of the metadata, it pages through the
+ *     draining in this node's copy of the metadata, it pages through the
  *     chunks the metadata places there (the chunks_by_disk index), and for
- *     each: reads it from the local store, asks the master where it goes
- *     (PlaceChunk), writes it there over the node transport
- *     (wfs_transfer_write_to: authenticated, onto that very disk), and
- *     records the move (MoveChunk).  The old copy is never deleted here:
- *     once the move is recorded it is garbage, and the collector
- *     (storaged/gc) deletes it.  So a crash at any point leaves the chunk
- *     readable where the metadata says it is.  One chunk in flight.
+ *     each one in state OK: reads it from the local store, asks the
+ *     master where it goes (PlaceChunk), writes it there over the node
+ *     transport (wfs_transfer_write_to: authenticated, onto that very
+ *     disk, never over a file the target holds), and records the move
+ *     (MoveChunk).  The old copy is never deleted here: once the move is
+ *     recorded it is garbage, and the collector (storaged/gc) deletes it.
+ *     So a crash at any point leaves the chunk readable where the
+ *     metadata says it is.  One chunk in flight.  Chunks marked missing
+ *     (a write that failed records the disk it was meant for) have
+ *     nothing to move: they are not counted as left, and the drain says
+ *     how many wait for repair.
  *   - wfs_drain_pick: where one chunk may go (pure logic, tested alone).
  *
  * Failures: a chunk that cannot be moved now (no disk can take it, the
@@ -43,6 +52,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Counts of the chunks on a disk (what a drain has left, in status, its
+ * replies and logs) stop here: each reads the disk's index entries, on
+ * the raft thread for DiskDrain's reply and under the metadata's lock
+ * for status, so a full disk must not stall either.  Shown as
+ * "1000000+". */
+#define WFS_DRAIN_COUNT_LIMIT 1000000
 
 struct wfs_drain;
 struct wfs_node;

@@ -7,9 +7,21 @@
  * GC_DONE is proposed and waited for on this thread, never on the raft
  * thread.
  *
+ * A garbage entry names one copy: (stripe, index, node, disk).  A chunk
+ * moved about has one such copy per place it left, on several nodes, so
+ * the collector deletes the copy on the disk the entry names and no other
+ * (never by key alone: the store would pick an online copy first, which
+ * may be the live one on another disk), keeps the entry while that disk
+ * is offline, and settles exactly that entry (GC_DONE entries carry the
+ * place, op format 7): another node's copies of the same chunk stay
+ * listed until their own collectors settle them.
+ *
  * On a node that is not the master the list is its own copy of the
  * metadata, and the batch goes to the master as Admin.GcDone (relayed by
- * this node's API, storaged/forward).  Its answer names an index the
+ * this node's API, storaged/forward).  Its request id carries a random
+ * number drawn at start, so ids a restarted collector makes never match
+ * names the metadata remembers from its previous run (the report would
+ * get the old answer and apply nothing).  Its answer names an index the
  * master had applied by then; the next pass waits until this node's copy
  * is that far, so it never acts on entries it already settled (a copy
  * that lags could otherwise still list a chunk dropped from garbage and
@@ -21,6 +33,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "log/log.h"
@@ -63,6 +76,7 @@ struct wfs_gc {
 	long last_result;	/* of the last pass; lock */
 	struct page page;	/* collector thread only */
 	struct wfs_meta_gc_entry *batch;	/* collector thread only */
+	struct item *batch_items;	/* what the batch's strings point at */
 	uint32_t nbatch;
 	/* Not the master: the API client reports go through, and the index
 	 * this node's copy must reach before the next pass.  Collector
@@ -70,6 +84,7 @@ struct wfs_gc {
 	struct wfs_rpc_client *rpc;
 	uint64_t wait_index;
 	uint64_t reports;		/* request ids */
+	uint64_t nonce;			/* request ids: this run's, random */
 };
 
 static bool stopping(struct wfs_gc *gc)
@@ -118,8 +133,9 @@ static int page_cb(const struct wfs_meta_stripe *s, void *arg)
 	return 0;
 }
 
-/* Delete chunk @it from disk @disk if it is there.  Returns 1 if one was
- * deleted, 0 if it was not there, or a negative errno. */
+/* Delete chunk @it from disk @disk if it is there, from that disk only.
+ * Returns 1 if one was deleted, 0 if it was not there, or a negative
+ * errno (-EIO: the disk is offline, nothing deleted). */
 static int delete_on_disk(struct wfs_store *st, unsigned disk,
 			  const struct item *it)
 {
@@ -142,7 +158,7 @@ static int delete_on_disk(struct wfs_store *st, unsigned disk,
 				return deleted;
 			if (found[i].key.index != it->index)
 				continue;
-			rc = wfs_store_delete(st, &found[i].key);
+			rc = wfs_store_delete_on(st, disk, &found[i].key);
 			if (rc && rc != -ENOENT)
 				return rc;
 			deleted = 1;
@@ -157,6 +173,7 @@ static int delete_on_disk(struct wfs_store *st, unsigned disk,
  * cannot be reached now). */
 static int settle(struct wfs_gc *gc, const struct item *it)
 {
+	struct wfs_store_disk_info info;
 	struct wfs_node *n = gc->n;
 	unsigned disk;
 	int rc;
@@ -170,6 +187,14 @@ static int settle(struct wfs_gc *gc, const struct item *it)
 			      "attached here: nothing to delete",
 			      it->stripe_id, it->index, it->disk);
 		return 0;
+	}
+	/* Offline: it lists what it held, or nothing if it never came up;
+	 * either way the copy may be there when it returns. */
+	if (wfs_store_disk_info(n->store, disk, &info) != 0 || !info.online) {
+		wfs_log_debug(SUB, "chunk %" PRIx64 "/%u: disk %s is offline: "
+			      "kept for a later pass", it->stripe_id,
+			      it->index, it->disk);
+		return -EAGAIN;
 	}
 	rc = delete_on_disk(n->store, disk, it);
 	if (rc < 0) {
@@ -199,13 +224,19 @@ static int report(struct wfs_gc *gc)
 	if (rc == 0 && (!entries || !ptrs))
 		rc = -ENOMEM;
 	for (uint32_t i = 0; rc == 0 && i < gc->nbatch; i++) {
+		const struct wfs_meta_gc_entry *e = &gc->batch[i];
+
 		wormfs__gc_entry__init(&entries[i]);
-		entries[i].stripe_id = gc->batch[i].stripe_id;
-		entries[i].index = gc->batch[i].index;
+		entries[i].stripe_id = e->stripe_id;
+		entries[i].index = e->index;
+		entries[i].node_id.data = (uint8_t *)e->node.data;
+		entries[i].node_id.len = e->node.len;
+		entries[i].disk_id.data = (uint8_t *)e->disk.data;
+		entries[i].disk_id.len = e->disk.len;
 		ptrs[i] = &entries[i];
 	}
-	snprintf(id, sizeof(id), "gc-%.16s-%" PRIu64, gc->n->id.node_id,
-		 ++gc->reports);
+	snprintf(id, sizeof(id), "gc-%.16s-%016" PRIx64 "-%" PRIu64,
+		 gc->n->id.node_id, gc->nonce, ++gc->reports);
 	req.entries = ptrs;
 	req.n_entries = gc->nbatch;
 	if (rc == 0)
@@ -242,6 +273,22 @@ static int flush(struct wfs_gc *gc, bool leading)
 	rc = leading ? wfs_node_propose_wait(gc->n, &op, NULL) : report(gc);
 	gc->nbatch = 0;
 	return rc;
+}
+
+/* Add settled garbage entry @it to the batch: that copy, at its place
+ * (the batch keeps its own copy of the strings: the page is read over
+ * before the batch is flushed). */
+static void batch_add(struct wfs_gc *gc, const struct item *it)
+{
+	struct item *own = &gc->batch_items[gc->nbatch];
+	struct wfs_meta_gc_entry *e = &gc->batch[gc->nbatch++];
+
+	*own = *it;
+	e->stripe_id = own->stripe_id;
+	e->index = own->index;
+	e->node = (struct wfs_meta_bytes){ own->node, strlen(own->node) };
+	e->disk = (struct wfs_meta_bytes){ own->disk, strlen(own->disk) };
+	e->any_place = false;
 }
 
 /* Read the page after @after; returns the number of stripes in it. */
@@ -286,9 +333,7 @@ static long pass(struct wfs_gc *gc)
 			if (s < 0)
 				continue;
 			deleted += s;
-			gc->batch[gc->nbatch].stripe_id =
-				gc->page.items[i].stripe_id;
-			gc->batch[gc->nbatch++].index = gc->page.items[i].index;
+			batch_add(gc, &gc->page.items[i]);
 			if (gc->nbatch == WFS_META_GC_MAX &&
 			    (rc = flush(gc, leading)))
 				return rc;
@@ -370,9 +415,21 @@ int wfs_gc_start(struct wfs_node *n, unsigned interval_ms,
 	if (!gc)
 		return -ENOMEM;
 	gc->batch = wfs_calloc(WFS_META_GC_MAX, sizeof(*gc->batch));
-	if (!gc->batch) {
+	gc->batch_items = wfs_calloc(WFS_META_GC_MAX,
+				     sizeof(*gc->batch_items));
+	if (!gc->batch || !gc->batch_items) {
+		wfs_free(gc->batch_items);
+		wfs_free(gc->batch);
 		wfs_free(gc);
 		return -ENOMEM;
+	}
+	if (getrandom(&gc->nonce, sizeof(gc->nonce), 0) !=
+	    (ssize_t)sizeof(gc->nonce)) {
+		rc = errno ? -errno : -EIO;
+		wfs_free(gc->batch_items);
+		wfs_free(gc->batch);
+		wfs_free(gc);
+		return rc;
 	}
 	gc->n = n;
 	gc->interval_ms = interval_ms ? interval_ms : 1000;
@@ -412,6 +469,7 @@ void wfs_gc_stop(struct wfs_gc *gc)
 	pthread_mutex_destroy(&gc->lock);
 	wfs_rpc_client_free(gc->rpc);
 	wfs_free(gc->page.items);
+	wfs_free(gc->batch_items);
 	wfs_free(gc->batch);
 	wfs_free(gc);
 }
@@ -456,8 +514,21 @@ static int h_gc_done(void *arg, const void *req, size_t len,
 		rc = entries && p ? 0 : -ENOMEM;
 	}
 	for (size_t i = 0; rc == 0 && i < r->n_entries; i++) {
-		entries[i].stripe_id = r->entries[i]->stripe_id;
-		entries[i].index = r->entries[i]->index;
+		const Wormfs__GcEntry *g = r->entries[i];
+
+		/* Exactly the copy named: a report without a place (a node
+		 * that predates them) settles nothing. */
+		if (g->node_id.len > WFS_META_ID_MAX ||
+		    g->disk_id.len > WFS_META_ID_MAX) {
+			rc = -EINVAL;
+			break;
+		}
+		entries[i].stripe_id = g->stripe_id;
+		entries[i].index = g->index;
+		entries[i].node = (struct wfs_meta_bytes){ g->node_id.data,
+							   g->node_id.len };
+		entries[i].disk = (struct wfs_meta_bytes){ g->disk_id.data,
+							   g->disk_id.len };
 	}
 	if (rc == 0) {
 		wfs_svc_op_init(&op, WFS_META_OP_GC_DONE, NULL);

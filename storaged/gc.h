@@ -6,12 +6,16 @@
  * from this node's chunk store the chunks recorded on its disks, and
  * proposes GC_DONE for them in batches, which drops them from the list.
  *
- * A chunk already gone counts as deleted; one on an offline or busy disk
- * stays listed and is tried again on a later pass.  Garbage recorded on
- * other nodes is left for them: every node runs its own collector over
- * its own copy of the metadata.  The master proposes GC_DONE itself; the
- * others report to it (Admin.GcDone, relayed like every master call),
- * and pass again only once their copy has applied what they reported.
+ * Each garbage entry names one copy (stripe, index, node, disk): the
+ * collector deletes it from that disk and no other, and GC_DONE settles
+ * that entry alone, so the copies a chunk left on other nodes as it moved
+ * stay listed for their own collectors.  A chunk already gone counts as
+ * deleted; one on an offline or busy disk stays listed and is tried again
+ * on a later pass.  Garbage recorded on other nodes is left for them:
+ * every node runs its own collector over its own copy of the metadata.
+ * The master proposes GC_DONE itself; the others report to it
+ * (Admin.GcDone, relayed like every master call), and pass again only
+ * once their copy has applied what they reported.
  *
  * The garbage list names a chunk by stripe id and index but not by stripe
  * version, while the chunk store keys chunks by all three; stripe ids are
@@ -28,8 +32,9 @@ struct wfs_gc;
 struct wfs_rpc_server;
 
 /* Start the collector thread of node @n (borrowed until wfs_gc_stop),
- * running a pass every @interval_ms.  Returns 0 and sets *out, -ENOMEM, or
- * the error of pthread_create.  Owner thread. */
+ * running a pass every @interval_ms.  Returns 0 and sets *out, -ENOMEM,
+ * the error of getrandom (the request ids' nonce) or of pthread_create.
+ * Owner thread. */
 int wfs_gc_start(struct wfs_node *n, unsigned interval_ms,
 		 struct wfs_gc **out);
 

@@ -345,6 +345,13 @@ uint32_t wfs_node_disk_state(const struct wfs_store_disk_info *info)
 	return info->online ? WFS_PLACE_DISK_ONLINE : WFS_PLACE_DISK_OFFLINE;
 }
 
+uint32_t wfs_node_place_state(uint32_t state, bool draining)
+{
+	if (state == WFS_PLACE_DISK_OFFLINE || !draining)
+		return state;
+	return WFS_PLACE_DISK_DRAINING;
+}
+
 /* One of this node's disks as the metadata records it. */
 struct disk_rec {
 	bool found;
@@ -412,11 +419,9 @@ static int publish_disk(struct wfs_node *n,
 	if (rc < 0)
 		goto out_free;
 	rc = 0;
-	/* Draining is the operator's (storaged/drain): the disk's own state
-	 * does not undo it, and DISK_SET's keep_state below makes sure no
-	 * older record we did not see yet is overwritten either. */
-	if (rec->found && rec->state == WFS_PLACE_DISK_DRAINING)
-		state = WFS_PLACE_DISK_DRAINING;
+	/* The disk's own state only: draining is a flag of its own, which
+	 * DISK_SET never touches (storaged/drain), so this report cannot
+	 * undo an operator's drain or undrain, however late it lands. */
 	if (!disk_changed(rec, info, state))
 		goto out_free;
 	op.time_ns = wfs_node_now_ns();
@@ -428,7 +433,6 @@ static int publish_disk(struct wfs_node *n,
 	op.u.disk.capacity = info->capacity;
 	op.u.disk.free = info->avail;
 	op.u.disk.state = state;
-	op.u.disk.keep_state = WFS_PLACE_DISK_DRAINING;
 	rc = wfs_node_propose_wait(n, &op, NULL);
 	if (rc == 0 && rec->found && rec->state != state)
 		wfs_log_warn(SUB, "disk %s %s: %s", info->id,

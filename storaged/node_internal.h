@@ -179,6 +179,14 @@ unsigned wfs_node_disks(struct wfs_node *n, struct wfs_store_disk_info *out,
  * describes: online or offline. */
 uint32_t wfs_node_disk_state(const struct wfs_store_disk_info *info);
 
+/* The state placement sees for a disk whose state is @state (recorded,
+ * with gossip's fresher one laid over it: online or offline) and whose
+ * record says @draining: offline stays offline (nothing can be read or
+ * written there, and repair counts it lost), else draining when an
+ * operator drains it.  Applied after gossip's overlay, which knows
+ * nothing of draining and so can never clear it.  Any thread. */
+uint32_t wfs_node_place_state(uint32_t state, bool draining);
+
 /* Wake the upkeep thread now (a membership change). */
 void wfs_node_kick(struct wfs_node *n);
 

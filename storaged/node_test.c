@@ -1290,6 +1290,7 @@ static void test_restart(void)
 struct disk_state {
 	const char *id;
 	int state;
+	int draining;
 };
 
 static int disk_state_cb(const struct wfs_meta_disk *dk, void *arg)
@@ -1297,14 +1298,16 @@ static int disk_state_cb(const struct wfs_meta_disk *dk, void *arg)
 	struct disk_state *ds = arg;
 
 	if (dk->id.len == strlen(ds->id) &&
-	    memcmp(dk->id.data, ds->id, dk->id.len) == 0)
+	    memcmp(dk->id.data, ds->id, dk->id.len) == 0) {
 		ds->state = (int)dk->state;
+		ds->draining = dk->draining;
+	}
 	return 0;
 }
 
 static int recorded_state(struct wfs_node *n, const char *id)
 {
-	struct disk_state ds = { id, -1 };
+	struct disk_state ds = { id, -1, -1 };
 	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
 
 	wfs_meta_disks(m, disk_state_cb, &ds);
@@ -1393,6 +1396,268 @@ static void test_disk_offline(void)
 	tnode_stop(&t);
 }
 
+/* The draining flag of disk @id as recorded, or -1. */
+static int recorded_draining(struct wfs_node *n, const char *id)
+{
+	struct disk_state ds = { id, -1, -1 };
+	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
+
+	wfs_meta_disks(m, disk_state_cb, &ds);
+	wfs_metafsm_read_end(n->fsm);
+	return ds.draining;
+}
+
+static int drain(struct tnode *t, const char *disk, bool undrain,
+		 Wormfs__DiskDrainReply **out)
+{
+	Wormfs__DiskDrainRequest r = WORMFS__DISK_DRAIN_REQUEST__INIT;
+
+	r.disk_id = bin(disk);
+	r.undrain = undrain;
+	return call(t, "/wormfs.Admin/DiskDrain", &r.base,
+		    &wormfs__disk_drain_reply__descriptor, out);
+}
+
+static int move(struct tnode *t, uint64_t sid, uint32_t idx,
+		const char *from_disk, const char *node, const char *disk)
+{
+	Wormfs__MoveChunkRequest r = WORMFS__MOVE_CHUNK_REQUEST__INIT;
+	Wormfs__MoveChunkReply *rep;
+	int rc;
+
+	r.stripe_id = sid;
+	r.index = idx;
+	r.from_node_id = bin(wfs_node_id(t->n));
+	r.from_disk_id = bin(from_disk);
+	r.node_id = bin(node);
+	r.disk_id = bin(disk);
+	rc = call(t, "/wormfs.Admin/MoveChunk", &r.base,
+		  &wormfs__move_chunk_reply__descriptor, &rep);
+	if (rc == 0)
+		wfs_rpc_msg_free(&rep->base);
+	return rc;
+}
+
+/* Propose a plain CHUNK_SET: chunk @idx of @sid lives at @node/@disk. */
+static void chunk_set(struct tnode *t, uint64_t sid, uint32_t idx,
+		      const char *node, const char *disk)
+{
+	struct wfs_meta_op op = { .type = WFS_META_OP_CHUNK_SET };
+
+	op.u.chunk.stripe_id = sid;
+	op.u.chunk.loc.index = idx;
+	op.u.chunk.loc.node = (struct wfs_meta_bytes){ node, strlen(node) };
+	op.u.chunk.loc.disk = (struct wfs_meta_bytes){ disk, strlen(disk) };
+	CU_ASSERT_EQUAL(wfs_node_propose_wait(t->n, &op, NULL), 0);
+}
+
+/* The garbage of stripe @sid as "index:node:disk;" text ("self" for
+ * this node). */
+struct garbage_text {
+	const char *self;
+	uint64_t sid;
+	char buf[512];
+};
+
+static int garbage_cb(const struct wfs_meta_stripe *st, void *arg)
+{
+	struct garbage_text *g = arg;
+	size_t used = strlen(g->buf);
+
+	if (st->stripe_id != g->sid)
+		return 1;
+	for (uint32_t i = 0; i < st->nchunks && used < sizeof(g->buf); i++) {
+		const struct wfs_meta_chunk_loc *c = &st->chunks[i];
+		bool self = c->node.len == strlen(g->self) &&
+			    memcmp(c->node.data, g->self, c->node.len) == 0;
+
+		used += (size_t)snprintf(g->buf + used, sizeof(g->buf) - used,
+					 "%u:%.*s:%.*s;", c->index,
+					 self ? 4 : (int)c->node.len,
+					 self ? "self" : (const char *)
+							 c->node.data,
+					 (int)c->disk.len,
+					 (const char *)c->disk.data);
+	}
+	return 0;
+}
+
+static void garbage_of(struct tnode *t, uint64_t sid, struct garbage_text *g)
+{
+	struct wfs_meta *m = wfs_metafsm_read_begin(t->n->fsm);
+
+	memset(g, 0, sizeof(*g));
+	g->self = wfs_node_id(t->n);
+	g->sid = sid;
+	CU_ASSERT(wfs_meta_garbage(m, sid - 1, 1, garbage_cb, g) >= 0);
+	wfs_metafsm_read_end(t->n->fsm);
+}
+
+struct chunk_where {
+	uint32_t index;
+	char *out;
+};
+
+static int where_cb(const struct wfs_meta_stripe *st, void *arg)
+{
+	struct chunk_where *w = arg;
+
+	for (uint32_t i = 0; i < st->nchunks; i++)
+		if (st->chunks[i].index == w->index) {
+			memcpy(w->out, st->chunks[i].disk.data,
+			       st->chunks[i].disk.len);
+			w->out[st->chunks[i].disk.len] = 0;
+		}
+	return 0;
+}
+
+/* The disk chunk @idx of @sid is recorded on, into @out. */
+static const char *disk_of(struct tnode *t, uint64_t sid, uint32_t idx,
+			   char out[WFS_META_ID_MAX + 1])
+{
+	struct chunk_where w = { idx, out };
+	struct wfs_meta *m = wfs_metafsm_read_begin(t->n->fsm);
+
+	out[0] = 0;
+	CU_ASSERT_EQUAL(wfs_meta_stripe_get(m, sid, where_cb, &w), 0);
+	wfs_metafsm_read_end(t->n->fsm);
+	return out;
+}
+
+static void id_of(const ProtobufCBinaryData *b, char *out)
+{
+	memcpy(out, b->data, b->len);
+	out[b->len] = 0;
+}
+
+/* MoveChunk checks the copy it records: a target with no such copy is
+ * refused before anything is proposed, and the chunk stays. */
+static void check_moves_refused(struct tnode *t,
+				const Wormfs__PlaceStripeReply *p,
+				const char *spare)
+{
+	struct garbage_text g;
+	char d0[64], where[WFS_META_ID_MAX + 1];
+
+	id_of(&p->chunks[0]->disk_id, d0);
+	/* a node nobody knows: not reachable, nothing recorded */
+	CU_ASSERT_NOT_EQUAL(move(t, p->stripe_id, 0, d0, "nodeX", "diskX"), 0);
+	/* this node, a disk that does not hold it (the chunk is on d0) */
+	CU_ASSERT_EQUAL(move(t, p->stripe_id, 0, d0, wfs_node_id(t->n),
+			     spare), -EXDEV);
+	CU_ASSERT_EQUAL(move(t, p->stripe_id, 0, d0, wfs_node_id(t->n),
+			     "nope"), -ENOENT);
+	/* nothing recorded: the chunk stays, no garbage */
+	CU_ASSERT_STRING_EQUAL(disk_of(t, p->stripe_id, 0, where), d0);
+	garbage_of(t, p->stripe_id, &g);
+	CU_ASSERT_STRING_EQUAL(g.buf, "");
+}
+
+/* Draining is a flag of its own: the disk shows online and draining,
+ * and its node's own reports leave the flag as the operator set it. */
+static void check_drain_flag(struct tnode *t, const char *spare)
+{
+	Wormfs__DiskDrainReply *dr;
+
+	CU_ASSERT_EQUAL_FATAL(drain(t, spare, false, &dr), 0);
+	CU_ASSERT(dr->draining);
+	CU_ASSERT_STRING_EQUAL(dr->state, "online");
+	wfs_rpc_msg_free(&dr->base);
+	CU_ASSERT_EQUAL(drain(t, spare, false, &dr), -EALREADY);
+	/* upkeep measures the disk every 200 ms and reports what changed:
+	 * give it a few rounds (the flag must hold however many) */
+	usleep(600000);
+	CU_ASSERT_EQUAL(recorded_draining(t->n, spare), 1);
+	CU_ASSERT_EQUAL(recorded_state(t->n, spare), WFS_PLACE_DISK_ONLINE);
+	CU_ASSERT_EQUAL_FATAL(drain(t, spare, true, &dr), 0);
+	CU_ASSERT(!dr->draining);
+	wfs_rpc_msg_free(&dr->base);
+	CU_ASSERT_EQUAL(recorded_draining(t->n, spare), 0);
+	CU_ASSERT_EQUAL(drain(t, spare, true, &dr), -EALREADY);
+}
+
+/* The collector deletes the copy its garbage entry names, on that disk
+ * only, keeps the entry while the disk is offline (never deleting the
+ * live copy on another disk instead), and settles only its own entries:
+ * another node's garbage of the same chunk stays listed for it. */
+static void test_gc_and_moves(void)
+{
+	Wormfs__PlaceStripeReply *p;
+	Wormfs__ChunkReadReply *rd;
+	struct garbage_text g, want;
+	char spare[64], d1[64], d2[64], used[64];
+	unsigned idx, has = 0;
+	struct tnode t;
+	uint64_t f, v;
+
+	CU_ASSERT_EQUAL_FATAL(tnode_make(&t, 4), 0);
+	CU_ASSERT_EQUAL_FATAL(tnode_start(&t), 0);
+	CU_ASSERT_EQUAL_FATAL(do_create(&t, 1, "f", O_CREAT, &f, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(place(&t, f, 0, &p), 0);
+	write_chunks(f, 0, p);
+	CU_ASSERT_EQUAL_FATAL(commit(&t, f, 0, p, 0, &v), 0);
+	for (size_t i = 0; i < p->n_chunks; i++) {
+		char id[64];
+
+		id_of(&p->chunks[i]->disk_id, id);
+		CU_ASSERT_EQUAL_FATAL(wfs_store_disk_find(t.n->store, id,
+							  &idx), 0);
+		has |= 1u << idx;
+	}
+	for (idx = 0; idx < 4 && (has & 1u << idx); idx++)
+		;
+	CU_ASSERT_FATAL(idx < 4);
+	{
+		struct wfs_store_disk_info info;
+
+		wfs_store_disk_info(t.n->store, idx, &info);
+		snprintf(spare, sizeof(spare), "%s", info.id);
+	}
+	id_of(&p->chunks[1]->disk_id, d1);
+	id_of(&p->chunks[2]->disk_id, d2);
+	check_moves_refused(&t, p, spare);
+	check_drain_flag(&t, spare);
+
+	/* d2 goes away; chunk 2 is written again onto the spare disk and
+	 * recorded there: its old place is garbage on an offline disk */
+	CU_ASSERT_EQUAL_FATAL(wfs_store_disk_find(t.n->store, d2, &idx), 0);
+	CU_ASSERT_EQUAL_FATAL(wfs_test_rmtree(t.disk[idx]), 0);
+	CU_ASSERT_NOT_EQUAL(read_chunk(&t, p->stripe_id, 1, 2, 0, 0, &rd), 0);
+	CU_ASSERT_EQUAL_FATAL(write_one(&t, p, f, 2, used), 0);
+	CU_ASSERT_STRING_EQUAL(used, spare);
+	chunk_set(&t, p->stripe_id, 2, wfs_node_id(t.n), used);
+	/* chunk 1 went to another node, then a third: garbage here and
+	 * there */
+	chunk_set(&t, p->stripe_id, 1, "nodeX", "diskX");
+	chunk_set(&t, p->stripe_id, 1, "nodeY", "diskY");
+	garbage_of(&t, p->stripe_id, &g);
+	memset(&want, 0, sizeof(want));
+	/* (listed by node id: this node's, hex digits, comes first) */
+	snprintf(want.buf, sizeof(want.buf), "1:self:%s;1:nodeX:diskX;"
+		 "2:self:%s;", d1, d2);
+	CU_ASSERT_STRING_EQUAL(g.buf, want.buf);
+
+	/* one pass: d1's copy deleted, the rest kept */
+	CU_ASSERT_EQUAL(wfs_gc_run(t.n->gc), 1);
+	CU_ASSERT_EQUAL(read_chunk(&t, p->stripe_id, 1, 1, 0, 0, &rd),
+			-ENOENT);
+	CU_ASSERT_EQUAL_FATAL(read_chunk(&t, p->stripe_id, 1, 2, 0, 0, &rd),
+			      0);
+	wfs_rpc_msg_free(&rd->base);
+	garbage_of(&t, p->stripe_id, &g);
+	snprintf(want.buf, sizeof(want.buf), "1:nodeX:diskX;2:self:%s;", d2);
+	CU_ASSERT_STRING_EQUAL(g.buf, want.buf);
+	/* and again: nothing changes while d2 is away */
+	CU_ASSERT_EQUAL(wfs_gc_run(t.n->gc), 0);
+	CU_ASSERT_EQUAL_FATAL(read_chunk(&t, p->stripe_id, 1, 2, 0, 0, &rd),
+			      0);
+	wfs_rpc_msg_free(&rd->base);
+	garbage_of(&t, p->stripe_id, &g);
+	CU_ASSERT_STRING_EQUAL(g.buf, want.buf);
+	wfs_rpc_msg_free(&p->base);
+	tnode_stop(&t);
+}
+
 static CU_TestInfo node_tests[] = {
 	{ "create, lookup, getattr", test_create_lookup },
 	{ "readdir in pages", test_readdir_pages },
@@ -1408,6 +1673,7 @@ static CU_TestInfo node_tests[] = {
 	{ "admin status", test_status },
 	{ "restart after snapshots keeps metadata", test_restart },
 	{ "a disk goes offline", test_disk_offline },
+	{ "gc settles exact copies; moves are checked", test_gc_and_moves },
 	CU_TEST_INFO_NULL,
 };
 WFS_TEST_SUITE("node", node_tests, suite_init, suite_cleanup)

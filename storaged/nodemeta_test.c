@@ -12,6 +12,7 @@
 
 #include "mem/mem.h"
 #include "placement/place.h"
+#include "storaged/node_internal.h"
 #include "tests/unit.h"
 
 #define MIB (1ULL << 20)
@@ -617,6 +618,38 @@ static void test_overlay_rule(void)
 	CU_ASSERT_EQUAL(d.state, WFS_PLACE_DISK_DRAINING);
 }
 
+/* The state placement sees for a disk recorded with a state and a
+ * draining flag (wfs_node_place_state, applied after the overlay, which
+ * knows nothing of the flag): gossip cannot clear a drain, a draining
+ * disk that fails is offline (repair counts it lost), and one that comes
+ * back drains again. */
+static void test_place_state(void)
+{
+	struct wfs_nodemeta_disk g = { .capacity = GIB, .free = GIB };
+	struct wfs_place_disk d = { "n1", "d1", GIB, GIB,
+				    WFS_PLACE_DISK_OFFLINE };
+
+	CU_ASSERT_EQUAL(wfs_node_place_state(WFS_PLACE_DISK_ONLINE, false),
+			WFS_PLACE_DISK_ONLINE);
+	CU_ASSERT_EQUAL(wfs_node_place_state(WFS_PLACE_DISK_OFFLINE, false),
+			WFS_PLACE_DISK_OFFLINE);
+	CU_ASSERT_EQUAL(wfs_node_place_state(WFS_PLACE_DISK_ONLINE, true),
+			WFS_PLACE_DISK_DRAINING);
+	CU_ASSERT_EQUAL(wfs_node_place_state(WFS_PLACE_DISK_OFFLINE, true),
+			WFS_PLACE_DISK_OFFLINE);
+	/* recorded offline and draining, back online in gossip: draining */
+	g.state = WFS_PLACE_DISK_ONLINE;
+	wfs_nodemeta_overlay(&g, &d);
+	CU_ASSERT_EQUAL(wfs_node_place_state(d.state, true),
+			WFS_PLACE_DISK_DRAINING);
+	/* recorded online and draining, offline in gossip: offline */
+	d.state = WFS_PLACE_DISK_ONLINE;
+	g.state = WFS_PLACE_DISK_OFFLINE;
+	wfs_nodemeta_overlay(&g, &d);
+	CU_ASSERT_EQUAL(wfs_node_place_state(d.state, true),
+			WFS_PLACE_DISK_OFFLINE);
+}
+
 #define HEX_A0 "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0"
 #define HEX_A1 "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
 #define HEX_B0 "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
@@ -818,6 +851,7 @@ static CU_TestInfo nodemeta_tests[] = {
 	{ "what is news", test_differs },
 	{ "disk ids", test_disk_id },
 	{ "overlay rule", test_overlay_rule },
+	{ "draining after the overlay", test_place_state },
 	{ "view over records", test_view_overlay },
 	{ "view of many nodes", test_view_many },
 	{ "view out of memory", test_view_nomem },

@@ -63,7 +63,9 @@ struct node_ent {
 struct disk_ent {
 	char id[WFS_META_ID_MAX + 1];
 	char node[WFS_META_ID_MAX + 1];
-	uint32_t state;		/* as recorded (enum wfs_place_disk_state) */
+	uint32_t state;		/* as recorded (enum wfs_place_disk_state:
+				 * online or offline) */
+	bool draining;		/* an operator drains it */
 };
 
 struct cluster {
@@ -116,6 +118,7 @@ static int disk_cb(const struct wfs_meta_disk *d, void *arg)
 	copy_str(de[c->ndisks].id, d->id, WFS_META_ID_MAX);
 	copy_str(de[c->ndisks].node, d->node_id, WFS_META_ID_MAX);
 	de[c->ndisks].state = d->state;
+	de[c->ndisks].draining = d->draining;
 	pd[c->ndisks] = (struct wfs_place_disk){
 		.capacity = d->capacity, .free = d->free, .state = d->state,
 	};
@@ -160,7 +163,8 @@ static size_t down_disks(const struct cluster *c)
 		const struct node_ent *e = node_find(c, c->disks[i].node);
 
 		count += e && e->addr[0] && !e->alive &&
-			 c->disks[i].state == WFS_PLACE_DISK_ONLINE;
+			 c->disks[i].state == WFS_PLACE_DISK_ONLINE &&
+			 !c->disks[i].draining;
 	}
 	return count;
 }
@@ -178,8 +182,9 @@ static size_t usable_disks(const struct cluster *c)
 /* Read the nodes (and with @disks, the disks) of the cluster.  Gossip's
  * fresh figures (liveness.h) override the disks' records where it has
  * them: a disk its node reports offline or full is so at once, not at the
- * next Join.  Disks of a node the metadata does not know are offline for
- * placement. */
+ * next Join.  Then a draining disk that is not offline is draining
+ * (wfs_node_place_state: gossip knows nothing of it).  Disks of a node
+ * the metadata does not know are offline for placement. */
 static int cluster_read(struct wfs_node *n, struct wfs_meta *m, bool disks,
 			struct cluster *c)
 {
@@ -202,6 +207,9 @@ static int cluster_read(struct wfs_node *n, struct wfs_meta *m, bool disks,
 	wfs_liveness_overlay(n->liveness, c->cands, c->ndisks);
 	for (size_t i = 0; i < c->ndisks; i++) {
 		const struct node_ent *e = node_find(c, c->disks[i].node);
+
+		c->cands[i].state = wfs_node_place_state(c->cands[i].state,
+							 c->disks[i].draining);
 
 		/* No new chunks on a node without an address (admitted,
 		 * never joined) or recorded dead. */

@@ -38,9 +38,13 @@
  *            the metadata must name the disk a chunk is on.  Every piece
  *            names the same disk.  Answered as WRITE, or ERR ENOENT (no
  *            such disk there), EIO (it is offline), ENOSPC (full), EEXIST
- *            (it holds another chunk of the stripe version, or another
- *            disk there holds this chunk).  Added as a new request op:
- *            a node that predates it answers ERR EOPNOTSUPP.
+ *            (it holds this chunk already, or another chunk of the
+ *            stripe version, or another disk there holds this chunk).
+ *            Unlike WRITE it never replaces a copy: a file the metadata
+ *            does not name as the chunk's may be garbage its collector is
+ *            about to delete, and must not become the mover's copy.
+ *            Added as a new request op: a node that predates it answers
+ *            ERR EOPNOTSUPP.
  *     OK     (none)
  *     ERR    errno u32: a Linux errno value, 1..4095.
  *     STAT   data_len u32: the chunk's bytes of data.
@@ -1135,7 +1139,8 @@ static void job_write(struct worker *w, struct job *j)
 		rc = wfs_store_disk_find(t->store, j->disk, &disk);
 		if (rc == 0)
 			rc = wfs_store_write_to(t->store, disk, &j->hdr,
-						j->data);
+						j->data,
+						WFS_STORE_WRITE_EXCL);
 	} else if (rc == 0) {
 		rc = wfs_store_write(t->store, &j->hdr, j->data, NULL);
 	}

@@ -540,7 +540,8 @@ static void disk_id_of(struct wfs_store *st, unsigned i,
 }
 
 /* WRITE_TO puts a chunk on the disk named, whichever the store would have
- * picked, and refuses a disk the peer does not have. */
+ * picked, refuses a disk the peer does not have, and never replaces a
+ * copy the peer holds. */
 static void test_write_to(void)
 {
 	struct wfs_chunk_key k = key_of(41);
@@ -579,9 +580,16 @@ static void test_write_to(void)
 	/* Held on disk 1 already: disk 0 would be a second copy. */
 	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, d0, &h,
 					      data), -EEXIST);
-	/* Again where it is: replaced in place. */
+	/* Again where it is: refused, never replaced (the file there is no
+	 * copy of the writer's: it may be garbage about to be deleted); the
+	 * copy there stays as it was. */
 	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, d1, &h,
-					      data), 0);
+					      data), -EEXIST);
+	CU_ASSERT_TRUE(store_has(b.store, 41, 3 * MIB / 2 + 7));
+	/* A plain WRITE still replaces it in place. */
+	CU_ASSERT_EQUAL(wfs_transfer_write(a.xfer, b.addr, b.pk, &h, data), 0);
+	CU_ASSERT_EQUAL(wfs_store_stat(b.store, &k, &where), 0);
+	CU_ASSERT_EQUAL(where.disk, 1);
 	wfs_free(data);
 	/* A disk b does not have; a one-piece chunk; ids that are none. */
 	make_chunk(&h, &data, 42, 100);

@@ -154,8 +154,17 @@ static int drain(struct wfs_ctl *ctl, const char *spec, bool undrain)
 		       rep->node_id.len);
 	wfs_ctl_out_str(ctl->out, "path", rep->path);
 	wfs_ctl_out_str(ctl->out, "state", rep->state);
+	wfs_ctl_out_field(ctl->out, "draining", rep->draining ? "yes" : "no",
+			  json_boolean(rep->draining));
 	wfs_ctl_out_u64(ctl->out, undrain ? "chunks" : "chunks_to_move",
 			rep->chunks);
+	/* Those recorded there but missing: nothing to move, repair
+	 * rebuilds them. */
+	wfs_ctl_out_u64(ctl->out, "chunks_missing", rep->chunks_missing);
+	wfs_ctl_out_field(ctl->out, "chunks_more",
+			  rep->chunks_more ? "yes (the counts stop at a "
+					     "million)" : NULL,
+			  json_boolean(rep->chunks_more));
 	wfs_client_msg_free(resp);
 	return WFS_CTL_OK;
 }

@@ -139,3 +139,25 @@ void wfs_ctl_fmt_time(int64_t ns, char *buf, size_t size)
 	    strftime(buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
 		snprintf(buf, size, "%lld", (long long)secs);
 }
+
+void wfs_ctl_fmt_disk_state(const char *state, bool draining, uint64_t left,
+			    uint64_t missing, bool more,
+			    char buf[WFS_CTL_DISK_STATE_LEN])
+{
+	bool offline = state && strcmp(state, "offline") == 0;
+	char miss[64] = "";
+
+	if (!draining) {
+		snprintf(buf, WFS_CTL_DISK_STATE_LEN, "%s",
+			 state && strcmp(state, "draining") != 0 ? state
+								 : "online");
+		return;
+	}
+	if (missing)
+		snprintf(miss, sizeof(miss), ", %llu%s missing (repair "
+			 "rebuilds them)", (unsigned long long)missing,
+			 more ? "+" : "");
+	snprintf(buf, WFS_CTL_DISK_STATE_LEN, "%sdraining, %llu%s left%s%s",
+		 offline ? "offline (" : "", (unsigned long long)left,
+		 more ? "+" : "", miss, offline ? ")" : "");
+}

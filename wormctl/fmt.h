@@ -7,6 +7,7 @@
 #ifndef WFS_WORMCTL_FMT_H
 #define WFS_WORMCTL_FMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,20 @@ void wfs_ctl_fmt_id(const uint8_t *id, size_t len, size_t max, char *buf,
 /* Write @ns (nanoseconds since the epoch) as local time "YYYY-MM-DD HH:MM"
  * into @buf of @size bytes (at least 17 to hold it; truncated otherwise). */
 void wfs_ctl_fmt_time(int64_t ns, char *buf, size_t size);
+
+/* Room for any wfs_ctl_fmt_disk_state result with its NUL. */
+#define WFS_CTL_DISK_STATE_LEN 112
+
+/* Write a disk's state for people into @buf: @state ("online" or
+ * "offline") alone when the disk is not @draining; while it drains, with
+ * the chunks left to move off it (@left; @more: the count stopped there,
+ * "1000000+") and those recorded there but missing, which wait for repair
+ * (@missing, when any): "draining, 120 left", "offline (draining, 5
+ * left)", "draining, 0 left, 3 missing (repair rebuilds them)".  A @state
+ * of "draining" (a node from before draining was a flag of its own) reads
+ * as online. */
+void wfs_ctl_fmt_disk_state(const char *state, bool draining, uint64_t left,
+			    uint64_t missing, bool more,
+			    char buf[WFS_CTL_DISK_STATE_LEN]);
 
 #endif

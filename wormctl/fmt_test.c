@@ -137,6 +137,35 @@ static void test_time(void)
 	CU_ASSERT_STRING_EQUAL(buf, "1969-12-31 23:59");
 }
 
+static void test_disk_state(void)
+{
+	char buf[WFS_CTL_DISK_STATE_LEN];
+
+	wfs_ctl_fmt_disk_state("online", false, 7, 3, false, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "online");
+	wfs_ctl_fmt_disk_state("offline", false, 0, 0, false, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "offline");
+	wfs_ctl_fmt_disk_state("online", true, 120, 0, false, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "draining, 120 left");
+	wfs_ctl_fmt_disk_state("offline", true, 5, 0, false, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "offline (draining, 5 left)");
+	wfs_ctl_fmt_disk_state("online", true, 0, 3, false, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "draining, 0 left, 3 missing (repair "
+			       "rebuilds them)");
+	wfs_ctl_fmt_disk_state("online", true, 999999, 1, true, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "draining, 999999+ left, 1+ missing "
+			       "(repair rebuilds them)");
+	/* the longest: it fits */
+	wfs_ctl_fmt_disk_state("offline", true, UINT64_MAX, UINT64_MAX, true,
+			       buf);
+	CU_ASSERT_EQUAL(buf[strlen(buf) - 1], ')');
+	/* an older node's "draining" state */
+	wfs_ctl_fmt_disk_state("draining", true, 4, 0, false, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "draining, 4 left");
+	wfs_ctl_fmt_disk_state("draining", false, 0, 0, false, buf);
+	CU_ASSERT_STRING_EQUAL(buf, "online");
+}
+
 static CU_TestInfo fmt_tests[] = {
 	{ "sizes as df -h", test_size },
 	{ "random sizes fit", test_size_random },
@@ -145,6 +174,7 @@ static CU_TestInfo fmt_tests[] = {
 	{ "file types", test_type },
 	{ "ids as text or hex", test_id },
 	{ "times", test_time },
+	{ "disk states while draining", test_disk_state },
 	CU_TEST_INFO_NULL,
 };
 WFS_TEST_SUITE("wormctl fmt", fmt_tests, NULL, NULL)

@@ -41,25 +41,28 @@ static void out_disk_use(struct wfs_ctl_out *o, const Wormfs__DiskStatus *d)
 	wfs_ctl_out_pct(o, "use_percent", wfs_ctl_fmt_pct(used, d->capacity));
 }
 
-/* The disk's state; while it drains, with the chunks left on it
- * ("draining, 120 left" in text; "draining" and "chunks_left" in JSON,
- * chunks_left null for a disk not draining). */
+/* The disk's state, online or offline, and while it drains the chunks
+ * left on it ("draining, 120 left", "offline (draining, 5 left)" in text,
+ * wfs_ctl_fmt_disk_state; in JSON "state", "draining", and "chunks_left",
+ * "chunks_missing", "chunks_more", null for a disk not draining). */
 static void out_disk_state(struct wfs_ctl_out *o, const Wormfs__DiskStatus *d)
 {
-	char text[64];
+	char text[WFS_CTL_DISK_STATE_LEN];
+	const char *state = strcmp(d->state, "draining") == 0 ? "online"
+							     : d->state;
 
-	if (d->draining && strcmp(d->state, "draining") == 0)
-		snprintf(text, sizeof(text), "draining, %llu left",
-			 (unsigned long long)d->chunks_left);
-	else if (d->draining)	/* offline while draining */
-		snprintf(text, sizeof(text), "%s (draining, %llu left)",
-			 d->state, (unsigned long long)d->chunks_left);
-	else
-		snprintf(text, sizeof(text), "%s", d->state);
-	wfs_ctl_out_field(o, "state", text, json_string(d->state));
+	wfs_ctl_fmt_disk_state(state, d->draining, d->chunks_left,
+			       d->chunks_missing, d->chunks_more, text);
+	wfs_ctl_out_field(o, "state", text, json_string(state));
 	wfs_ctl_out_field(o, "draining", NULL, json_boolean(d->draining));
 	wfs_ctl_out_field(o, "chunks_left", NULL,
 			  d->draining ? wfs_ctl_out_json_u64(d->chunks_left)
+				      : json_null());
+	wfs_ctl_out_field(o, "chunks_missing", NULL,
+			  d->draining ? wfs_ctl_out_json_u64(d->chunks_missing)
+				      : json_null());
+	wfs_ctl_out_field(o, "chunks_more", NULL,
+			  d->draining ? json_boolean(d->chunks_more)
 				      : json_null());
 }
 

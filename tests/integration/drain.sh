@@ -98,8 +98,10 @@ if ctl disk drain "$vname:/no/such/disk" 2>"$WFS_TMP/none.err"; then
 fi
 grep -q "no such disk" "$WFS_TMP/none.err" ||
 	wfs_fail "no such disk: $(cat "$WFS_TMP/none.err")"
-state=$(json_get "[k['state'] for n in d['nodes'] for k in n['disks'] if k['disk_id'] == '$disk'][0]")
-[ "$state" = draining ] || wfs_fail "status shows the disk $state"
+# Draining is a flag of its own: the state still says what the disk is.
+state=$(json_get "[(k['state'], k['draining']) for n in d['nodes'] for k in n['disks'] if k['disk_id'] == '$disk'][0]")
+[ "$state" = "('online', True)" ] ||
+	wfs_fail "status shows the disk $state, not online and draining"
 
 wfs_step "kill -9 its node mid-drain, restart it"
 total=$(left)
@@ -159,8 +161,13 @@ wfs_log "$(wc -l <"$sums") files read back intact"
 
 wfs_step "undrain"
 ctl disk undrain "$disk" || wfs_fail "disk undrain failed"
-state=$(json_get "[k['state'] for n in d['nodes'] for k in n['disks'] if k['disk_id'] == '$disk'][0]")
-[ "$state" = online ] || wfs_fail "after undrain status shows the disk $state"
+state=$(json_get "[(k['state'], k['draining']) for n in d['nodes'] for k in n['disks'] if k['disk_id'] == '$disk'][0]")
+[ "$state" = "('online', False)" ] ||
+	wfs_fail "after undrain status shows the disk $state"
+# Its node's reports (every few seconds) leave the undrain as it is.
+sleep 3
+state=$(json_get "[k['draining'] for n in d['nodes'] for k in n['disks'] if k['disk_id'] == '$disk'][0]")
+[ "$state" = False ] || wfs_fail "the disk drains again after its undrain"
 if ctl disk undrain "$disk" 2>"$WFS_TMP/undrain.err"; then
 	wfs_fail "undraining a disk that is not draining was accepted"
 fi
