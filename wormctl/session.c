@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,6 +61,38 @@ int wfs_ctl_resolve(struct wfs_ctl *ctl, const char *path,
 	return rc;
 }
 
+static int cmp_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static int cmp_node(const void *x, const void *y)
+{
+	const Wormfs__NodeStatus *a = *(Wormfs__NodeStatus *const *)x;
+	const Wormfs__NodeStatus *b = *(Wormfs__NodeStatus *const *)y;
+	int c = cmp_str(a->name, b->name);
+
+	return c ? c : cmp_str(a->addr, b->addr);
+}
+
+static int cmp_disk(const void *x, const void *y)
+{
+	const Wormfs__DiskStatus *a = *(Wormfs__DiskStatus *const *)x;
+	const Wormfs__DiskStatus *b = *(Wormfs__DiskStatus *const *)y;
+
+	return cmp_str(a->path, b->path);
+}
+
+/* Nodes by name, each one's disks by path: the order a reader looks for
+ * (the node answers in its tables' order, by id). */
+static void status_sort(Wormfs__StatusReply *st)
+{
+	qsort(st->nodes, st->n_nodes, sizeof(*st->nodes), cmp_node);
+	for (size_t i = 0; i < st->n_nodes; i++)
+		qsort(st->nodes[i]->disks, st->nodes[i]->n_disks,
+		      sizeof(*st->nodes[i]->disks), cmp_disk);
+}
+
 int wfs_ctl_status(struct wfs_ctl *ctl, const Wormfs__StatusReply **st)
 {
 	Wormfs__StatusRequest req = WORMFS__STATUS_REQUEST__INIT;
@@ -73,6 +106,7 @@ int wfs_ctl_status(struct wfs_ctl *ctl, const Wormfs__StatusReply **st)
 		if (rc)
 			return rc;
 		ctl->status = (Wormfs__StatusReply *)resp;
+		status_sort(ctl->status);
 	}
 	*st = ctl->status;
 	return 0;
