@@ -1031,7 +1031,7 @@ int wfs_store_write_to(struct wfs_store *st, unsigned disk,
 		if (e && (e->flags & ENTRY_BUSY))
 			rc = -EBUSY;
 		else if (e && i == disk && (flags & WFS_STORE_WRITE_EXCL))
-			rc = -EEXIST;
+			rc = -EALREADY;
 		else if (e && i == disk)
 			mine = e;
 		else if (e && is_online(o))

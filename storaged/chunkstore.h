@@ -111,7 +111,7 @@ int wfs_store_write(struct wfs_store *st, const struct wfs_chunk_header *hdr,
 
 /* How wfs_store_write_to treats a chunk the disk holds already. */
 enum wfs_store_write_flags {
-	/* Refuse it (-EEXIST) instead of replacing it: for a copy made
+	/* Refuse it (-EALREADY) instead of replacing it: for a copy made
 	 * onto a disk the metadata does not name yet (a drain's move),
 	 * where a file already there is no copy of ours to take over (it
 	 * may be garbage its collector is about to delete). */
@@ -121,9 +121,9 @@ enum wfs_store_write_flags {
 /* Write a chunk as wfs_store_write() does, but to disk @disk, chosen by the
  * caller (repair, placement); @flags: enum wfs_store_write_flags.  Returns
  * 0 or as wfs_store_write(), except that it never tries another disk and
- * returns -EEXIST if @disk holds another chunk of the same stripe version,
- * or this chunk with WFS_STORE_WRITE_EXCL, or another online disk holds
- * this chunk, -EIO if @disk is offline (or fails), -ENOSPC if it is full,
+ * returns -EEXIST if @disk holds another chunk of the same stripe version
+ * or another online disk holds this chunk, -EALREADY if @disk holds this
+ * chunk and @flags has WFS_STORE_WRITE_EXCL, -EIO if @disk is offline (or fails), -ENOSPC if it is full,
  * -EINVAL for a disk out of range.  Worker threads. */
 int wfs_store_write_to(struct wfs_store *st, unsigned disk,
 		       const struct wfs_chunk_header *hdr, const void *data,

@@ -333,7 +333,7 @@ static void test_stripe_rule(void)
 	CU_ASSERT_EQUAL(wfs_store_write_to(st, first, &h, data, 0), 0);
 	/* ... unless told to refuse a copy the disk holds already */
 	CU_ASSERT_EQUAL(wfs_store_write_to(st, first, &h, data,
-					   WFS_STORE_WRITE_EXCL), -EEXIST);
+					   WFS_STORE_WRITE_EXCL), -EALREADY);
 	CU_ASSERT_EQUAL(wfs_store_write_to(st, (first + 1) % 6, &h, data,
 					   WFS_STORE_WRITE_EXCL), -EEXIST);
 	CU_ASSERT_EQUAL(wfs_store_write_to(st, 6, &h, data, 0), -EINVAL);
@@ -342,7 +342,7 @@ static void test_stripe_rule(void)
 					   WFS_STORE_WRITE_EXCL), 0);
 	CU_ASSERT_EQUAL(stat_disk(st, 10, 1, 0), 3);
 	CU_ASSERT_EQUAL(wfs_store_write_to(st, 3, &h, data,
-					   WFS_STORE_WRITE_EXCL), -EEXIST);
+					   WFS_STORE_WRITE_EXCL), -EALREADY);
 	CU_ASSERT_EQUAL(stat_disk(st, 10, 1, 0), 3);
 
 	/* What a writer hands over is checked. */

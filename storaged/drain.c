@@ -862,7 +862,8 @@ static int move_resume(struct wfs_drain *d, const char *disk,
  * restarted in between, the master's PlaceChunk says the chunk is no
  * longer here (-ESTALE) once it moved.  What is left is a copy whose
  * move never applied and whose mover restarted: an orphan on its target,
- * which then refuses the chunk; the next try draws another target. */
+ * which refuses a second copy; the next try that draws that target finds
+ * the orphan whole and records the move with it. */
 static int move_one(struct wfs_drain *d, unsigned di, const char *disk,
 		    const struct item *it, uint64_t *bytes)
 {
@@ -903,8 +904,26 @@ static int move_one(struct wfs_drain *d, unsigned di, const char *disk,
 	}
 	rc = wfs_transfer_write_to(d->n->transfer, peer, pk, tdisk, &hdr,
 				   d->buf);
+	if (rc == -EALREADY) {
+		/* That very disk holds the chunk: most likely the copy of an
+		 * earlier try whose move never applied (this node restarted
+		 * in between).  A key names one stripe version's chunk,
+		 * written whole or not at all, so a copy of the same length
+		 * holds these bytes: record the move.  The master checks the
+		 * copy again, and refuses the move if that place is garbage
+		 * waiting to be deleted (the collector then frees it for
+		 * the next try).  A peer that predates -EALREADY says
+		 * -EEXIST, and the chunk waits, as before. */
+		struct wfs_chunk_key key = wfs_chunk_header_key(&hdr);
+		uint32_t len;
+
+		if (wfs_transfer_stat(d->n->transfer, peer, pk, &key,
+				      &len) == 0 &&
+		    len == hdr.data_len)
+			rc = 0;
+	}
 	if (rc) {
-		cause_log(d, disk, it, rc == -EEXIST
+		cause_log(d, disk, it, rc == -EEXIST || rc == -EALREADY
 				       ? "its target holds a file of it already"
 				       : "the target did not take it", rc);
 		return rc;

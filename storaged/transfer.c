@@ -37,9 +37,10 @@
  *            marker names it), never another: what a mover needs, since
  *            the metadata must name the disk a chunk is on.  Every piece
  *            names the same disk.  Answered as WRITE, or ERR ENOENT (no
- *            such disk there), EIO (it is offline), ENOSPC (full), EEXIST
- *            (it holds this chunk already, or another chunk of the
- *            stripe version, or another disk there holds this chunk).
+ *            such disk there), EIO (it is offline), ENOSPC (full),
+ *            EALREADY (that disk holds this chunk already), EEXIST (it
+ *            holds another chunk of the stripe version, or another disk
+ *            there holds this chunk).
  *            Unlike WRITE it never replaces a copy: a file the metadata
  *            does not name as the chunk's may be garbage its collector is
  *            about to delete, and must not become the mover's copy.

@@ -130,9 +130,9 @@ int wfs_transfer_write(struct wfs_transfer *t, const char *addr,
 /* As wfs_transfer_write, onto the peer's disk whose id is @disk_id (a
  * disk id, WFS_DISK_ID_LEN hex digits) and no other, and never over a
  * copy the peer holds already: the peer refuses with -ENOENT (no such
- * disk there), -EIO (offline), -ENOSPC (full), -EEXIST (the disk holds
- * this chunk already, or another chunk of the stripe version, or another
- * of the peer's disks holds this chunk), or -EOPNOTSUPP (a peer that
+ * disk there), -EIO (offline), -ENOSPC (full), -EALREADY (that disk
+ * holds this chunk already), -EEXIST (it holds another chunk of the
+ * stripe version, or another of the peer's disks holds this chunk), or -EOPNOTSUPP (a peer that
  * predates this call).  -EINVAL for a @disk_id that is not one.  Blocks;
  * any thread but the net's. */
 int wfs_transfer_write_to(struct wfs_transfer *t, const char *addr,

@@ -584,7 +584,7 @@ static void test_write_to(void)
 	 * copy of the writer's: it may be garbage about to be deleted); the
 	 * copy there stays as it was. */
 	CU_ASSERT_EQUAL(wfs_transfer_write_to(a.xfer, b.addr, b.pk, d1, &h,
-					      data), -EEXIST);
+					      data), -EALREADY);
 	CU_ASSERT_TRUE(store_has(b.store, 41, 3 * MIB / 2 + 7));
 	/* A plain WRITE still replaces it in place. */
 	CU_ASSERT_EQUAL(wfs_transfer_write(a.xfer, b.addr, b.pk, &h, data), 0);
