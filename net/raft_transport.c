@@ -265,16 +265,21 @@ static void finish_close(struct rt *rt);
 
 /* Make @h wait for @events (UV_READABLE | UV_WRITABLE), which it waits for
  * now in *cur: only a change touches the poll, because libuv turns each
- * uv_poll_start into an epoll_ctl. */
-static void poll_set(uv_poll_t *h, int *cur, int events)
+ * uv_poll_start into an epoll_ctl.  Returns 0, or libuv's error when the
+ * poll could not start (the pump would then wait for nothing). */
+static int poll_set(uv_poll_t *h, int *cur, int events)
 {
+	int rc = 0;
+
 	if (events == *cur)
-		return;
-	*cur = events;
+		return 0;
 	if (events)
-		uv_poll_start(h, events, pump_poll_cb);
+		rc = uv_poll_start(h, events, pump_poll_cb);
 	else
 		uv_poll_stop(h);
+	if (rc == 0)
+		*cur = events;
+	return rc;
 }
 
 /* The last handle of a stopped pump closed: free the pump (which ends its
@@ -323,16 +328,16 @@ static void pump_go(struct rpump *rp, unsigned ready)
 {
 	unsigned want;
 
-	if (wfs_net_pump_run(rp->pump, ready, &want) != 0) {
+	/* A poll that cannot start ends the relay like a broken socket:
+	 * raft reads EOF and dials again. */
+	if (wfs_net_pump_run(rp->pump, ready, &want) != 0 ||
+	    poll_set(&rp->sock_poll, &rp->sock_events,
+		     (want & WFS_NET_PUMP_SOCK_RD ? UV_READABLE : 0) |
+		     (want & WFS_NET_PUMP_SOCK_WR ? UV_WRITABLE : 0)) != 0 ||
+	    poll_set(&rp->fd_poll, &rp->fd_events,
+		     (want & WFS_NET_PUMP_FD_RD ? UV_READABLE : 0) |
+		     (want & WFS_NET_PUMP_FD_WR ? UV_WRITABLE : 0)) != 0)
 		pump_stop(rp);
-		return;
-	}
-	poll_set(&rp->sock_poll, &rp->sock_events,
-		 (want & WFS_NET_PUMP_SOCK_RD ? UV_READABLE : 0) |
-		 (want & WFS_NET_PUMP_SOCK_WR ? UV_WRITABLE : 0));
-	poll_set(&rp->fd_poll, &rp->fd_events,
-		 (want & WFS_NET_PUMP_FD_RD ? UV_READABLE : 0) |
-		 (want & WFS_NET_PUMP_FD_WR ? UV_WRITABLE : 0));
 }
 
 static void pump_poll_cb(uv_poll_t *h, int status, int events)
