@@ -311,6 +311,9 @@ static int remove_name(struct wfs_client *c, const char *method, bool purge,
 	wfs_sa_forget_name(c, parent, name);
 	if (rc)
 		return rc;
+	/* The inode's other names, if it has any, changed too (nlink,
+	 * ctime), and they may be cached when this one was not. */
+	wfs_sa_forget_ino(c, r->ino);
 	if (ino)
 		*ino = r->purged ? 0 : r->ino;
 	if (nlink)
@@ -357,6 +360,10 @@ int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 	wfs_sa_forget_name(c, new_parent, new_name);
 	if (rc)
 		return rc;
+	/* Their other names too (ctime; the replaced one's nlink). */
+	wfs_sa_forget_ino(c, r->ino);
+	if (r->replaced_ino)
+		wfs_sa_forget_ino(c, r->replaced_ino);
 	if (moved)
 		*moved = r->ino;
 	if (replaced)

@@ -9,9 +9,12 @@
  * trackers, the least recently used one reused.
  *
  * A fetch races with changes made through this client: the node may have
- * listed a name before this client removed it.  Every forget bumps a
- * change counter; a page is kept only if no change happened between the
- * decision to fetch it and its arrival.
+ * listed a name before this client removed it.  Every forget is numbered
+ * and remembered in a small ring (what it named: a name in a directory,
+ * or an inode); a page files only the entries no forget since the
+ * decision to fetch it names.  Past the ring's reach the whole page is
+ * dropped (and counts as fruitless, so a storm of changes pauses the
+ * read-ahead instead of refetching on every lookup).
  */
 #include "client/statahead_internal.h"
 
@@ -27,6 +30,7 @@
 #define STREAK 2	/* lookups asked of the node before reading ahead */
 #define USELESS_MAX 2	/* fruitless pages before a pause */
 #define PAUSE_TTLS 4	/* the pause, in ttls */
+#define FORGETS 256	/* forgets remembered for pages in flight */
 
 /* Who asked: entries are only for the caller the node checked. */
 struct caller_key {
@@ -43,6 +47,13 @@ struct sa_entry {
 	int64_t expires_ms;
 	struct wfs_attr attr;
 	char name[];
+};
+
+/* One forget, for pages in flight: a name in a directory (@dir, @name
+ * hash) or an inode (@ino). */
+struct forget {
+	uint64_t seq;
+	uint64_t dir, name, ino;
 };
 
 struct tracker {
@@ -67,6 +78,7 @@ struct wfs_statahead {
 	struct sa_entry *oldest, *newest;
 	unsigned count;
 	uint64_t changes;	/* forgets so far */
+	struct forget forgets[FORGETS];	/* the last ones, by seq % FORGETS */
 	uint64_t tick;
 	struct tracker trackers[TRACKERS];
 	struct wfs_statahead_stats st;
@@ -104,14 +116,54 @@ static bool same_key(struct caller_key a, struct caller_key b)
 	return a.uid == b.uid && a.gid == b.gid && a.groups == b.groups;
 }
 
-static unsigned name_slot(const struct wfs_statahead *sa, uint64_t dir,
-			  const char *name)
+static uint64_t name_hash(uint64_t dir, const char *name)
 {
 	uint64_t h = mix(0xcbf29ce484222325ull, dir);
 
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
 		h = mix(h, *p);
-	return (unsigned)h & sa->mask;
+	return h;
+}
+
+static unsigned name_slot(const struct wfs_statahead *sa, uint64_t dir,
+			  const char *name)
+{
+	return (unsigned)name_hash(dir, name) & sa->mask;
+}
+
+/* Number and remember a forget (of a name when @name, else of @ino). */
+static void note_forget(struct wfs_statahead *sa, uint64_t dir,
+			const char *name, uint64_t ino)
+{
+	struct forget *f = &sa->forgets[++sa->changes % FORGETS];
+
+	f->seq = sa->changes;
+	f->dir = name ? dir : 0;
+	f->name = name ? name_hash(dir, name) : 0;
+	f->ino = name ? 0 : ino;
+}
+
+/* Whether a forget after @ticket names entry @d of @dir (a hash match
+ * that is not the name only costs a lookup). */
+static bool forgotten_since(const struct wfs_statahead *sa, uint64_t ticket,
+			    uint64_t dir, const struct wfs_dirent *d)
+{
+	uint64_t h = 0;
+
+	for (uint64_t seq = ticket + 1; seq <= sa->changes; seq++) {
+		const struct forget *f = &sa->forgets[seq % FORGETS];
+
+		if (f->ino) {
+			if (f->ino == d->ino)
+				return true;
+			continue;
+		}
+		if (!h)
+			h = name_hash(dir, d->name);
+		if (f->dir == dir && f->name == h)
+			return true;
+	}
+	return false;
 }
 
 static unsigned ino_slot(const struct wfs_statahead *sa, uint64_t ino)
@@ -378,15 +430,24 @@ void wfs_statahead_fill(struct wfs_statahead *sa, const struct wfs_cred *cred,
 				now + (int64_t)sa->ttl_ms * PAUSE_TTLS;
 		goto out;
 	}
-	if (ticket != sa->changes) {
+	if (sa->changes - ticket >= FORGETS) {
+		/* More changes than the ring recalls: nothing of the page
+		 * can be trusted.  It counts as a page that answered
+		 * nothing. */
 		sa->st.dropped_pages++;
+		if (t) {
+			t->filled = true;
+			t->hits = 0;
+		}
 		goto out;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct wfs_dirent *d = &ents[i];
 
 		if (!d->attr || strcmp(d->name, ".") == 0 ||
-		    strcmp(d->name, "..") == 0)
+		    strcmp(d->name, "..") == 0 ||
+		    (ticket != sa->changes &&
+		     forgotten_since(sa, ticket, dir, d)))
 			continue;
 		insert(sa, dir, who, d->name, d->attr, now);
 	}
@@ -421,7 +482,8 @@ void wfs_statahead_forget_name(struct wfs_statahead *sa, uint64_t dir,
 	struct sa_entry *e;
 
 	pthread_mutex_lock(&sa->lock);
-	sa->changes++;
+	note_forget(sa, dir, name, 0);
+	note_forget(sa, 0, NULL, dir);
 	/* Every caller's entry of the name, and through its inode the
 	 * inode's other names (their link count changed too). */
 	for (;;) {
@@ -431,6 +493,7 @@ void wfs_statahead_forget_name(struct wfs_statahead *sa, uint64_t dir,
 				break;
 		if (!e)
 			break;
+		note_forget(sa, 0, NULL, e->attr.ino);
 		forget_ino_locked(sa, e->attr.ino);
 	}
 	forget_ino_locked(sa, dir);
@@ -440,8 +503,13 @@ void wfs_statahead_forget_name(struct wfs_statahead *sa, uint64_t dir,
 void wfs_statahead_forget_ino(struct wfs_statahead *sa, uint64_t ino)
 {
 	pthread_mutex_lock(&sa->lock);
-	sa->changes++;
+	note_forget(sa, 0, NULL, ino);
 	forget_ino_locked(sa, ino);
+	/* A directory's mode may have changed: who may search it is asked
+	 * of the node again before its listing is read ahead once more. */
+	for (unsigned i = 0; i < TRACKERS; i++)
+		if (sa->trackers[i].used && sa->trackers[i].dir == ino)
+			sa->trackers[i].streak = 0;
 	pthread_mutex_unlock(&sa->lock);
 }
 

@@ -16,8 +16,17 @@
  * Changes made through this client are applied at once (wfs_statahead_
  * forget_*): the entry of a name removed, replaced or created goes, and so
  * does every entry of an inode whose attributes changed; a page fetched
- * while such a change happened is dropped.  Changes by other clients are
- * seen once entries expire, as with the kernel's own attribute cache.
+ * while such a change happened files none of the entries it touched.
+ * Changes by other clients are seen once entries expire, as with the
+ * kernel's own attribute cache.
+ *
+ * Permissions: a page is read with the caller's read permission on the
+ * directory, and a lookup needs search (execute) permission.  The read-
+ * ahead starts only after two of the caller's lookups there succeeded at
+ * the node, and starts over after the directory's attributes change
+ * through this client; a mount must still have the kernel check search
+ * permission itself (FUSE's default_permissions, as wormfs does), since a
+ * chmod by another client is seen only when entries expire.
  *
  * When to read ahead: a caller's lookups in a directory went to the node
  * twice in a row (so it may search the directory, and seems to walk it);

@@ -169,7 +169,8 @@ static void test_forget(void)
 }
 
 /* A page asked for before a change and arriving after it may hold what
- * the change undid: it is dropped. */
+ * the change undid: it files none of the entries the change names, and
+ * past what the client remembers of changes, nothing. */
 static void test_page_races_change(void)
 {
 	struct wfs_statahead *sa;
@@ -181,20 +182,62 @@ static void test_page_races_change(void)
 	CU_ASSERT_FATAL(wfs_statahead_new(60000, 1000, &sa) == 0);
 	CU_ASSERT_EQUAL(walk_start(sa, &alice, &ticket), 0);
 	wfs_statahead_forget_name(sa, DIR_INO, "f3");	/* unlinked meanwhile */
+	wfs_statahead_forget_ino(sa, 105);		/* f5 chmod'ed */
+	wfs_statahead_forget_name(sa, DIR_INO + 1, "f7"); /* elsewhere */
 	wfs_statahead_fill(sa, &alice, DIR_INO, ticket, 0, ents, NFILES,
-			   true);
+			   false);
 	CU_ASSERT_FALSE(wfs_statahead_find(sa, &alice, DIR_INO, "f3", &a));
-	CU_ASSERT_FALSE(wfs_statahead_find(sa, &alice, DIR_INO, "f4", &a));
+	CU_ASSERT_FALSE(wfs_statahead_find(sa, &alice, DIR_INO, "f5", &a));
+	CU_ASSERT_TRUE(wfs_statahead_find(sa, &alice, DIR_INO, "f4", &a));
+	CU_ASSERT_TRUE(wfs_statahead_find(sa, &alice, DIR_INO, "f7", &a));
 	wfs_statahead_stats(sa, &st);
-	CU_ASSERT_EQUAL(st.dropped_pages, 1);
-	CU_ASSERT_EQUAL(st.entries, 0);
-	/* The same page asked again after the change is kept. */
+	CU_ASSERT_EQUAL(st.dropped_pages, 0);
+	CU_ASSERT_EQUAL(st.entries, NFILES - 2);
+
+	/* More changes during a fetch than are remembered: the page is
+	 * dropped, and counts as one that answered nothing. */
 	CU_ASSERT_TRUE(wfs_statahead_want(sa, &alice, DIR_INO, &cookie,
 					  &ticket));
-	CU_ASSERT_EQUAL(cookie, 0);
-	wfs_statahead_fill(sa, &alice, DIR_INO, ticket, 0, ents + 4,
-			   NFILES - 4, true);
-	CU_ASSERT_TRUE(wfs_statahead_find(sa, &alice, DIR_INO, "f4", &a));
+	for (uint64_t i = 0; i < 1000; i++)
+		wfs_statahead_forget_ino(sa, 5000 + i);
+	wfs_statahead_fill(sa, &alice, DIR_INO, ticket, 0, ents + 10, 5,
+			   false);
+	wfs_statahead_stats(sa, &st);
+	CU_ASSERT_EQUAL(st.dropped_pages, 1);
+	CU_ASSERT_TRUE(wfs_statahead_want(sa, &alice, DIR_INO, &cookie,
+					  &ticket));
+	wfs_statahead_fill(sa, &alice, DIR_INO, ticket, 0, NULL, 0,
+			   false);
+	/* A second fruitless page: the walk pauses, however busy the
+	 * mount is. */
+	for (uint64_t i = 0; i < 1000; i++)
+		wfs_statahead_forget_ino(sa, 9000 + i);
+	CU_ASSERT_FALSE(wfs_statahead_want(sa, &alice, DIR_INO, &cookie,
+					   &ticket));
+	wfs_statahead_stats(sa, &st);
+	CU_ASSERT_EQUAL(st.useless, 2);
+	wfs_statahead_free(sa);
+}
+
+/* A change to a directory's attributes (a chmod) asks the node again
+ * before its listing is read ahead once more. */
+static void test_dir_change_restarts(void)
+{
+	struct wfs_statahead *sa;
+	uint64_t cookie, ticket;
+
+	make_dir();
+	CU_ASSERT_FATAL(wfs_statahead_new(60000, 1000, &sa) == 0);
+	CU_ASSERT_EQUAL(walk_start(sa, &alice, &ticket), 0);
+	wfs_statahead_fill(sa, &alice, DIR_INO, ticket, 0, ents, 10, false);
+	wfs_statahead_forget_ino(sa, DIR_INO);
+	CU_ASSERT_FALSE(wfs_statahead_want(sa, &alice, DIR_INO, &cookie,
+					   &ticket));
+	wfs_statahead_looked_up(sa, &alice, DIR_INO, 0);
+	wfs_statahead_looked_up(sa, &alice, DIR_INO, 0);
+	CU_ASSERT_TRUE(wfs_statahead_want(sa, &alice, DIR_INO, &cookie,
+					  &ticket));
+	wfs_statahead_fill(sa, &alice, DIR_INO, ticket, -EIO, NULL, 0, false);
 	wfs_statahead_free(sa);
 }
 
@@ -307,7 +350,8 @@ static CU_TestInfo statahead_tests[] = {
 	{ "a walk reads ahead", test_walk },
 	{ "entries are per caller", test_groups_matter },
 	{ "changes forget entries", test_forget },
-	{ "a page racing a change is dropped", test_page_races_change },
+	{ "a page racing changes", test_page_races_change },
+	{ "a directory's change restarts", test_dir_change_restarts },
 	{ "expiry and the entry limit", test_expiry_and_limit },
 	{ "gives up on no walk", test_gives_up },
 	{ "many directories", test_many_dirs },
