@@ -57,6 +57,7 @@
 
 #include "log/log.h"
 #include "mem/mem.h"
+#include "net/mpread.h"
 
 #define FORMAT_VERSION 1
 #define SUBSYS "gossip"
@@ -617,105 +618,26 @@ static void send_pushpull(struct wfs_swim *s, const unsigned char *to_id,
 
 /* ---- decoding ---- */
 
-struct rd {
-	const unsigned char *p, *end;
-};
-
-static size_t rd_left(const struct rd *r)
+static int rd_addr(struct wfs_mpread *r, const unsigned char **addr,
+		   uint32_t *len)
 {
-	return (size_t)(r->end - r->p);
-}
-
-/* Read a big-endian number of @n bytes. */
-static int rd_be(struct rd *r, unsigned n, uint64_t *v)
-{
-	if (rd_left(r) < n)
-		return -EPROTO;
-	*v = 0;
-	for (unsigned i = 0; i < n; i++)
-		*v = *v << 8 | *r->p++;
-	return 0;
-}
-
-static int rd_uint(struct rd *r, uint64_t max, uint64_t *v)
-{
-	static const unsigned widths[4] = { 1, 2, 4, 8 };
-	unsigned char b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (b <= 0x7f)
-		*v = b;
-	else if (b >= 0xcc && b <= 0xcf) {
-		if (rd_be(r, widths[b - 0xcc], v) < 0)
-			return -EPROTO;
-	} else
-		return -EPROTO;
-	return *v <= max ? 0 : -EPROTO;
-}
-
-/* An array header whose count the bytes left can hold (every element takes
- * at least one byte). */
-static int rd_array(struct rd *r, uint32_t *n)
-{
-	uint64_t v;
-	unsigned char b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (b >= 0x90 && b <= 0x9f)
-		v = b & 0x0f;
-	else if (b == 0xdc || b == 0xdd) {
-		if (rd_be(r, b == 0xdc ? 2 : 4, &v) < 0)
-			return -EPROTO;
-	} else
-		return -EPROTO;
-	if (v > rd_left(r))
-		return -EPROTO;
-	*n = (uint32_t)v;
-	return 0;
-}
-
-static int rd_bin(struct rd *r, uint32_t min, uint32_t max,
-		  const unsigned char **data, uint32_t *len)
-{
-	uint64_t v;
-	unsigned char b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (b < 0xc4 || b > 0xc6 || rd_be(r, 1u << (b - 0xc4), &v) < 0)
-		return -EPROTO;
-	if (v < min || v > max || v > rd_left(r))
-		return -EPROTO;
-	*data = r->p;
-	*len = (uint32_t)v;
-	r->p += v;
-	return 0;
-}
-
-static int rd_addr(struct rd *r, const unsigned char **addr, uint32_t *len)
-{
-	if (rd_bin(r, 1, WFS_SWIM_ADDR_MAX - 1, addr, len) < 0 ||
+	if (wfs_mpread_bin(r, 1, WFS_SWIM_ADDR_MAX - 1, addr, len) < 0 ||
 	    memchr(*addr, '\0', *len))
 		return -EPROTO;
 	return 0;
 }
 
-static int rd_entry(struct rd *r, struct entry *e)
+static int rd_entry(struct wfs_mpread *r, struct entry *e)
 {
 	uint32_t n, len;
 	uint64_t st;
 
-	if (rd_array(r, &n) < 0 || n != ENTRY_FIELDS ||
-	    rd_bin(r, WFS_SWIM_ID_LEN, WFS_SWIM_ID_LEN, &e->id, &len) < 0 ||
-	    rd_uint(r, UINT64_MAX - 1, &e->inc) < 0 || e->inc == 0 ||
-	    rd_uint(r, WFS_SWIM_LEFT, &st) < 0 || st == WFS_SWIM_NONE ||
+	if (wfs_mpread_array(r, &n) < 0 || n != ENTRY_FIELDS ||
+	    wfs_mpread_bin(r, WFS_SWIM_ID_LEN, WFS_SWIM_ID_LEN, &e->id, &len) < 0 ||
+	    wfs_mpread_uint(r, UINT64_MAX - 1, &e->inc) < 0 || e->inc == 0 ||
+	    wfs_mpread_uint(r, WFS_SWIM_LEFT, &st) < 0 || st == WFS_SWIM_NONE ||
 	    rd_addr(r, &e->addr, &e->addr_len) < 0 ||
-	    rd_bin(r, 0, WFS_SWIM_META_MAX, &e->meta, &e->meta_len) < 0)
+	    wfs_mpread_bin(r, 0, WFS_SWIM_META_MAX, &e->meta, &e->meta_len) < 0)
 		return -EPROTO;
 	e->state = (enum wfs_swim_state)st;
 	if (e->state != WFS_SWIM_ALIVE && e->meta_len)
@@ -723,24 +645,24 @@ static int rd_entry(struct rd *r, struct entry *e)
 	return 0;
 }
 
-static int rd_field(struct rd *r, unsigned char field, struct msg *m)
+static int rd_field(struct wfs_mpread *r, unsigned char field, struct msg *m)
 {
 	uint64_t v;
 	uint32_t len;
 
 	switch (field) {
 	case F_SEQ:
-		if (rd_uint(r, UINT32_MAX, &v) < 0)
+		if (wfs_mpread_uint(r, UINT32_MAX, &v) < 0)
 			return -EPROTO;
 		m->seq = (uint32_t)v;
 		return 0;
 	case F_TARGET:
-		return rd_bin(r, WFS_SWIM_ID_LEN, WFS_SWIM_ID_LEN, &m->target,
+		return wfs_mpread_bin(r, WFS_SWIM_ID_LEN, WFS_SWIM_ID_LEN, &m->target,
 			      &len);
 	case F_ADDR:
 		return rd_addr(r, &m->addr, &m->addr_len);
 	default:
-		if (rd_uint(r, 1, &v) < 0)
+		if (wfs_mpread_uint(r, 1, &v) < 0)
 			return -EPROTO;
 		m->reply = (uint32_t)v;
 		return 0;
@@ -751,15 +673,15 @@ static int rd_field(struct rd *r, unsigned char field, struct msg *m)
  * -EPROTO. */
 static int parse(const void *buf, size_t len, struct msg *m)
 {
-	struct rd r = { buf, (const unsigned char *)buf + len };
+	struct wfs_mpread r = { buf, (const unsigned char *)buf + len };
 	uint64_t version, type;
 	uint32_t n, nfields = 0;
 	struct entry e;
 
 	memset(m, 0, sizeof(*m));
-	if (rd_array(&r, &n) < 0 || rd_uint(&r, UINT32_MAX, &version) < 0 ||
+	if (wfs_mpread_array(&r, &n) < 0 || wfs_mpread_uint(&r, UINT32_MAX, &version) < 0 ||
 	    version != FORMAT_VERSION ||
-	    rd_uint(&r, MSG_TYPES - 1, &type) < 0 || type == 0)
+	    wfs_mpread_uint(&r, MSG_TYPES - 1, &type) < 0 || type == 0)
 		return -EPROTO;
 	m->type = (uint32_t)type;
 	while (nfields < FIELDS_MAX && layouts[type][nfields] != F_END)
@@ -769,7 +691,7 @@ static int parse(const void *buf, size_t len, struct msg *m)
 	for (uint32_t i = 0; i < nfields; i++)
 		if (rd_field(&r, layouts[type][i], m) < 0)
 			return -EPROTO;
-	if (rd_array(&r, &m->nnews) < 0)
+	if (wfs_mpread_array(&r, &m->nnews) < 0)
 		return -EPROTO;
 	m->news = r.p;
 	for (uint32_t i = 0; i < m->nnews; i++)
@@ -866,7 +788,7 @@ static void apply_entry(struct wfs_swim *s, uint64_t now,
 
 static void apply_news(struct wfs_swim *s, uint64_t now, const struct msg *m)
 {
-	struct rd r = { m->news, m->end };
+	struct wfs_mpread r = { m->news, m->end };
 	struct entry e;
 
 	for (uint32_t i = 0; i < m->nnews; i++) {

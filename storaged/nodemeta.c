@@ -56,6 +56,7 @@
 
 #include "mem/mem.h"
 #include "metadata/op.h"
+#include "net/mpread.h"
 #include "storaged/disk.h"
 
 enum key {
@@ -187,175 +188,12 @@ int wfs_nodemeta_encode(const struct wfs_nodemeta *m, void *buf, size_t cap,
 
 /* ---- decoding ---- */
 
-struct rd {
-	const unsigned char *p, *end;
-};
-
-static size_t rd_left(const struct rd *r)
-{
-	return (size_t)(r->end - r->p);
-}
-
-/* A big-endian number of @n bytes. */
-static int rd_be(struct rd *r, unsigned n, uint64_t *v)
-{
-	if (rd_left(r) < n)
-		return -EPROTO;
-	*v = 0;
-	for (unsigned i = 0; i < n; i++)
-		*v = *v << 8 | *r->p++;
-	return 0;
-}
-
-static int rd_uint(struct rd *r, uint64_t max, uint64_t *v)
-{
-	static const unsigned widths[4] = { 1, 2, 4, 8 };
-	unsigned char b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (b <= 0x7f)
-		*v = b;
-	else if (b >= 0xcc && b <= 0xcf) {
-		if (rd_be(r, widths[b - 0xcc], v) < 0)
-			return -EPROTO;
-	} else {
-		return -EPROTO;
-	}
-	return *v <= max ? 0 : -EPROTO;
-}
-
-/* An array (@map false) or map header whose count the bytes left can hold
- * (every element takes at least one byte). */
-static int rd_count(struct rd *r, bool map, uint64_t *n)
-{
-	unsigned char fix = map ? 0x80 : 0x90, b16 = map ? 0xde : 0xdc;
-	unsigned char b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if ((b & 0xf0) == fix)
-		*n = b & 0x0f;
-	else if (b == b16 || b == b16 + 1) {
-		if (rd_be(r, b == b16 ? 2 : 4, n) < 0)
-			return -EPROTO;
-	} else {
-		return -EPROTO;
-	}
-	return *n * (map ? 2 : 1) <= rd_left(r) ? 0 : -EPROTO;
-}
-
-/* A str (@str true) or bin of @min..@max bytes. */
-static int rd_bytes(struct rd *r, bool str, uint32_t min, uint32_t max,
-		    const unsigned char **data, size_t *len)
-{
-	unsigned char first = str ? 0xd9 : 0xc4, b;
-	uint64_t v;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (str && (b & 0xe0) == 0xa0)
-		v = b & 0x1f;
-	else if (b < first || b > first + 2 ||
-		 rd_be(r, 1u << (b - first), &v) < 0)
-		return -EPROTO;
-	if (v < min || v > max || v > rd_left(r))
-		return -EPROTO;
-	*data = r->p;
-	*len = (size_t)v;
-	r->p += v;
-	return 0;
-}
-
-/* Skip @n bytes. */
-static int rd_skip_bytes(struct rd *r, uint64_t n)
-{
-	if (n > rd_left(r))
-		return -EPROTO;
-	r->p += n;
-	return 0;
-}
-
-static int rd_skip(struct rd *r, unsigned depth);
-
-/* Skip @n values, nested at most @depth deep. */
-static int rd_skip_values(struct rd *r, uint64_t n, unsigned depth)
-{
-	if (n > rd_left(r))	/* every value takes a byte at least */
-		return -EPROTO;
-	for (uint64_t i = 0; i < n; i++)
-		if (rd_skip(r, depth) < 0)
-			return -EPROTO;
-	return 0;
-}
-
-/* How the forms c0-df go on after their first byte. */
-enum form_kind {
-	F_BAD = 0,	/* c1: never used */
-	F_FIXED,	/* @width bytes follow */
-	F_SIZED,	/* a @width-byte length, then @extra + length bytes */
-	F_ARRAY,	/* a @width-byte count of values */
-	F_MAP,		/* a @width-byte count of pairs */
-};
-
-struct form {
-	unsigned char kind, width, extra;
-};
-
-static const struct form forms[32] = {
-	{ F_FIXED, 0, 0 },  { F_BAD, 0, 0 },    { F_FIXED, 0, 0 },	/* c0 */
-	{ F_FIXED, 0, 0 },  { F_SIZED, 1, 0 },  { F_SIZED, 2, 0 },	/* c3 */
-	{ F_SIZED, 4, 0 },  { F_SIZED, 1, 1 },  { F_SIZED, 2, 1 },	/* c6 */
-	{ F_SIZED, 4, 1 },  { F_FIXED, 4, 0 },  { F_FIXED, 8, 0 },	/* c9 */
-	{ F_FIXED, 1, 0 },  { F_FIXED, 2, 0 },  { F_FIXED, 4, 0 },	/* cc */
-	{ F_FIXED, 8, 0 },  { F_FIXED, 1, 0 },  { F_FIXED, 2, 0 },	/* cf */
-	{ F_FIXED, 4, 0 },  { F_FIXED, 8, 0 },  { F_FIXED, 2, 0 },	/* d2 */
-	{ F_FIXED, 3, 0 },  { F_FIXED, 5, 0 },  { F_FIXED, 9, 0 },	/* d5 */
-	{ F_FIXED, 17, 0 }, { F_SIZED, 1, 0 },  { F_SIZED, 2, 0 },	/* d8 */
-	{ F_SIZED, 4, 0 },  { F_ARRAY, 2, 0 },  { F_ARRAY, 4, 0 },	/* db */
-	{ F_MAP, 2, 0 },    { F_MAP, 4, 0 },				/* de */
-};
-
-/* Skip one well-formed value of any form, nested at most @depth deep: a
- * key this version does not know. */
-static int rd_skip(struct rd *r, unsigned depth)
-{
-	const struct form *f;
-	unsigned char b;
-	uint64_t n;
-
-	if (!rd_left(r) || !depth)
-		return -EPROTO;
-	b = *r->p++;
-	if (b <= 0x7f || b >= 0xe0)		/* fixints */
-		return 0;
-	if ((b & 0xe0) == 0xa0)			/* fixstr */
-		return rd_skip_bytes(r, b & 0x1f);
-	if ((b & 0xf0) == 0x80)			/* fixmap */
-		return rd_skip_values(r, 2 * (uint64_t)(b & 0x0f), depth - 1);
-	if ((b & 0xf0) == 0x90)			/* fixarray */
-		return rd_skip_values(r, b & 0x0f, depth - 1);
-	f = &forms[b - 0xc0];
-	if (f->kind == F_BAD)
-		return -EPROTO;
-	if (f->kind == F_FIXED)
-		return rd_skip_bytes(r, f->width);
-	if (rd_be(r, f->width, &n) < 0)
-		return -EPROTO;
-	if (f->kind == F_SIZED)
-		return rd_skip_bytes(r, n + f->extra);
-	return rd_skip_values(r, f->kind == F_MAP ? 2 * n : n, depth - 1);
-}
-
-static int rd_addr(struct rd *r, char *out)
+static int rd_addr(struct wfs_mpread *r, char *out)
 {
 	const unsigned char *s;
 	size_t len;
 
-	if (rd_bytes(r, true, 0, WFS_NODEMETA_ADDR_MAX, &s, &len) < 0 ||
+	if (wfs_mpread_bytes(r, true, 0, WFS_NODEMETA_ADDR_MAX, &s, &len) < 0 ||
 	    memchr(s, '\0', len))
 		return -EPROTO;
 	memcpy(out, s, len);
@@ -363,28 +201,28 @@ static int rd_addr(struct rd *r, char *out)
 	return 0;
 }
 
-static int rd_disk(struct rd *r, struct wfs_nodemeta_disk *d)
+static int rd_disk(struct wfs_mpread *r, struct wfs_nodemeta_disk *d)
 {
 	const unsigned char *id;
 	uint64_t n, state;
 	size_t len;
 
-	if (rd_count(r, false, &n) < 0 || n != DISK_FIELDS ||
-	    rd_bytes(r, false, sizeof(d->id), sizeof(d->id), &id, &len) < 0 ||
-	    rd_uint(r, UINT64_MAX, &d->capacity) < 0 ||
-	    rd_uint(r, UINT64_MAX, &d->free) < 0 ||
-	    rd_uint(r, WFS_PLACE_DISK_DRAINING, &state) < 0)
+	if (wfs_mpread_count(r, false, &n) < 0 || n != DISK_FIELDS ||
+	    wfs_mpread_bytes(r, false, sizeof(d->id), sizeof(d->id), &id, &len) < 0 ||
+	    wfs_mpread_uint(r, UINT64_MAX, &d->capacity) < 0 ||
+	    wfs_mpread_uint(r, UINT64_MAX, &d->free) < 0 ||
+	    wfs_mpread_uint(r, WFS_PLACE_DISK_DRAINING, &state) < 0)
 		return -EPROTO;
 	memcpy(d->id, id, sizeof(d->id));
 	d->state = (uint32_t)state;
 	return 0;
 }
 
-static int rd_disks(struct rd *r, struct wfs_nodemeta *m)
+static int rd_disks(struct wfs_mpread *r, struct wfs_nodemeta *m)
 {
 	uint64_t n;
 
-	if (rd_count(r, false, &n) < 0 || n > WFS_NODEMETA_DISKS_MAX)
+	if (wfs_mpread_count(r, false, &n) < 0 || n > WFS_NODEMETA_DISKS_MAX)
 		return -EPROTO;
 	for (uint64_t i = 0; i < n; i++)
 		if (rd_disk(r, &m->disks[i]) < 0)
@@ -393,7 +231,7 @@ static int rd_disks(struct rd *r, struct wfs_nodemeta *m)
 	return 0;
 }
 
-static int rd_pair(struct rd *r, uint64_t key, struct wfs_nodemeta *m)
+static int rd_pair(struct wfs_mpread *r, uint64_t key, struct wfs_nodemeta *m)
 {
 	uint64_t v;
 
@@ -403,33 +241,33 @@ static int rd_pair(struct rd *r, uint64_t key, struct wfs_nodemeta *m)
 	case KEY_PEER:
 		return rd_addr(r, m->peer);
 	case KEY_ROLE:
-		if (rd_uint(r, WFS_NODEMETA_ROLE_SPARE, &v) < 0)
+		if (wfs_mpread_uint(r, WFS_NODEMETA_ROLE_SPARE, &v) < 0)
 			return -EPROTO;
 		m->role = (uint32_t)v;
 		return 0;
 	case KEY_DISKS:
 		return rd_disks(r, m);
 	default:
-		return rd_skip(r, SKIP_DEPTH);
+		return wfs_mpread_skip(r, SKIP_DEPTH);
 	}
 }
 
 int wfs_nodemeta_decode(const void *buf, size_t len, struct wfs_nodemeta *out)
 {
-	struct rd r = { buf, (const unsigned char *)buf + len };
+	struct wfs_mpread r = { buf, (const unsigned char *)buf + len };
 	uint64_t n, key, prev = KEY_VERSION, version;
 
 	if (len > WFS_NODEMETA_MAX)
 		return -EMSGSIZE;
 	memset(out, 0, sizeof(*out));
-	if (rd_count(&r, true, &n) < 0 || n == 0 ||
-	    rd_uint(&r, UINT32_MAX, &key) < 0 || key != KEY_VERSION ||
-	    rd_uint(&r, UINT32_MAX, &version) < 0)
+	if (wfs_mpread_count(&r, true, &n) < 0 || n == 0 ||
+	    wfs_mpread_uint(&r, UINT32_MAX, &key) < 0 || key != KEY_VERSION ||
+	    wfs_mpread_uint(&r, UINT32_MAX, &version) < 0)
 		return -EPROTO;
 	if (version != WFS_NODEMETA_VERSION)
 		return -EPROTONOSUPPORT;
 	for (uint64_t i = 1; i < n; i++) {
-		if (rd_uint(&r, UINT32_MAX, &key) < 0 || key <= prev ||
+		if (wfs_mpread_uint(&r, UINT32_MAX, &key) < 0 || key <= prev ||
 		    rd_pair(&r, key, out) < 0)
 			return -EPROTO;
 		prev = key;

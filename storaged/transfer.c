@@ -111,6 +111,7 @@
 #include "log/log.h"
 #include "mem/mem.h"
 #include "net/link.h"
+#include "net/mpread.h"
 #include "storaged/chunkstore.h"
 
 #define SUB "transfer"
@@ -391,115 +392,33 @@ static int out_send(struct wfs_transfer *t, uint64_t link, struct out *o)
 
 /* ---- decoding ---- */
 
-struct rd {
-	const uint8_t *p, *end;
-};
-
-static size_t rd_left(const struct rd *r)
-{
-	return (size_t)(r->end - r->p);
-}
-
-/* A big-endian number of @n bytes. */
-static int rd_be(struct rd *r, unsigned n, uint64_t *v)
-{
-	if (rd_left(r) < n)
-		return -EPROTO;
-	*v = 0;
-	for (unsigned i = 0; i < n; i++)
-		*v = *v << 8 | *r->p++;
-	return 0;
-}
-
-static int rd_uint(struct rd *r, uint64_t max, uint64_t *v)
-{
-	static const unsigned widths[4] = { 1, 2, 4, 8 };
-	uint8_t b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (b <= 0x7f)
-		*v = b;
-	else if (b >= 0xcc && b <= 0xcf) {
-		if (rd_be(r, widths[b - 0xcc], v) < 0)
-			return -EPROTO;
-	} else {
-		return -EPROTO;
-	}
-	return *v <= max ? 0 : -EPROTO;
-}
-
-static int rd_u32(struct rd *r, uint32_t *v)
+static int rd_u32(struct wfs_mpread *r, uint32_t *v)
 {
 	uint64_t x;
 
-	if (rd_uint(r, UINT32_MAX, &x) < 0)
+	if (wfs_mpread_uint(r, UINT32_MAX, &x) < 0)
 		return -EPROTO;
 	*v = (uint32_t)x;
 	return 0;
 }
 
-/* An array header whose count the bytes left can hold (every element
- * takes at least one byte). */
-static int rd_array(struct rd *r, uint32_t *n)
-{
-	uint64_t v;
-	uint8_t b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (b >= 0x90 && b <= 0x9f) {
-		v = b & 0x0f;
-	} else if (b == 0xdc || b == 0xdd) {
-		if (rd_be(r, b == 0xdc ? 2 : 4, &v) < 0)
-			return -EPROTO;
-	} else {
-		return -EPROTO;
-	}
-	if (v > rd_left(r))
-		return -EPROTO;
-	*n = (uint32_t)v;
-	return 0;
-}
-
-static int rd_bin(struct rd *r, uint32_t min, uint32_t max,
-		  const uint8_t **data, uint32_t *len)
-{
-	uint64_t v;
-	uint8_t b;
-
-	if (!rd_left(r))
-		return -EPROTO;
-	b = *r->p++;
-	if (b < 0xc4 || b > 0xc6 || rd_be(r, 1u << (b - 0xc4), &v) < 0)
-		return -EPROTO;
-	if (v < min || v > max || v > rd_left(r))
-		return -EPROTO;
-	*data = r->p;
-	*len = (uint32_t)v;
-	r->p += v;
-	return 0;
-}
-
-static int rd_field(struct rd *r, enum field f, struct msg *m)
+static int rd_field(struct wfs_mpread *r, enum field f, struct msg *m)
 {
 	switch (f) {
 	case F_KEY:
-		if (rd_uint(r, UINT64_MAX, &m->key.stripe_id) < 0 ||
-		    rd_uint(r, UINT64_MAX, &m->key.version) < 0)
+		if (wfs_mpread_uint(r, UINT64_MAX, &m->key.stripe_id) < 0 ||
+		    wfs_mpread_uint(r, UINT64_MAX, &m->key.version) < 0)
 			return -EPROTO;
 		return rd_u32(r, &m->key.index);
 	case F_OFF:
-		return rd_uint(r, UINT64_MAX, &m->off);
+		return wfs_mpread_uint(r, UINT64_MAX, &m->off);
 	case F_LEN:
-		return rd_uint(r, UINT64_MAX, &m->len);
+		return wfs_mpread_uint(r, UINT64_MAX, &m->len);
 	case F_HDR:
-		return rd_bin(r, WFS_CHUNK_HEADER_PREFIX, HEADER_BIN_MAX,
+		return wfs_mpread_bin(r, WFS_CHUNK_HEADER_PREFIX, HEADER_BIN_MAX,
 			      &m->hdr, &m->hdr_len);
 	case F_DATA:
-		return rd_bin(r, 0, PIECE, &m->data, &m->data_len);
+		return wfs_mpread_bin(r, 0, PIECE, &m->data, &m->data_len);
 	case F_ERRNO:
 		if (rd_u32(r, &m->err) < 0 || m->err == 0 ||
 		    m->err > ERRNO_MAX)
@@ -508,7 +427,7 @@ static int rd_field(struct rd *r, enum field f, struct msg *m)
 	case F_SIZE:
 		return rd_u32(r, &m->size);
 	case F_DISK:
-		return rd_bin(r, 1, WFS_DISK_ID_LEN, &m->disk, &m->disk_len);
+		return wfs_mpread_bin(r, 1, WFS_DISK_ID_LEN, &m->disk, &m->disk_len);
 	default:
 		return -EPROTO;
 	}
@@ -544,14 +463,14 @@ static const unsigned char *layout_of(uint32_t op)
  * request op (then only version, op and id are read, and valid). */
 static int parse(const void *buf, size_t len, struct msg *m)
 {
-	struct rd r = { buf, (const uint8_t *)buf + len };
+	struct wfs_mpread r = { buf, (const uint8_t *)buf + len };
 	const unsigned char *lay;
 	uint32_t n, elems = 0;
 
 	memset(m, 0, sizeof(*m));
-	if (rd_array(&r, &n) < 0 || n < 3 || rd_u32(&r, &m->version) < 0 ||
+	if (wfs_mpread_array(&r, &n) < 0 || n < 3 || rd_u32(&r, &m->version) < 0 ||
 	    m->version == 0 || rd_u32(&r, &m->op) < 0 || m->op == 0 ||
-	    rd_uint(&r, UINT64_MAX, &m->id) < 0)
+	    wfs_mpread_uint(&r, UINT64_MAX, &m->id) < 0)
 		return -EPROTO;
 	if (m->version != FORMAT_VERSION)
 		return -EPROTONOSUPPORT;
