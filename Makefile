@@ -20,6 +20,9 @@ DEB_PKGS := build-essential pkg-config libisal-dev libraft-dev libsqlite3-dev \
 PKGS := libisal sqlite3 libsodium msgpack libprotobuf-c grpc cunit libuv raft \
 	libmicrohttpd yaml-0.1 jansson fuse3
 
+# `make` alone builds everything, whatever rule a module.mk states first.
+.DEFAULT_GOAL := all
+
 CC := gcc
 # V=1 shows every command; by default only the file being built.
 ifeq ($(V),1)

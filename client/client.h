@@ -46,7 +46,8 @@ struct wfs_attr;
  * symlink, link, unlink or rmdir, both directories of a rename, straight
  * from the call's reply (a mount may answer the kernel's next getattr of
  * the directory with them).  Runs on the calling thread, before the call
- * returns; it must not call the client. */
+ * returns (for an unlink in the background: on the thread applying it);
+ * it must not call the client. */
 typedef void (*wfs_client_dir_cb)(void *arg, const struct wfs_attr *dir);
 
 /* How a client is set up; zero fields take the defaults. */
@@ -269,6 +270,32 @@ int wfs_client_unlink(struct wfs_client *c, const struct wfs_cred *cred,
 int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint64_t parent, const char *name, uint64_t *ino,
 		     uint32_t *nlink);
+
+/* Receives the outcome of an unlink queued by wfs_client_unlink_behind:
+ * @parent as queued, @rc 0 with @ino and @nlink as wfs_client_unlink
+ * gives them (both 0 when
+ * the name was already gone), or the error it met (logged, and reported by
+ * wfs_client_settle).  Runs on a client thread; it may call the client. */
+typedef void (*wfs_client_unlinked_cb)(void *arg, uint64_t parent, int rc,
+				       uint64_t ino, uint32_t nlink);
+
+/* Unlink in the background: returns 0 once the unlink is queued, before
+ * the cluster has applied it; every later metadata call of this client is
+ * applied after it (client/behind_internal.h).  Meant for a caller that
+ * has already checked what the node would (the kernel with
+ * default_permissions: the entry exists, is no directory, may be removed
+ * by the caller).  A name another client removed first counts as removed.
+ * The removal is durable once wfs_client_settle returns.  Returns 0, or
+ * -ENAMETOOLONG or -ENOMEM with nothing queued.  @done may be NULL. */
+int wfs_client_unlink_behind(struct wfs_client *c,
+			     const struct wfs_cred *cred, uint64_t parent,
+			     const char *name, wfs_client_unlinked_cb done,
+			     void *arg);
+
+/* Wait until every unlink queued so far is applied.  Returns 0, or the
+ * first error an unlink of this client met since the last settle (its
+ * name is still there). */
+int wfs_client_settle(struct wfs_client *c);
 
 /* Rename, with @flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE (Linux
  * values).  On success *moved (may be NULL) is the inode that moved,

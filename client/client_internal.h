@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "client/behind_internal.h"
 #include "client/client.h"
 #include "client/geom_internal.h"
 #include "client/pool_internal.h"
@@ -64,6 +65,7 @@ struct wfs_client {
 	unsigned itab_size, nopen;
 
 	struct wfs_statahead *sa;	/* NULL: no read-ahead of names */
+	struct wfs_behind *behind;	/* unlinks in the background */
 
 	uint8_t id[16];			/* random client id */
 	char id_hex[2 * 16 + 1];	/* the same in hex, for request ids */
@@ -91,17 +93,26 @@ enum wfs_call_flags {
 	WFS_CALL_EAGAIN_FINAL = 1 << 0,	 /* -EAGAIN is an answer (locks) */
 	WFS_CALL_TIMEOUT_FINAL = 1 << 1, /* so is -ETIMEDOUT */
 	WFS_CALL_LONG = 1 << 2,		 /* a call that may wait (a lock) */
+	WFS_CALL_BEHIND = 1 << 3,	 /* a background unlink: does not
+					  * wait for the others (behind.c) */
 };
 
 /* Call metadata method @method with @req; on success *resp is a new
  * @desc message (wfs_rpc_msg_free).  While the cluster cannot answer
  * (-ENOTCONN, -ETIMEDOUT, -EAGAIN unless @flags make them answers) it tries
  * the next node and retries with backoff until opts.retry_ms have passed,
- * then fails with -EIO.  Other errors are returned as they came. */
+ * then fails with -EIO.  Other errors are returned as they came.  Unless
+ * @flags has WFS_CALL_BEHIND, it first waits for the unlinks queued in the
+ * background before it (behind_internal.h). */
 int wfs_meta_call(struct wfs_client *c, const char *method,
 		  const ProtobufCMessage *req,
 		  const ProtobufCMessageDescriptor *desc,
 		  ProtobufCMessage **resp, unsigned flags);
+
+/* wfs_client_unlink with @flags for wfs_meta_call. */
+int wfs_meta_unlink(struct wfs_client *c, const struct wfs_cred *cred,
+		    uint64_t parent, const char *name, unsigned flags,
+		    uint64_t *ino, uint32_t *nlink);
 
 /* Point @pb (initialized) at @cred's fields; @cred must outlive @pb's
  * use. */

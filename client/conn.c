@@ -143,6 +143,8 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 	char id[sizeof(c->id_hex) + 24];
 	struct wfs_rpc_call_opts o = { .request_id = id };
 
+	if (!(flags & WFS_CALL_BEHIND))
+		wfs_behind_wait(c->behind);
 	snprintf(id, sizeof(id), "%s:%llu", c->id_hex,
 		 (unsigned long long)(atomic_fetch_add(&c->req_seq, 1) + 1));
 	if (c->nmeta > 1 && !atomic_load(&c->master_sought))
@@ -390,6 +392,13 @@ static int start_pools(struct wfs_client *c)
 	return rc;
 }
 
+static void stop_pools(struct wfs_client *c)
+{
+	wfs_pool_free(c->stripe_pool);
+	wfs_pool_free(c->io_pool);
+	c->stripe_pool = c->io_pool = NULL;
+}
+
 int wfs_client_new(const struct wfs_client_opts *opts,
 		   struct wfs_client **out)
 {
@@ -431,6 +440,11 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 				       16 * WFS_STATAHEAD_PAGE, &c->sa);
 	if (rc == 0)
 		rc = start_pools(c);
+	if (rc == 0) {
+		rc = wfs_behind_new(&c->behind);
+		if (rc)
+			stop_pools(c);
+	}
 	if (rc)
 		goto out_free;
 	wfs_chunkio_init(c, &c->io);
@@ -453,6 +467,7 @@ void wfs_client_free(struct wfs_client *c)
 {
 	if (!c)
 		return;
+	wfs_behind_free(c->behind);
 	wfs_file_close_all(c);
 	wfs_pool_free(c->stripe_pool);
 	wfs_pool_free(c->io_pool);

@@ -288,7 +288,8 @@ static int open_inos(struct wfs_client *c, uint64_t *v, unsigned max)
  * of the open inodes listed is it) or Rmdir. */
 static int remove_name(struct wfs_client *c, const char *method, bool purge,
 		       const struct wfs_cred *cred, uint64_t parent,
-		       const char *name, uint64_t *ino, uint32_t *nlink)
+		       const char *name, unsigned flags, uint64_t *ino,
+		       uint32_t *nlink)
 {
 	Wormfs__RemoveRequest req = WORMFS__REMOVE_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
@@ -307,7 +308,7 @@ static int remove_name(struct wfs_client *c, const char *method, bool purge,
 	}
 	rc = wfs_meta_call(c, method, &req.base,
 			   &wormfs__remove_reply__descriptor,
-			   (ProtobufCMessage **)&r, 0);
+			   (ProtobufCMessage **)&r, flags);
 	wfs_sa_forget_name(c, parent, name);
 	if (rc)
 		return rc;
@@ -327,7 +328,15 @@ int wfs_client_unlink(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint32_t *nlink)
 {
 	return remove_name(c, WFS_M_META("Unlink"), true, cred, parent, name,
-			   ino, nlink);
+			   0, ino, nlink);
+}
+
+int wfs_meta_unlink(struct wfs_client *c, const struct wfs_cred *cred,
+		    uint64_t parent, const char *name, unsigned flags,
+		    uint64_t *ino, uint32_t *nlink)
+{
+	return remove_name(c, WFS_M_META("Unlink"), true, cred, parent, name,
+			   flags, ino, nlink);
 }
 
 int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
@@ -335,7 +344,7 @@ int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint32_t *nlink)
 {
 	return remove_name(c, WFS_M_META("Rmdir"), false, cred, parent, name,
-			   ino, nlink);
+			   0, ino, nlink);
 }
 
 int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,

@@ -252,13 +252,19 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct wfs_cred cred;
 	struct wfs_attr a;
 	struct stat st;
+	bool changing;
 
 	(void)fi;
 	/* A directory this mount just changed: the change's reply said what
-	 * it is now; the kernel caches it for what is left of its time. */
-	if (wfs_itable_attr(m->itable, ino, now, &a, &until)) {
+	 * it is now; the kernel caches it for what is left of its time.
+	 * While unlinks answered early are still being applied there, what
+	 * is kept lags them in mtime, ctime and size (not in owner or mode,
+	 * which the kernel asks for before each unlink): it is given for this
+	 * question only, and the kernel asks again next time. */
+	if (wfs_itable_attr(m->itable, ino, now, &a, &until, &changing)) {
 		to_stat(&a, &st);
-		fuse_reply_attr(req, &st, (double)(until - now) / 1e9);
+		fuse_reply_attr(req, &st,
+				changing ? 0 : (double)(until - now) / 1e9);
 		return;
 	}
 	cred_of(req, &cred, false);
@@ -385,18 +391,36 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 					    newparent, newname, &a), &a);
 }
 
+static void unlinked(void *arg, uint64_t parent, int rc, uint64_t ino,
+		     uint32_t nlink)
+{
+	struct wfs_mount *m = arg;
+
+	wfs_itable_changing(m->itable, parent, -1);
+	if (rc == 0 && nlink == 0 && ino)
+		orphaned(m, ino);
+}
+
+/* Answered once queued (client/behind_internal.h): the kernel has checked,
+ * with default_permissions, everything the node would (the entry, its
+ * type, the caller's rights on the directory), and a directory's unlinks
+ * come one at a time, so only answering early lets them share commits.
+ * fsyncdir makes them durable. */
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct wfs_mount *m = mnt(req);
 	struct wfs_cred cred;
-	uint64_t ino = 0;
-	uint32_t nlink = 1;
+
 	int rc;
 
 	cred_of(req, &cred, true);
-	rc = wfs_client_unlink(m->client, &cred, parent, name, &ino, &nlink);
-	if (rc == 0 && nlink == 0 && ino)
-		orphaned(m, ino);
+	/* The kernel asks for the directory's attributes before its next
+	 * unlink there (permissions); see op_getattr. */
+	wfs_itable_changing(m->itable, parent, 1);
+	rc = wfs_client_unlink_behind(m->client, &cred, parent, name, unlinked,
+				      m);
+	if (rc)
+		wfs_itable_changing(m->itable, parent, -1);
 	fuse_reply_err(req, -rc);
 }
 
@@ -863,8 +887,9 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	/* Directory changes are durable when their calls return. */
-	fuse_reply_err(req, 0);
+	/* Directory changes are durable when their calls return, but for
+	 * unlinks, answered before (op_unlink). */
+	fuse_reply_err(req, -wfs_client_settle(mnt(req)->client));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

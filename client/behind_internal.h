@@ -1,0 +1,37 @@
+/* client/behind: unlinks applied in the background, in order with
+ * everything else this client does.
+ *
+ * A synchronous unlink costs a durable commit on the metadata master
+ * (hundreds of microseconds), and the kernel sends a directory's unlinks
+ * one at a time, so `rm -rf` of a big tree would run at one commit per
+ * name.  Instead the client answers an unlink once it is queued and runs
+ * it on a worker; many unlinks then share each commit.  Local file systems
+ * give the same promise: a removal is durable once the directory is
+ * fsync'ed (wfs_client_settle), not when unlink() returns.
+ *
+ * Order: every other metadata call of the client (wfs_meta_call) first
+ * waits until the unlinks queued before it have been applied, so nothing
+ * this client does afterwards can see, or race with, a name it removed.
+ * Only unlinks overlap each other, and two queued unlinks never name the
+ * same entry (the second one's lookup waits for the first).
+ *
+ * Internal to client/.
+ */
+#ifndef WFS_CLIENT_BEHIND_INTERNAL_H
+#define WFS_CLIENT_BEHIND_INTERNAL_H
+
+struct wfs_client;
+struct wfs_behind;
+
+/* Start the workers.  Returns 0, -ENOMEM or the error starting a thread. */
+int wfs_behind_new(struct wfs_behind **out);
+
+/* Apply every unlink still queued (errors are logged), then stop.  Before
+ * the rest of the client goes.  NULL is a no-op. */
+void wfs_behind_free(struct wfs_behind *b);
+
+/* Wait until every unlink queued before this call has been applied.
+ * Cheap when none is queued.  Never from a worker of @b. */
+void wfs_behind_wait(struct wfs_behind *b);
+
+#endif
