@@ -1,7 +1,8 @@
 /* client/behind: unlinks applied in the background (behind_internal.h).
  *
  * Queued unlinks sit on one list, oldest first, each with a sequence
- * number; a worker of the pool takes each off to run it.  A waiter notes the
+ * number; workers take the oldest untaken ones, many per call
+ * (UnlinkMany), and drop them from the list once applied.  A waiter notes the
  * last number given out and sleeps until no unlink at or below it is left
  * on the list, so unlinks queued after it started waiting cannot hold it
  * up (an `rm -rf` next door cannot starve a lookup).
@@ -19,18 +20,18 @@
 #include "log/log.h"
 #include "mem/mem.h"
 
-/* Unlinks running at once: enough for the master to put many in one
- * commit.  At most QUEUE_MAX wait or run; a caller queueing more waits for
- * a place (a removal never piles up unbounded behind a slow cluster). */
-#define WORKERS 16
-#define QUEUE_MAX 64
+/* Calls in flight at once, and unlinks per call: while one call is out
+ * the kernel's next unlinks queue up, and the next call takes them all.
+ * At most QUEUE_MAX wait or run; a caller queueing more waits for a place
+ * (removals never pile up unbounded behind a slow cluster). */
+#define WORKERS 4
+#define PER_CALL 32
+#define QUEUE_MAX 128
 
 struct unlink_op {
-	struct wfs_task task;
 	struct unlink_op *next;		/* on b->ops; b->lock */
-	struct wfs_client *c;
-	struct wfs_behind *b;
 	uint64_t seq;
+	bool taken;			/* a worker is applying it; b->lock */
 	struct wfs_cred cred;
 	uint64_t parent;
 	wfs_client_unlinked_cb done;
@@ -38,7 +39,14 @@ struct unlink_op {
 	char name[];
 };
 
+struct worker {
+	struct wfs_task task;
+	struct wfs_behind *b;
+	bool busy;			/* submitted, not yet returned; b->lock */
+};
+
 struct wfs_behind {
+	struct wfs_client *c;
 	struct wfs_pool *pool;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* an unlink finished */
@@ -47,9 +55,11 @@ struct wfs_behind {
 	atomic_uint n;			/* ops on the list; written under lock */
 	int err;			/* the first failure not yet settled;
 					 * lock */
+	bool single;			/* the node predates UnlinkMany; lock */
+	struct worker workers[WORKERS];
 };
 
-int wfs_behind_new(struct wfs_behind **out)
+int wfs_behind_new(struct wfs_client *c, struct wfs_behind **out)
 {
 	struct wfs_behind *b = wfs_calloc(1, sizeof(*b));
 	int rc;
@@ -57,6 +67,9 @@ int wfs_behind_new(struct wfs_behind **out)
 	*out = NULL;
 	if (!b)
 		return -ENOMEM;
+	b->c = c;
+	for (unsigned i = 0; i < WORKERS; i++)
+		b->workers[i].b = b;
 	rc = wfs_pool_new(WORKERS, &b->pool);
 	if (rc) {
 		wfs_free(b);
@@ -100,45 +113,111 @@ void wfs_behind_wait(struct wfs_behind *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static void run_unlink(struct wfs_task *t)
+/* Apply @n taken unlinks: in one call, or one by one for a node that
+ * predates UnlinkMany.  Sets each item's outcome. */
+static void apply(struct wfs_behind *b, struct unlink_op **ops,
+		  struct wfs_unlink_item *items, unsigned n)
 {
-	struct unlink_op *op = (struct unlink_op *)t;
-	struct wfs_behind *b = op->b;
-	uint64_t ino = 0;
-	uint32_t nlink = 1;
+	bool single;
 	int rc;
 
-	rc = wfs_meta_unlink(op->c, &op->cred, op->parent, op->name,
-			     WFS_CALL_BEHIND, &ino, &nlink);
-	if (rc == -ENOENT) {
+	for (unsigned i = 0; i < n; i++)
+		items[i] = (struct wfs_unlink_item){
+			.cred = &ops[i]->cred, .parent = ops[i]->parent,
+			.name = ops[i]->name, .nlink = 1 };
+	pthread_mutex_lock(&b->lock);
+	single = b->single;
+	pthread_mutex_unlock(&b->lock);
+	if (!single) {
+		rc = wfs_meta_unlink_many(b->c, items, n, WFS_CALL_BEHIND);
+		if (rc != -EOPNOTSUPP) {
+			for (unsigned i = 0; rc && i < n; i++)
+				items[i].rc = rc;
+			return;
+		}
+		wfs_log_warn("client", "the cluster does not know UnlinkMany "
+			     "(an older node): unlinking one name per call");
+		pthread_mutex_lock(&b->lock);
+		b->single = true;
+		pthread_mutex_unlock(&b->lock);
+	}
+	for (unsigned i = 0; i < n; i++)
+		items[i].rc = wfs_meta_unlink(b->c, items[i].cred,
+					      items[i].parent, items[i].name,
+					      WFS_CALL_BEHIND, &items[i].ino,
+					      &items[i].nlink);
+}
+
+/* Log an unlink's failure; a name already gone counts as removed. */
+static int outcome(struct unlink_op *op, struct wfs_unlink_item *it)
+{
+	if (it->rc == -ENOENT) {
 		/* Someone else removed it first: it is gone, as asked. */
 		wfs_log_debug("client", "unlink of %" PRIu64 "/%s: already "
 			      "gone", op->parent, op->name);
-		rc = 0;
-		ino = 0;
-		nlink = 0;
-	} else if (rc) {
+		it->ino = 0;
+		it->nlink = 0;
+		return 0;
+	}
+	if (it->rc)
 		wfs_log_error("client", "unlink of '%s' in directory %" PRIu64
 			      " (answered before it was applied) failed: %s;"
 			      " the name is still there", op->name, op->parent,
-			      strerror(-rc));
-	}
-	pthread_mutex_lock(&b->lock);
-	for (struct unlink_op **pp = &b->ops; *pp; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			break;
+			      strerror(-it->rc));
+	return it->rc;
+}
+
+/* A worker: takes the oldest unlinks no one has taken, up to PER_CALL,
+ * applies them, and goes on until none is left. */
+static void run_worker(struct wfs_task *t)
+{
+	struct worker *w = (struct worker *)t;
+	struct wfs_behind *b = w->b;
+	struct unlink_op *ops[PER_CALL];
+	struct wfs_unlink_item items[PER_CALL];
+
+	for (;;) {
+		unsigned n = 0;
+
+		pthread_mutex_lock(&b->lock);
+		for (struct unlink_op *op = b->ops; op && n < PER_CALL;
+		     op = op->next)
+			if (!op->taken) {
+				op->taken = true;
+				ops[n++] = op;
+			}
+		if (n == 0) {
+			w->busy = false;
+			pthread_mutex_unlock(&b->lock);
+			return;
 		}
-	atomic_fetch_sub(&b->n, 1);
-	if (rc && !b->err)
-		b->err = rc;
-	pthread_cond_broadcast(&b->cond);
-	pthread_mutex_unlock(&b->lock);
-	/* Off the list first: the callback may make calls, which wait for
-	 * the list (never for this unlink, then). */
-	if (op->done)
-		op->done(op->arg, op->parent, rc, ino, nlink);
-	wfs_free(op);
+		pthread_mutex_unlock(&b->lock);
+		apply(b, ops, items, n);
+		for (unsigned i = 0; i < n; i++)
+			items[i].rc = outcome(ops[i], &items[i]);
+		pthread_mutex_lock(&b->lock);
+		for (unsigned i = 0; i < n; i++) {
+			struct unlink_op **pp = &b->ops;
+
+			while (*pp != ops[i])
+				pp = &(*pp)->next;
+			*pp = ops[i]->next;
+			if (items[i].rc && !b->err)
+				b->err = items[i].rc;
+		}
+		atomic_fetch_sub(&b->n, n);
+		pthread_cond_broadcast(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		/* Off the list first: a callback may make calls, which wait
+		 * for the list (never for these unlinks, then). */
+		for (unsigned i = 0; i < n; i++) {
+			if (ops[i]->done)
+				ops[i]->done(ops[i]->arg, ops[i]->parent,
+					     items[i].rc, items[i].ino,
+					     items[i].nlink);
+			wfs_free(ops[i]);
+		}
+	}
 }
 
 int wfs_client_unlink_behind(struct wfs_client *c,
@@ -149,6 +228,7 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 	struct wfs_behind *b = c->behind;
 	size_t len = strlen(name);
 	struct unlink_op *op, **tail;
+	struct worker *w = NULL;
 
 	if (len > NAME_MAX)
 		return -ENAMETOOLONG;
@@ -157,8 +237,6 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 		return -ENOMEM;
 	memset(op, 0, sizeof(*op));
 	memcpy(op->name, name, len + 1);
-	op->c = c;
-	op->b = b;
 	op->cred = *cred;
 	op->parent = parent;
 	op->done = done;
@@ -174,8 +252,17 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 		;
 	*tail = op;
 	atomic_fetch_add(&b->n, 1);
+	/* An idle worker, if any, to take it (a busy one takes it on its
+	 * next round anyway). */
+	for (unsigned i = 0; i < WORKERS; i++)
+		if (!b->workers[i].busy) {
+			w = &b->workers[i];
+			w->busy = true;
+			break;
+		}
 	pthread_mutex_unlock(&b->lock);
-	wfs_pool_submit(b->pool, &op->task, run_unlink);
+	if (w)
+		wfs_pool_submit(b->pool, &w->task, run_worker);
 	return 0;
 }
 

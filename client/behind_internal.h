@@ -24,7 +24,7 @@ struct wfs_client;
 struct wfs_behind;
 
 /* Start the workers.  Returns 0, -ENOMEM or the error starting a thread. */
-int wfs_behind_new(struct wfs_behind **out);
+int wfs_behind_new(struct wfs_client *c, struct wfs_behind **out);
 
 /* Apply every unlink still queued (errors are logged), then stop.  Before
  * the rest of the client goes.  NULL is a no-op. */

@@ -114,6 +114,26 @@ int wfs_meta_unlink(struct wfs_client *c, const struct wfs_cred *cred,
 		    uint64_t parent, const char *name, unsigned flags,
 		    uint64_t *ino, uint32_t *nlink);
 
+/* One unlink of wfs_meta_unlink_many: what to remove, then its outcome
+ * (rc, and as wfs_client_unlink gives them: ino, nlink). */
+struct wfs_unlink_item {
+	const struct wfs_cred *cred;
+	uint64_t parent;
+	const char *name;
+	int rc;
+	uint64_t ino;
+	uint32_t nlink;
+};
+
+#define WFS_UNLINK_MANY_MAX 256
+
+/* Unlink @n (1..WFS_UNLINK_MANY_MAX) names in one call (UnlinkMany), with
+ * @flags for wfs_meta_call.  Returns 0 with each item's outcome set, or
+ * the call's error with none known (-EOPNOTSUPP: the node predates
+ * UnlinkMany). */
+int wfs_meta_unlink_many(struct wfs_client *c, struct wfs_unlink_item *items,
+			 unsigned n, unsigned flags);
+
 /* Point @pb (initialized) at @cred's fields; @cred must outlive @pb's
  * use. */
 void wfs_caller_fill(Wormfs__Caller *pb, const struct wfs_cred *cred);

@@ -93,6 +93,12 @@ static void report_dirs(struct wfs_client *c,
 	} else if (desc == &wormfs__remove_reply__descriptor) {
 		report_dir(c,
 			   ((const Wormfs__RemoveReply *)resp)->parent_attr);
+	} else if (desc == &wormfs__unlink_many_reply__descriptor) {
+		const Wormfs__UnlinkManyReply *r = (const void *)resp;
+
+		for (size_t i = 0; i < r->n_outcomes; i++)
+			if (r->outcomes[i] && r->outcomes[i]->reply)
+				report_dir(c, r->outcomes[i]->reply->parent_attr);
 	} else if (desc == &wormfs__rename_reply__descriptor) {
 		const Wormfs__RenameReply *r = (const void *)resp;
 
@@ -441,7 +447,7 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	if (rc == 0)
 		rc = start_pools(c);
 	if (rc == 0) {
-		rc = wfs_behind_new(&c->behind);
+		rc = wfs_behind_new(c, &c->behind);
 		if (rc)
 			stop_pools(c);
 	}

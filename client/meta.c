@@ -339,6 +339,77 @@ int wfs_meta_unlink(struct wfs_client *c, const struct wfs_cred *cred,
 			   flags, ino, nlink);
 }
 
+int wfs_meta_unlink_many(struct wfs_client *c, struct wfs_unlink_item *items,
+			 unsigned n, unsigned flags)
+{
+	Wormfs__UnlinkManyRequest req = WORMFS__UNLINK_MANY_REQUEST__INIT;
+	Wormfs__UnlinkManyReply *r = NULL;
+	Wormfs__RemoveRequest *rr, **rrp;
+	Wormfs__Caller *callers;
+	uint64_t open[OPEN_LIST_MAX];
+	int rc, nopen;
+
+	if (n == 0 || n > WFS_UNLINK_MANY_MAX)
+		return -EINVAL;
+	rr = wfs_calloc(n, sizeof(*rr));
+	rrp = wfs_calloc(n, sizeof(*rrp));
+	callers = wfs_calloc(n, sizeof(*callers));
+	if (!rr || !rrp || !callers) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	nopen = open_inos(c, open, OPEN_LIST_MAX);
+	for (unsigned i = 0; i < n; i++) {
+		wormfs__caller__init(&callers[i]);
+		wfs_caller_fill(&callers[i], items[i].cred);
+		wormfs__remove_request__init(&rr[i]);
+		rr[i].caller = &callers[i];
+		rr[i].parent = items[i].parent;
+		rr[i].name = bytes_of(items[i].name);
+		if (nopen >= 0) {
+			rr[i].purge = true;
+			rr[i].open_inos = open;
+			rr[i].n_open_inos = (size_t)nopen;
+		}
+		rrp[i] = &rr[i];
+	}
+	req.items = rrp;
+	req.n_items = n;
+	rc = wfs_meta_call(c, WFS_M_META("UnlinkMany"), &req.base,
+			   &wormfs__unlink_many_reply__descriptor,
+			   (ProtobufCMessage **)&r, flags);
+	for (unsigned i = 0; i < n; i++)
+		wfs_sa_forget_name(c, items[i].parent, items[i].name);
+	if (rc)
+		goto out;
+	if (r->n_outcomes != n) {
+		wfs_log_error("client", "UnlinkMany: %zu outcomes for %u "
+			      "unlinks", r->n_outcomes, n);
+		rc = -EPROTO;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const Wormfs__UnlinkOutcome *o = r->outcomes[i];
+
+		items[i].rc = o->error > 0 || o->error < -4095 ? -EPROTO
+							       : o->error;
+		if (items[i].rc == 0 && !o->reply)
+			items[i].rc = -EPROTO;
+		if (items[i].rc)
+			continue;
+		wfs_sa_forget_ino(c, o->reply->ino);
+		items[i].ino = o->reply->purged ? 0 : o->reply->ino;
+		items[i].nlink = o->reply->nlink;
+	}
+out:
+	if (r)
+		wfs_rpc_msg_free(&r->base);
+	wfs_free(callers);
+	wfs_free(rrp);
+	wfs_free(rr);
+	return rc;
+}
+
 int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint64_t parent, const char *name, uint64_t *ino,
 		     uint32_t *nlink)

@@ -22,6 +22,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -472,6 +474,155 @@ static int h_rmdir(void *arg, const void *req, size_t len,
 	return remove_common(arg, req, len, reply, WFS_META_OP_RMDIR);
 }
 
+/* ---- UnlinkMany ---- */
+
+/* Most items one UnlinkMany may carry. */
+#define UNLINK_MANY_MAX 256
+
+/* One UnlinkMany call: each item is its own proposal, and the call is
+ * answered when the last of them is done. */
+struct unlink_many {
+	struct wfs_rpc_call *call;
+	atomic_uint left;		/* items not done yet */
+	unsigned n;
+	struct unlink_item {
+		struct unlink_many *b;
+		int rc;
+		struct wfs_meta_attr attr, dir;
+		bool purged;
+	} items[];
+};
+
+static void unlink_many_finish(struct unlink_many *b)
+{
+	Wormfs__UnlinkManyReply r = WORMFS__UNLINK_MANY_REPLY__INIT;
+	Wormfs__UnlinkOutcome *outs = wfs_calloc(b->n, sizeof(*outs));
+	Wormfs__UnlinkOutcome **ptrs = wfs_calloc(b->n, sizeof(*ptrs));
+	Wormfs__RemoveReply *rrs = wfs_calloc(b->n, sizeof(*rrs));
+	Wormfs__Attr *dirs = wfs_calloc(b->n, sizeof(*dirs));
+	void *buf = NULL;
+	size_t len = 0;
+	int rc = -ENOMEM;
+
+	if (outs && ptrs && rrs && dirs) {
+		for (unsigned i = 0; i < b->n; i++) {
+			const struct unlink_item *it = &b->items[i];
+
+			wormfs__unlink_outcome__init(&outs[i]);
+			ptrs[i] = &outs[i];
+			outs[i].error = it->rc;
+			if (it->rc)
+				continue;
+			wormfs__remove_reply__init(&rrs[i]);
+			rrs[i].ino = it->attr.ino;
+			rrs[i].nlink = it->attr.nlink;
+			rrs[i].purged = it->purged;
+			rrs[i].parent_attr = dir_attr(&it->dir, &dirs[i]);
+			outs[i].reply = &rrs[i];
+		}
+		r.outcomes = ptrs;
+		r.n_outcomes = b->n;
+		rc = wfs_svc_pack(&r.base, &buf, &len);
+	}
+	wfs_rpc_call_finish(b->call, rc, buf, len);
+	wfs_free(dirs);
+	wfs_free(rrs);
+	wfs_free(ptrs);
+	wfs_free(outs);
+	wfs_free(b);
+}
+
+static void unlink_item_done(struct unlink_item *it, int rc,
+			     const struct wfs_metafsm_result *res)
+{
+	struct unlink_many *b = it->b;
+
+	if (rc == 0)
+		rc = res->meta.status;
+	it->rc = rc;
+	if (rc == 0) {
+		it->attr = res->meta.attr;
+		it->dir = res->meta.dir;
+		it->purged = res->meta.purged;
+	}
+	if (atomic_fetch_sub(&b->left, 1) == 1)
+		unlink_many_finish(b);
+}
+
+static void unlink_item_applied(void *arg, int rc,
+				const struct wfs_metafsm_result *res)
+{
+	unlink_item_done(arg, rc, res);
+}
+
+static int h_unlink_many(void *arg, const void *req, size_t len,
+			 struct wfs_rpc_reply *reply)
+{
+	struct wfs_node *n = arg;
+	const char *id = wfs_rpc_reply_request_id(reply);
+	Wormfs__UnlinkManyRequest *r;
+	struct unlink_many *b;
+	int rc;
+
+	rc = wfs_svc_unpack(&wormfs__unlink_many_request__descriptor, req,
+			    len, &r);
+	if (rc)
+		return rc;
+	if (r->n_items == 0 || r->n_items > UNLINK_MANY_MAX)
+		rc = -EINVAL;
+	for (size_t i = 0; rc == 0 && i < r->n_items; i++) {
+		struct wfs_meta_bytes name;
+
+		rc = wfs_svc_name(&r->items[i]->name, &name);
+		if (rc == 0 && r->items[i]->n_open_inos > OPEN_INOS_MAX)
+			rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = wfs_node_serving(n);
+	b = rc ? NULL : wfs_calloc(1, sizeof(*b) + r->n_items *
+					       sizeof(b->items[0]));
+	if (rc == 0 && !b)
+		rc = -ENOMEM;
+	if (rc) {
+		wfs_rpc_msg_free(&r->base);
+		return rc;
+	}
+	b->n = (unsigned)r->n_items;
+	/* One count more than items, dropped once all are proposed: the
+	 * call cannot finish while this thread still walks the list. */
+	atomic_init(&b->left, b->n + 1);
+	b->call = wfs_rpc_reply_later(reply);
+	for (unsigned i = 0; i < b->n; i++) {
+		const Wormfs__RemoveRequest *it = r->items[i];
+		char rname[WFS_META_REQUEST_MAX + 1];
+		struct wfs_meta_op op;
+
+		b->items[i].b = b;
+		wfs_svc_op_init(&op, WFS_META_OP_UNLINK, it->caller);
+		op.u.remove.parent = it->parent;
+		wfs_svc_name(&it->name, &op.u.remove.name);
+		if (it->purge)
+			op.u.remove.purge_ino = purge_target(n, it,
+							     op.u.remove.name);
+		/* The item's own name for retries: "<id>#<place>". */
+		if (id) {
+			int l = snprintf(rname, sizeof(rname), "%s#%u", id, i);
+
+			if (l > 0 && (size_t)l < sizeof(rname))
+				op.request = (struct wfs_meta_bytes){
+					rname, (size_t)l };
+		}
+		rc = wfs_node_propose(n, &op, unlink_item_applied,
+				      &b->items[i]);
+		if (rc)
+			unlink_item_done(&b->items[i], rc, NULL);
+	}
+	wfs_rpc_msg_free(&r->base);
+	if (atomic_fetch_sub(&b->left, 1) == 1)
+		unlink_many_finish(b);
+	return 0;
+}
+
 static int reply_rename(struct wfs_svc_pending *p, int rc,
 			const struct wfs_metafsm_result *res, void **buf,
 			size_t *len)
@@ -675,6 +826,7 @@ static const struct {
 	{ WFS_SVC_META("Symlink"), h_symlink },
 	{ WFS_SVC_META("Link"), h_link },
 	{ WFS_SVC_META("Unlink"), h_unlink },
+	{ WFS_SVC_META("UnlinkMany"), h_unlink_many },
 	{ WFS_SVC_META("Rmdir"), h_rmdir },
 	{ WFS_SVC_META("Rename"), h_rename },
 	{ WFS_SVC_META("Release"), h_release },

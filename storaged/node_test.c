@@ -1089,12 +1089,94 @@ static void test_parallel_placement(void)
 
 /* ---- bad requests ---- */
 
+/* UnlinkMany applies each item as its own Unlink would, answers one
+ * outcome per item in order, and a retry under the same request id applies
+ * none of them twice. */
+static void test_unlink_many(void)
+{
+	Wormfs__UnlinkManyRequest req = WORMFS__UNLINK_MANY_REQUEST__INIT;
+	Wormfs__RemoveRequest items[4], *ptrs[4];
+	static const char *const names[] = { "a", "missing", "sub", "b" };
+	static const int want[] = { 0, -ENOENT, -EISDIR, 0 };
+	struct wfs_rpc_call_opts o = { .request_id = "node-test-unlink-many" };
+	Wormfs__UnlinkManyReply *r;
+	struct tnode *t = &shared;
+	uint64_t d, a, b, sub;
+	Wormfs__Attr ino;
+
+	CU_ASSERT_EQUAL_FATAL(do_mkdir(t, 1, "um", &d), 0);
+	CU_ASSERT_EQUAL_FATAL(do_create(t, d, "a", O_CREAT, &a, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(do_create(t, d, "b", O_CREAT, &b, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(do_mkdir(t, d, "sub", &sub), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		wormfs__remove_request__init(&items[i]);
+		items[i].caller = &caller;
+		items[i].parent = d;
+		items[i].name = bin(names[i]);
+		items[i].purge = true;
+		ptrs[i] = &items[i];
+	}
+	/* b is open: it stays, an orphan. */
+	items[3].open_inos = &b;
+	items[3].n_open_inos = 1;
+	req.items = ptrs;
+	req.n_items = 4;
+	for (int round = 0; round < 2; round++) {
+		CU_ASSERT_EQUAL_FATAL(wfs_rpc_call_msg_opts(
+			t->c, M("UnlinkMany"), &req.base,
+			&wormfs__unlink_many_reply__descriptor, TIMEOUT_MS, &o,
+			(ProtobufCMessage **)&r), 0);
+		CU_ASSERT_EQUAL_FATAL(r->n_outcomes, 4);
+		for (unsigned i = 0; i < 4; i++) {
+			CU_ASSERT_EQUAL(r->outcomes[i]->error, want[i]);
+			CU_ASSERT_EQUAL(r->outcomes[i]->reply != NULL,
+					want[i] == 0);
+		}
+		CU_ASSERT_EQUAL(r->outcomes[0]->reply->ino, a);
+		CU_ASSERT(r->outcomes[0]->reply->purged);
+		CU_ASSERT_EQUAL(r->outcomes[3]->reply->ino, b);
+		CU_ASSERT(!r->outcomes[3]->reply->purged);
+		CU_ASSERT_EQUAL(r->outcomes[3]->reply->nlink, 0);
+		check_parent(t, r->outcomes[3]->reply->parent_attr, d);
+		wfs_rpc_msg_free(&r->base);
+	}
+	CU_ASSERT_EQUAL(do_lookup(t, d, "a", &ino), -ENOENT);
+	CU_ASSERT_EQUAL(do_lookup(t, d, "b", &ino), -ENOENT);
+	CU_ASSERT_EQUAL(do_lookup(t, d, "sub", &ino), 0);
+	/* None, or too many: refused whole. */
+	req.n_items = 0;
+	CU_ASSERT_EQUAL(call(t, M("UnlinkMany"), &req.base,
+			     &wormfs__unlink_many_reply__descriptor, &r),
+			-EINVAL);
+	{
+		Wormfs__RemoveRequest **many = wfs_calloc(257, sizeof(*many));
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(many);
+		for (unsigned i = 0; i < 257; i++)
+			many[i] = &items[0];
+		req.items = many;
+		req.n_items = 257;
+		CU_ASSERT_EQUAL(call(t, M("UnlinkMany"), &req.base,
+				     &wormfs__unlink_many_reply__descriptor,
+				     &r), -EINVAL);
+		wfs_free(many);
+	}
+	/* A bad name in any item refuses the whole call. */
+	req.items = ptrs;
+	req.n_items = 2;
+	items[1].name = bin("x/y");
+	CU_ASSERT_EQUAL(call(t, M("UnlinkMany"), &req.base,
+			     &wormfs__unlink_many_reply__descriptor, &r),
+			-EINVAL);
+}
+
 static void test_malformed(void)
 {
 	static const char *const methods[] = {
 		M("Lookup"), M("GetAttr"), M("SetAttr"), M("ReadDir"),
 		M("Mknod"), M("Create"), M("Mkdir"), M("Symlink"), M("Link"),
-		M("Unlink"), M("Rmdir"), M("Rename"), M("Readlink"),
+		M("Unlink"), M("UnlinkMany"), M("Rmdir"), M("Rename"),
+		M("Readlink"),
 		M("Release"), M("Statfs"), M("GetXattr"), M("SetXattr"),
 		M("ListXattr"), M("RemoveXattr"), M("Lock"), M("PlaceStripe"),
 		M("CommitStripe"), M("GetLayout"), "/wormfs.Chunk/Write",
@@ -1668,6 +1750,7 @@ static CU_TestInfo node_tests[] = {
 	{ "locks", test_locks },
 	{ "stripes: place, write, commit, read, collect", test_stripes },
 	{ "parallel placements get distinct ids", test_parallel_placement },
+	{ "unlink many in one call", test_unlink_many },
 	{ "malformed requests get errors", test_malformed },
 	{ "chunk checks and size limits", test_chunk_checks },
 	{ "admin status", test_status },

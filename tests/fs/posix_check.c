@@ -1098,6 +1098,79 @@ static void check_unlinked_open(struct suite *s)
 	close(fd);
 }
 
+/* Unlinks are answered before the cluster applies them (wormfs): whatever
+ * comes next must still see them done, in order. */
+static void check_unlink_order(struct suite *s)
+{
+	char d[PATH_MAX], f[PATH_MAX + 32], g[PATH_MAX + 32];
+	unsigned bad = 0, listed = 0;
+	struct dirent *de;
+	int fd, got;
+	DIR *dir;
+
+	path_of(s, d, "unlink-order");
+	if (mkdir(d, 0755) < 0) {
+		check(s, false, "mkdir for the unlink order checks", "%s",
+		      strerror(errno));
+		return;
+	}
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(f, sizeof(f), "%s/f%u", d, i);
+		if (make_file(f, i % 3 ? 0 : 100, i) < 0)
+			bad++;
+	}
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(f, sizeof(f), "%s/f%u", d, i);
+		if (i % 2 && unlink(f) < 0)
+			bad++;
+	}
+	dir = opendir(d);
+	while (dir && (de = readdir(dir)))
+		if (de->d_name[0] == 'f')
+			listed++;
+	if (dir)
+		closedir(dir);
+	check(s, bad == 0 && listed == 100,
+	      "a listing right after unlinks shows none of them",
+	      "%u listed, %u failed", listed, bad);
+	snprintf(f, sizeof(f), "%s/f1", d);
+	check(s, !exists(f), "a stat right after an unlink: ENOENT", "");
+	expect_err(s, "unlink right after an unlink -> ENOENT", unlink(f),
+		   ENOENT);
+	fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	check(s, fd >= 0, "O_EXCL create of a name just unlinked", "%s",
+	      fd < 0 ? strerror(errno) : "");
+	if (fd >= 0)
+		close(fd);
+	snprintf(f, sizeof(f), "%s/f0", d);
+	snprintf(g, sizeof(g), "%s/f0-link", d);
+	expect_ok(s, "link", link(f, g));
+	expect_ok(s, "unlink the first name", unlink(f));
+	check(s, stat_nlink(g) == 1, "right after: the other name has nlink 1",
+	      "nlink %ld", stat_nlink(g));
+	expect_ok(s, "rename onto the name just unlinked", rename(g, f));
+	check(s, file_is(f, 100, 0) == 1, "and it holds the renamed file", "");
+	/* Empty the directory, then remove it at once. */
+	bad = 0;
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(f, sizeof(f), "%s/f%u", d, i);
+		if (!(i % 2) && unlink(f) < 0)
+			bad++;
+	}
+	snprintf(f, sizeof(f), "%s/f1", d);
+	if (unlink(f) < 0)
+		bad++;
+	fd = open(d, O_RDONLY | O_DIRECTORY);
+	got = fd >= 0 ? fsync(fd) : -1;
+	check(s, got == 0, "fsync of the directory after unlinks", "%s",
+	      got ? strerror(errno) : "");
+	if (fd >= 0)
+		close(fd);
+	check(s, bad == 0 && rmdir(d) == 0,
+	      "rmdir right after unlinking everything in it", "%s",
+	      bad ? "an unlink failed" : strerror(errno));
+}
+
 /* ------------------------------------------------------------------ */
 /* Timestamps */
 
@@ -1622,6 +1695,7 @@ int main(int argc, char **argv)
 	check_truncate(&s);
 	check_holes(&s);
 	check_unlinked_open(&s);
+	check_unlink_order(&s);
 	check_times(&s);
 	check_xattrs(&s);
 	check_locks(&s);
