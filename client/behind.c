@@ -100,11 +100,16 @@ static bool older_pending(const struct wfs_behind *b, uint64_t upto)
 	return b->ops && b->ops->seq <= upto;
 }
 
+/* Set on a worker while it runs the callbacks of what it applied: the
+ * calls they make concern unlinks already applied and must not wait for
+ * later ones, which no worker would take while all of them waited. */
+static __thread bool in_callback;
+
 void wfs_behind_wait(struct wfs_behind *b)
 {
 	uint64_t upto;
 
-	if (!b || atomic_load(&b->n) == 0)
+	if (!b || in_callback || atomic_load(&b->n) == 0)
 		return;
 	pthread_mutex_lock(&b->lock);
 	upto = b->seq;
@@ -162,7 +167,8 @@ static int outcome(struct unlink_op *op, struct wfs_unlink_item *it)
 	if (it->rc)
 		wfs_log_error("client", "unlink of '%s' in directory %" PRIu64
 			      " (answered before it was applied) failed: %s;"
-			      " the name is still there", op->name, op->parent,
+			      " the name may still be there", op->name,
+			      op->parent,
 			      strerror(-it->rc));
 	return it->rc;
 }
@@ -208,8 +214,9 @@ static void run_worker(struct wfs_task *t)
 		atomic_fetch_sub(&b->n, n);
 		pthread_cond_broadcast(&b->cond);
 		pthread_mutex_unlock(&b->lock);
-		/* Off the list first: a callback may make calls, which wait
-		 * for the list (never for these unlinks, then). */
+		/* Off the list first; calls the callbacks make do not wait
+		 * (in_callback). */
+		in_callback = true;
 		for (unsigned i = 0; i < n; i++) {
 			if (ops[i]->done)
 				ops[i]->done(ops[i]->arg, ops[i]->parent,
@@ -217,6 +224,7 @@ static void run_worker(struct wfs_task *t)
 					     items[i].nlink);
 			wfs_free(ops[i]);
 		}
+		in_callback = false;
 	}
 }
 

@@ -4,8 +4,9 @@
  * A synchronous unlink costs a durable commit on the metadata master
  * (hundreds of microseconds), and the kernel sends a directory's unlinks
  * one at a time, so `rm -rf` of a big tree would run at one commit per
- * name.  Instead the client answers an unlink once it is queued and runs
- * it on a worker; many unlinks then share each commit.  Local file systems
+ * name.  Instead the client answers an unlink once it is queued, and
+ * workers send what has queued up many to a call (UnlinkMany), so the
+ * unlinks share calls and commits.  Local file systems
  * give the same promise: a removal is durable once the directory is
  * fsync'ed (wfs_client_settle), not when unlink() returns.
  *
@@ -14,6 +15,12 @@
  * this client does afterwards can see, or race with, a name it removed.
  * Only unlinks overlap each other, and two queued unlinks never name the
  * same entry (the second one's lookup waits for the first).
+ *
+ * What this gives up: an unlink the node refuses after the kernel allowed
+ * it (its view of the directory's mode was stale) was answered 0 anyway;
+ * it is logged and fails the next wfs_client_settle.  A client killed
+ * with unlinks queued loses them (at most QUEUE_MAX in behind.c), as a
+ * local file system loses what was not yet in its journal.
  *
  * Internal to client/.
  */

@@ -275,7 +275,8 @@ int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
  * @parent as queued, @rc 0 with @ino and @nlink as wfs_client_unlink
  * gives them (both 0 when
  * the name was already gone), or the error it met (logged, and reported by
- * wfs_client_settle).  Runs on a client thread; it may call the client. */
+ * wfs_client_settle).  Runs on a client thread; it may call the client,
+ * and those calls do not wait for the unlinks queued after this one. */
 typedef void (*wfs_client_unlinked_cb)(void *arg, uint64_t parent, int rc,
 				       uint64_t ino, uint32_t nlink);
 

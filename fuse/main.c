@@ -462,7 +462,10 @@ static int run(struct options *o, int report_fd)
 	report_fd = -1;
 	rc = serve(se, o->threads) == 0 ? 0 : 1;
 	fuse_session_unmount(se);
-	/* Unlinked inodes the kernel held to the end: done with them. */
+	/* The unlinks answered before they were applied go first (an error
+	 * is logged), then unlinked inodes the kernel held to the end: done
+	 * with them. */
+	wfs_client_settle(m.client);
 	wfs_itable_orphans(m.itable, release_orphan, m.client);
 	wfs_log_info("fuse", "unmounted %s", o->mountpoint);
 out_signals:
