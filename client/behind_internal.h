@@ -16,9 +16,10 @@
  * Only unlinks overlap each other, and two queued unlinks never name the
  * same entry (the second one's lookup waits for the first).
  *
- * What this gives up: an unlink the node refuses after the kernel allowed
- * it (its view of the directory's mode was stale) was answered 0 anyway;
- * it is logged and fails the next wfs_client_settle.  A client killed
+ * What this gives up: an unlink that fails on the node after the kernel
+ * let it through (its entry was stale: another client put a directory
+ * under that name; or the cluster did not answer for retry_ms) was
+ * answered 0 anyway; it is logged and fails the next wfs_client_settle.  A client killed
  * with unlinks queued loses them (at most QUEUE_MAX in behind.c), as a
  * local file system loses what was not yet in its journal.
  *

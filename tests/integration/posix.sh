@@ -55,6 +55,34 @@ for i in 0 1 2 3 4 5; do
 	setpriv --reuid=65534 --regid=65534 --clear-groups stat "$d2/f$i" \
 		>/dev/null 2>&1 && wfs_fail "nobody could stat f$i in a 0700 directory"
 done
+
+wfs_step "an unlink answered early but failed on the node fails the next fsync of its directory"
+# The second mount's kernel trusts its entry for x (entry_timeout) after the
+# first mount replaced the file x with a directory, so it sends the unlink;
+# the node finds a directory there (EISDIR).
+u=$WFS_MNT/early u2=$mnt2/early
+mkdir "$u" && echo x >"$u/x" || wfs_fail "mkdir $u"
+[ -f "$u2/x" ] || wfs_fail "x not seen through the second mount"
+rm "$u/x" && mkdir "$u/x" || wfs_fail "replacing x with a directory"
+rm -f "$u2/x" 2>/dev/null
+if python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(fd)' "$u2" 2>"$WFS_TMP/fsync.err"; then
+	# The kernel may have looked x up again and refused the unlink itself
+	# (EISDIR): then nothing was answered early.
+	echo "the kernel refused the unlink itself; nothing to settle"
+else
+	grep -q "Is a directory" "$WFS_TMP/fsync.err" ||
+		wfs_fail "fsync of the directory: $(cat "$WFS_TMP/fsync.err")"
+	grep -q "answered before it was applied" "$WFS_TMP/wormfs2.log" ||
+		wfs_fail "the failed unlink is not in the mount's log"
+fi
+[ -d "$u/x" ] || wfs_fail "the directory x is gone"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(fd)' "$u2" || wfs_fail "a second fsync fails again: the error was reported once"
 wfs_umount "$mnt2" || wfs_fail "cannot unmount the second mount"
 
 wfs_pass "POSIX behaviour suite on the mount; read-ahead names stay true"
