@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include "client/client_internal.h"
 #include "log/log.h"
@@ -23,14 +24,30 @@
 /* Calls in flight at once, and unlinks per call: while one call is out
  * the kernel's next unlinks queue up, and the next call takes them all.
  * At most QUEUE_MAX wait or run; a caller queueing more waits for a place
- * (removals never pile up unbounded behind a slow cluster). */
+ * (removals never pile up unbounded behind a slow cluster).  Once the
+ * oldest has waited SLOW_MS, the cluster is in trouble (an election, a
+ * node down): new unlinks are then applied before they are answered, so
+ * few are ever answered early and then delayed for long. */
 #define WORKERS 4
 #define PER_CALL 32
 #define QUEUE_MAX 128
+#define SLOW_MS 1000
+/* How long to keep one name per call after a node said it does not know
+ * UnlinkMany (a rolling upgrade ends). */
+#define SINGLE_MS 60000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct unlink_op {
 	struct unlink_op *next;		/* on b->ops; b->lock */
 	uint64_t seq;
+	int64_t queued_ms;		/* CLOCK_MONOTONIC */
 	bool taken;			/* a worker is applying it; b->lock */
 	struct wfs_cred cred;
 	uint64_t parent;
@@ -55,7 +72,8 @@ struct wfs_behind {
 	atomic_uint n;			/* ops on the list; written under lock */
 	int err;			/* the first failure not yet settled;
 					 * lock */
-	bool single;			/* the node predates UnlinkMany; lock */
+	int64_t single_until;		/* before this (ms), one name per call:
+					 * the node predates UnlinkMany; lock */
 	struct worker workers[WORKERS];
 };
 
@@ -131,7 +149,7 @@ static void apply(struct wfs_behind *b, struct unlink_op **ops,
 			.cred = &ops[i]->cred, .parent = ops[i]->parent,
 			.name = ops[i]->name, .nlink = 1 };
 	pthread_mutex_lock(&b->lock);
-	single = b->single;
+	single = now_ms() < b->single_until;
 	pthread_mutex_unlock(&b->lock);
 	if (!single) {
 		rc = wfs_meta_unlink_many(b->c, items, n, WFS_CALL_BEHIND);
@@ -143,7 +161,7 @@ static void apply(struct wfs_behind *b, struct unlink_op **ops,
 		wfs_log_warn("client", "the cluster does not know UnlinkMany "
 			     "(an older node): unlinking one name per call");
 		pthread_mutex_lock(&b->lock);
-		b->single = true;
+		b->single_until = now_ms() + SINGLE_MS;
 		pthread_mutex_unlock(&b->lock);
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -199,8 +217,17 @@ static void run_worker(struct wfs_task *t)
 		}
 		pthread_mutex_unlock(&b->lock);
 		apply(b, ops, items, n);
-		for (unsigned i = 0; i < n; i++)
+		/* The callbacks run before the unlinks leave the list, so a
+		 * settle also waits for what they do (an orphan's release);
+		 * the calls they make do not wait (in_callback). */
+		in_callback = true;
+		for (unsigned i = 0; i < n; i++) {
 			items[i].rc = outcome(ops[i], &items[i]);
+			if (ops[i]->done)
+				ops[i]->done(ops[i]->arg, items[i].rc,
+					     items[i].ino, items[i].nlink);
+		}
+		in_callback = false;
 		pthread_mutex_lock(&b->lock);
 		for (unsigned i = 0; i < n; i++) {
 			struct unlink_op **pp = &b->ops;
@@ -210,21 +237,11 @@ static void run_worker(struct wfs_task *t)
 			*pp = ops[i]->next;
 			if (items[i].rc && !b->err)
 				b->err = items[i].rc;
+			wfs_free(ops[i]);
 		}
 		atomic_fetch_sub(&b->n, n);
 		pthread_cond_broadcast(&b->cond);
 		pthread_mutex_unlock(&b->lock);
-		/* Off the list first; calls the callbacks make do not wait
-		 * (in_callback). */
-		in_callback = true;
-		for (unsigned i = 0; i < n; i++) {
-			if (ops[i]->done)
-				ops[i]->done(ops[i]->arg, ops[i]->parent,
-					     items[i].rc, items[i].ino,
-					     items[i].nlink);
-			wfs_free(ops[i]);
-		}
-		in_callback = false;
 	}
 }
 
@@ -237,9 +254,24 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 	size_t len = strlen(name);
 	struct unlink_op *op, **tail;
 	struct worker *w = NULL;
+	int64_t now = now_ms();
+	bool slow;
 
 	if (len > NAME_MAX)
 		return -ENAMETOOLONG;
+	pthread_mutex_lock(&b->lock);
+	slow = b->ops && now - b->ops->queued_ms > SLOW_MS;
+	pthread_mutex_unlock(&b->lock);
+	if (slow) {
+		uint64_t ino = 0;
+		uint32_t nlink = 1;
+		int rc = wfs_meta_unlink(c, cred, parent, name, 0, &ino,
+					 &nlink);
+
+		if (rc == 0 && done)
+			done(arg, 0, ino, nlink);
+		return rc;
+	}
 	op = wfs_malloc(sizeof(*op) + len + 1);
 	if (!op)
 		return -ENOMEM;
@@ -249,9 +281,7 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 	op->parent = parent;
 	op->done = done;
 	op->arg = arg;
-	/* A lookup of the name must not be answered from a page read ahead
-	 * before it went: from now on it asks the node, after this unlink. */
-	wfs_sa_forget_name(c, parent, name);
+	op->queued_ms = now;
 	pthread_mutex_lock(&b->lock);
 	while (atomic_load(&b->n) >= QUEUE_MAX)
 		pthread_cond_wait(&b->cond, &b->lock);
@@ -269,9 +299,27 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 			break;
 		}
 	pthread_mutex_unlock(&b->lock);
+	/* A lookup must not be answered from a page read ahead with the name
+	 * in it.  Forgotten once queued: a page whose read started before
+	 * this is dropped, and one started after waits for the unlink. */
+	wfs_sa_forget_name(c, parent, name);
 	if (w)
 		wfs_pool_submit(b->pool, &w->task, run_worker);
 	return 0;
+}
+
+bool wfs_client_unlinking(struct wfs_client *c, uint64_t dir)
+{
+	struct wfs_behind *b = c->behind;
+	bool found = false;
+
+	if (atomic_load(&b->n) == 0)
+		return false;
+	pthread_mutex_lock(&b->lock);
+	for (struct unlink_op *op = b->ops; op && !found; op = op->next)
+		found = op->parent == dir;
+	pthread_mutex_unlock(&b->lock);
+	return found;
 }
 
 int wfs_client_settle(struct wfs_client *c)
@@ -284,5 +332,7 @@ int wfs_client_settle(struct wfs_client *c)
 	rc = b->err;
 	b->err = 0;
 	pthread_mutex_unlock(&b->lock);
-	return rc;
+	/* What failed is in the log; the caller (fsync) reports EIO, as a
+	 * local file system does for a write-back it could not finish. */
+	return rc ? -EIO : 0;
 }

@@ -6,22 +6,30 @@
  * one at a time, so `rm -rf` of a big tree would run at one commit per
  * name.  Instead the client answers an unlink once it is queued, and
  * workers send what has queued up many to a call (UnlinkMany), so the
- * unlinks share calls and commits.  Local file systems
- * give the same promise: a removal is durable once the directory is
- * fsync'ed (wfs_client_settle), not when unlink() returns.
+ * unlinks share calls and commits.  Local file systems give the same
+ * promise: a removal is durable once the directory is fsync'ed
+ * (wfs_client_settle), not when unlink() returns.
  *
  * Order: every other metadata call of the client (wfs_meta_call) first
  * waits until the unlinks queued before it have been applied, so nothing
- * this client does afterwards can see, or race with, a name it removed.
+ * this client does afterwards can see, or race with, a name it removed
+ * (calls made by the unlinks' own callbacks excepted: they do not wait).
  * Only unlinks overlap each other, and two queued unlinks never name the
  * same entry (the second one's lookup waits for the first).
  *
- * What this gives up: an unlink that fails on the node after the kernel
- * let it through (its entry was stale: another client put a directory
- * under that name; or the cluster did not answer for retry_ms) was
- * answered 0 anyway; it is logged and fails the next wfs_client_settle.  A client killed
- * with unlinks queued loses them (at most QUEUE_MAX in behind.c), as a
- * local file system loses what was not yet in its journal.
+ * What this gives up:
+ *   - An unlink that fails on the node after the kernel let it through
+ *     (its entry was stale: another client put a directory under that
+ *     name; or the cluster did not answer for retry_ms) was answered 0
+ *     anyway; it is logged and fails the next wfs_client_settle (EIO,
+ *     once, for the whole client).
+ *   - Other clients see the name until the unlink applies: milliseconds,
+ *     since while the cluster is slow (the oldest queued unlink has
+ *     waited over a second) new unlinks are applied before the answer.
+ *   - A client killed with unlinks queued loses them (at most QUEUE_MAX
+ *     in behind.c), as a local file system loses what was not yet in its
+ *     journal.
+ * A mount that wants none of this says sync_unlink (wormfs --help).
  *
  * Internal to client/.
  */

@@ -272,13 +272,13 @@ int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint32_t *nlink);
 
 /* Receives the outcome of an unlink queued by wfs_client_unlink_behind:
- * @parent as queued, @rc 0 with @ino and @nlink as wfs_client_unlink
- * gives them (both 0 when
+ * @rc 0 with @ino and @nlink as wfs_client_unlink gives them (both 0 when
  * the name was already gone), or the error it met (logged, and reported by
- * wfs_client_settle).  Runs on a client thread; it may call the client,
- * and those calls do not wait for the unlinks queued after this one. */
-typedef void (*wfs_client_unlinked_cb)(void *arg, uint64_t parent, int rc,
-				       uint64_t ino, uint32_t nlink);
+ * wfs_client_settle).  Runs on a client thread, or in the caller when the
+ * unlink was applied before the answer; it may call the client, and those
+ * calls do not wait for other queued unlinks. */
+typedef void (*wfs_client_unlinked_cb)(void *arg, int rc, uint64_t ino,
+				       uint32_t nlink);
 
 /* Unlink in the background: returns 0 once the unlink is queued, before
  * the cluster has applied it; every later metadata call of this client is
@@ -286,16 +286,22 @@ typedef void (*wfs_client_unlinked_cb)(void *arg, uint64_t parent, int rc,
  * has already checked what the node would (the kernel with
  * default_permissions: the entry exists, is no directory, may be removed
  * by the caller).  A name another client removed first counts as removed.
- * The removal is durable once wfs_client_settle returns.  Returns 0, or
- * -ENAMETOOLONG or -ENOMEM with nothing queued.  @done may be NULL. */
+ * The removal is durable once wfs_client_settle returns.  While the
+ * cluster is slow to apply queued unlinks (the oldest waited over a
+ * second), the unlink is applied before this returns, with its result.
+ * Returns 0, or -ENAMETOOLONG or -ENOMEM with nothing queued.  @done may
+ * be NULL. */
 int wfs_client_unlink_behind(struct wfs_client *c,
 			     const struct wfs_cred *cred, uint64_t parent,
 			     const char *name, wfs_client_unlinked_cb done,
 			     void *arg);
 
-/* Wait until every unlink queued so far is applied.  Returns 0, or the
- * first error an unlink of this client met since the last settle (its
- * name is still there). */
+/* Whether unlinks queued in directory @dir are not yet applied. */
+bool wfs_client_unlinking(struct wfs_client *c, uint64_t dir);
+
+/* Wait until every unlink queued so far is applied (and its callback
+ * done).  Returns 0, or -EIO when an unlink of this client failed since
+ * the last settle (logged with its name and error). */
 int wfs_client_settle(struct wfs_client *c);
 
 /* Rename, with @flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE (Linux

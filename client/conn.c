@@ -473,8 +473,10 @@ void wfs_client_free(struct wfs_client *c)
 {
 	if (!c)
 		return;
-	wfs_behind_free(c->behind);
+	/* Files first: their flushes still wait for queued unlinks. */
 	wfs_file_close_all(c);
+	wfs_behind_free(c->behind);
+	c->behind = NULL;
 	wfs_pool_free(c->stripe_pool);
 	wfs_pool_free(c->io_pool);
 	for (unsigned k = 0; k <= WFS_EC_MAX_K; k++)

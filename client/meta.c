@@ -378,8 +378,7 @@ int wfs_meta_unlink_many(struct wfs_client *c, struct wfs_unlink_item *items,
 	rc = wfs_meta_call(c, WFS_M_META("UnlinkMany"), &req.base,
 			   &wormfs__unlink_many_reply__descriptor,
 			   (ProtobufCMessage **)&r, flags);
-	for (unsigned i = 0; i < n; i++)
-		wfs_sa_forget_name(c, items[i].parent, items[i].name);
+	/* The names were forgotten when queued (behind.c). */
 	if (rc)
 		goto out;
 	if (r->n_outcomes != n) {

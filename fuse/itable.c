@@ -23,7 +23,6 @@ struct ient {
 				 * NULL; allocated on first use */
 	int64_t attr_until;	/* attr is valid before this */
 	int64_t attr_blocked;	/* nothing is kept before this */
-	unsigned changing;	/* changes answered, not yet applied */
 };
 
 struct wfs_itable {
@@ -272,7 +271,7 @@ void wfs_itable_set_attr(struct wfs_itable *t, const struct wfs_attr *a,
 }
 
 bool wfs_itable_attr(struct wfs_itable *t, uint64_t ino, int64_t now_ns,
-		     struct wfs_attr *a, int64_t *until_ns, bool *changing)
+		     struct wfs_attr *a, int64_t *until_ns)
 {
 	struct ient *e;
 	bool valid;
@@ -284,21 +283,8 @@ bool wfs_itable_attr(struct wfs_itable *t, uint64_t ino, int64_t now_ns,
 		*a = *e->attr;
 		*until_ns = e->attr_until;
 	}
-	if (changing)
-		*changing = e && e->changing;
 	pthread_mutex_unlock(&t->lock);
 	return valid;
-}
-
-void wfs_itable_changing(struct wfs_itable *t, uint64_t ino, int delta)
-{
-	struct ient *e;
-
-	pthread_mutex_lock(&t->lock);
-	e = *find(t, ino);
-	if (e && (delta > 0 || e->changing))
-		e->changing += (unsigned)delta;
-	pthread_mutex_unlock(&t->lock);
 }
 
 void wfs_itable_drop_attr(struct wfs_itable *t, uint64_t ino,

@@ -79,16 +79,9 @@ void wfs_itable_set_attr(struct wfs_itable *t, const struct wfs_attr *a,
 			 int64_t now_ns, int64_t until_ns);
 
 /* The attributes kept for @ino if still valid at @now_ns: returns true
- * with *a and *until_ns (when they expire), else false.  *changing (may be
- * NULL) tells whether changes to @ino answered before they were applied
- * are still under way (wfs_itable_changing): then *a may lag them. */
+ * with *a and *until_ns (when they expire), else false. */
 bool wfs_itable_attr(struct wfs_itable *t, uint64_t ino, int64_t now_ns,
-		     struct wfs_attr *a, int64_t *until_ns, bool *changing);
-
-/* Count a change to directory @ino that was answered before it was
- * applied (@delta 1), or its end (-1).  No-op for an inode not in the
- * table. */
-void wfs_itable_changing(struct wfs_itable *t, uint64_t ino, int delta);
+		     struct wfs_attr *a, int64_t *until_ns);
 
 /* @ino changed in a way no reply told the attributes of (an xattr, a
  * rename or removal of the directory itself): forget what is kept and keep

@@ -92,93 +92,62 @@ static void test_attrs(void)
 	/* Not held: nothing kept. */
 	a = dir_attr(5, 100, 2);
 	wfs_itable_set_attr(t, &a, 0, 1000);
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 1, &got, &until, NULL));
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 1, &got, &until));
 	wfs_itable_ref(t, 5, 1);
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 1, &got, &until, NULL));
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 1, &got, &until));
 	wfs_itable_set_attr(t, &a, 0, 1000);
-	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 999, &got, &until, NULL));
+	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 999, &got, &until));
 	CU_ASSERT_EQUAL(got.nlink, 2);
 	CU_ASSERT_EQUAL(until, 1000);
 	/* Expired. */
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 1000, &got, &until, NULL));
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 1000, &got, &until));
 	/* Newer replace older; an older one arriving late is ignored. */
 	wfs_itable_set_attr(t, &a, 0, 1000);
 	a = dir_attr(5, 300, 4);
 	wfs_itable_set_attr(t, &a, 10, 1010);
 	a = dir_attr(5, 200, 3);
 	wfs_itable_set_attr(t, &a, 20, 1020);
-	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 30, &got, &until, NULL));
+	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 30, &got, &until));
 	CU_ASSERT_EQUAL(got.nlink, 4);
 	CU_ASSERT_EQUAL(until, 1010);
 	/* The same again only extends; the same ctime with other contents
 	 * cannot be ordered: nothing is kept. */
 	a = dir_attr(5, 300, 4);
 	wfs_itable_set_attr(t, &a, 40, 1040);
-	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 50, &got, &until, NULL));
+	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 50, &got, &until));
 	CU_ASSERT_EQUAL(until, 1040);
 	a = dir_attr(5, 300, 5);
 	wfs_itable_set_attr(t, &a, 60, 1060);
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 70, &got, &until, NULL));
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 70, &got, &until));
 	/* Once expired, anything goes. */
 	a = dir_attr(5, 250, 6);
 	wfs_itable_set_attr(t, &a, 2000, 3000);
-	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2001, &got, &until, NULL));
+	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2001, &got, &until));
 	CU_ASSERT_EQUAL(got.nlink, 6);
 	/* Dropped and blocked: a late reply brings nothing back until the
 	 * block ends. */
 	wfs_itable_drop_attr(t, 5, 2500);
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2002, &got, &until, NULL));
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2002, &got, &until));
 	a = dir_attr(5, 400, 7);
 	wfs_itable_set_attr(t, &a, 2100, 3100);
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2101, &got, &until, NULL));
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2101, &got, &until));
 	wfs_itable_set_attr(t, &a, 2500, 3500);
-	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2501, &got, &until, NULL));
+	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2501, &got, &until));
 	/* Dropped without a block: kept again at once. */
 	wfs_itable_drop_attr(t, 5, 0);
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2502, &got, &until, NULL));
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2502, &got, &until));
 	wfs_itable_set_attr(t, &a, 2503, 3503);
-	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2504, &got, &until, NULL));
+	CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2504, &got, &until));
 	/* Only directories are kept. */
 	wfs_itable_ref(t, 6, 1);
 	file = dir_attr(6, 100, 1);
 	file.mode = S_IFREG | 0644;
 	wfs_itable_set_attr(t, &file, 0, 1000);
-	CU_ASSERT_FALSE(wfs_itable_attr(t, 6, 1, &got, &until, NULL));
-	/* Changes answered before they were applied are counted, and the
-	 * count never goes below zero. */
-	{
-		bool changing = true;
-
-		CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2504, &got, &until,
-					       &changing));
-		CU_ASSERT_FALSE(changing);
-		wfs_itable_changing(t, 5, 1);
-		wfs_itable_changing(t, 5, 1);
-		wfs_itable_changing(t, 5, -1);
-		CU_ASSERT_TRUE(wfs_itable_attr(t, 5, 2504, &got, &until,
-					       &changing));
-		CU_ASSERT_TRUE(changing);
-		wfs_itable_changing(t, 5, -1);
-		wfs_itable_changing(t, 5, -1);
-		wfs_itable_attr(t, 5, 2504, &got, &until, &changing);
-		CU_ASSERT_FALSE(changing);
-		wfs_itable_changing(t, 5, 1);
-		/* Not held: nothing counted, nothing to tell. */
-		wfs_itable_changing(t, 77, 1);
-		wfs_itable_attr(t, 77, 2504, &got, &until, &changing);
-		CU_ASSERT_FALSE(changing);
-	}
-	/* Forgotten by the kernel: gone, and a new entry starts empty (no
-	 * attributes, no changes under way). */
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 6, 1, &got, &until));
+	/* Forgotten by the kernel: gone, and a new entry starts empty. */
 	wfs_itable_forget(t, 5, 1);
 	wfs_itable_ref(t, 5, 1);
-	{
-		bool changing = true;
-
-		CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2505, &got, &until,
-						&changing));
-		CU_ASSERT_FALSE(changing);
-	}
+	CU_ASSERT_FALSE(wfs_itable_attr(t, 5, 2505, &got, &until));
 	wfs_itable_set_attr(t, &a, 2505, 3505);
 	wfs_itable_free(t);	/* frees what entries still keep */
 }

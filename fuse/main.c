@@ -48,6 +48,7 @@ struct options {
 	enum wfs_log_level log_level;
 	unsigned threads;
 	unsigned readahead_kb;
+	bool sync_unlink;
 	struct wfs_client_opts client;
 };
 
@@ -89,6 +90,14 @@ static void usage(void)
 "        cache=N            clean stripes kept per open file (default 8)\n"
 "        inflight=N         full stripes written at once per file\n"
 "                           (default 4)\n"
+"        sync_unlink        answer unlink() only once the cluster has\n"
+"                           applied it.  By default an unlink is answered\n"
+"                           once queued (many then share a commit: rm -rf\n"
+"                           runs several times faster); later calls of the\n"
+"                           mount still come after it, but other mounts may\n"
+"                           see the name for a few milliseconds more, and\n"
+"                           it is durable once the directory is fsync'ed,\n"
+"                           as on a local file system\n"
 "  -h, --help          this help\n"
 "  -V, --version       print the version and exit\n"
 "\n"
@@ -159,6 +168,8 @@ static int take_option(struct options *o, char *opt)
 	} else if (!strcmp(opt, "cache")) {
 		if (parse_uint(opt, v, 4096, &o->client.cache_stripes))
 			return -1;
+	} else if (!strcmp(opt, "sync_unlink") && !eq) {
+		o->sync_unlink = true;
 	} else if (!strcmp(opt, "inflight")) {
 		if (parse_uint(opt, v, 64, &o->client.stripes_in_flight))
 			return -1;
@@ -436,6 +447,7 @@ static int run(struct options *o, int report_fd)
 	 * kernel then keeps is at most 1.5 timeouts old, close to what a
 	 * lookup of its own would give. */
 	o->client.statahead_ms = (unsigned)(m.attr_timeout * 500);
+	m.sync_unlink = o->sync_unlink;
 	if (wfs_client_new(&o->client, &m.client) != 0 ||
 	    wfs_itable_new(&m.itable) != 0) {
 		wfs_log_error("fuse", "cannot start the client");

@@ -252,7 +252,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct wfs_cred cred;
 	struct wfs_attr a;
 	struct stat st;
-	bool changing;
 
 	(void)fi;
 	/* A directory this mount just changed: the change's reply said what
@@ -261,10 +260,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	 * is kept lags them in mtime, ctime and size (not in owner or mode,
 	 * which the kernel asks for before each unlink): it is given for this
 	 * question only, and the kernel asks again next time. */
-	if (wfs_itable_attr(m->itable, ino, now, &a, &until, &changing)) {
+	if (wfs_itable_attr(m->itable, ino, now, &a, &until)) {
 		to_stat(&a, &st);
 		fuse_reply_attr(req, &st,
-				changing ? 0 : (double)(until - now) / 1e9);
+				wfs_client_unlinking(m->client, ino)
+					? 0 : (double)(until - now) / 1e9);
 		return;
 	}
 	cred_of(req, &cred, false);
@@ -391,36 +391,35 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 					    newparent, newname, &a), &a);
 }
 
-static void unlinked(void *arg, uint64_t parent, int rc, uint64_t ino,
-		     uint32_t nlink)
+static void unlinked(void *arg, int rc, uint64_t ino, uint32_t nlink)
 {
-	struct wfs_mount *m = arg;
-
-	wfs_itable_changing(m->itable, parent, -1);
 	if (rc == 0 && nlink == 0 && ino)
-		orphaned(m, ino);
+		orphaned(arg, ino);
 }
 
-/* Answered once queued (client/behind_internal.h): the kernel has checked,
- * with default_permissions, everything the node would (the entry, its
- * type, the caller's rights on the directory), and a directory's unlinks
- * come one at a time, so only answering early lets them share commits.
- * fsyncdir makes them durable. */
+/* Answered once queued (client/behind_internal.h), unless the mount says
+ * sync_unlink: the kernel has checked, with default_permissions, what the
+ * node would (the entry, its type, the caller's rights on the directory),
+ * and a directory's unlinks come one at a time, so only answering early
+ * lets them share calls and commits.  fsyncdir makes them durable. */
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct wfs_mount *m = mnt(req);
 	struct wfs_cred cred;
-
+	uint64_t ino = 0;
+	uint32_t nlink = 1;
 	int rc;
 
 	cred_of(req, &cred, true);
-	/* The kernel asks for the directory's attributes before its next
-	 * unlink there (permissions); see op_getattr. */
-	wfs_itable_changing(m->itable, parent, 1);
-	rc = wfs_client_unlink_behind(m->client, &cred, parent, name, unlinked,
-				      m);
-	if (rc)
-		wfs_itable_changing(m->itable, parent, -1);
+	if (!m->sync_unlink) {
+		fuse_reply_err(req, -wfs_client_unlink_behind(m->client, &cred,
+							      parent, name,
+							      unlinked, m));
+		return;
+	}
+	rc = wfs_client_unlink(m->client, &cred, parent, name, &ino, &nlink);
+	if (rc == 0 && nlink == 0 && ino)
+		orphaned(m, ino);
 	fuse_reply_err(req, -rc);
 }
 

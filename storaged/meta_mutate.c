@@ -493,17 +493,37 @@ struct unlink_many {
 	} items[];
 };
 
+/* Whether an item's error says the master changed under it rather than
+ * what the unlink came to: the client must send the call again. */
+static bool transient(int rc)
+{
+	return rc == -EAGAIN || rc == -ECONNABORTED || rc == -ECANCELED ||
+	       rc == -EHOSTUNREACH || rc == -ENOTCONN || rc == -ETIMEDOUT;
+}
+
+/* Answer the call.  If any item met a change of master, the whole call
+ * fails with -EAGAIN: the client sends it again under the same request id,
+ * and the items applied already are not applied twice (each entry's name
+ * is the id and the item's place). */
 static void unlink_many_finish(struct unlink_many *b)
 {
 	Wormfs__UnlinkManyReply r = WORMFS__UNLINK_MANY_REPLY__INIT;
-	Wormfs__UnlinkOutcome *outs = wfs_calloc(b->n, sizeof(*outs));
-	Wormfs__UnlinkOutcome **ptrs = wfs_calloc(b->n, sizeof(*ptrs));
-	Wormfs__RemoveReply *rrs = wfs_calloc(b->n, sizeof(*rrs));
-	Wormfs__Attr *dirs = wfs_calloc(b->n, sizeof(*dirs));
+	Wormfs__UnlinkOutcome *outs = NULL, **ptrs = NULL;
+	Wormfs__RemoveReply *rrs = NULL;
+	Wormfs__Attr *dirs = NULL;
 	void *buf = NULL;
 	size_t len = 0;
 	int rc = -ENOMEM;
 
+	for (unsigned i = 0; i < b->n && rc != -EAGAIN; i++)
+		if (transient(b->items[i].rc))
+			rc = -EAGAIN;
+	if (rc != -EAGAIN) {
+		outs = wfs_calloc(b->n, sizeof(*outs));
+		ptrs = wfs_calloc(b->n, sizeof(*ptrs));
+		rrs = wfs_calloc(b->n, sizeof(*rrs));
+		dirs = wfs_calloc(b->n, sizeof(*dirs));
+	}
 	if (outs && ptrs && rrs && dirs) {
 		for (unsigned i = 0; i < b->n; i++) {
 			const struct unlink_item *it = &b->items[i];
@@ -524,6 +544,10 @@ static void unlink_many_finish(struct unlink_many *b)
 		r.n_outcomes = b->n;
 		rc = wfs_svc_pack(&r.base, &buf, &len);
 	}
+	/* Out of memory with every item applied: a retry gets the same
+	 * outcomes back from the store. */
+	if (rc == -ENOMEM)
+		rc = -EAGAIN;
 	wfs_rpc_call_finish(b->call, rc, buf, len);
 	wfs_free(dirs);
 	wfs_free(rrs);
