@@ -84,6 +84,25 @@ python3 -c '
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 os.fsync(fd)' "$u2" || wfs_fail "a second fsync fails again: the error was reported once"
+
+wfs_step "with -o sync_unlink the same unlink fails in unlink() itself"
+mnt3=$WFS_TMP/mnt3
+WFS_MOUNT_OPTS=sync_unlink wfs_mount "$WFS_API" "$mnt3" "$WFS_TMP/wormfs3.log" ||
+	wfs_fail "the sync_unlink mount did not come up"
+u3=$mnt3/early
+echo y >"$u/y" || wfs_fail "create y"
+[ -f "$u3/y" ] || wfs_fail "y not seen through the third mount"
+rm "$u/y" && mkdir "$u/y" || wfs_fail "replacing y with a directory"
+if rm -f "$u3/y" 2>"$WFS_TMP/rm.err"; then
+	# Only if the kernel looked y up again and found the directory.
+	[ -d "$u/y" ] || wfs_fail "rm of y succeeded and the directory is gone"
+else
+	grep -q "Is a directory" "$WFS_TMP/rm.err" ||
+		wfs_fail "rm through the sync_unlink mount: $(cat "$WFS_TMP/rm.err")"
+fi
+grep -q "answered before it was applied" "$WFS_TMP/wormfs3.log" &&
+	wfs_fail "the sync_unlink mount answered an unlink early"
+wfs_umount "$mnt3" || wfs_fail "cannot unmount the third mount"
 wfs_umount "$mnt2" || wfs_fail "cannot unmount the second mount"
 
 wfs_pass "POSIX behaviour suite on the mount; read-ahead names stay true"
