@@ -74,6 +74,8 @@ struct wfs_behind {
 					 * lock */
 	int64_t single_until;		/* before this (ms), one name per call:
 					 * the node predates UnlinkMany; lock */
+	bool slow;			/* unlinks are applied before they are
+					 * answered (SLOW_MS); lock */
 	struct worker workers[WORKERS];
 };
 
@@ -261,6 +263,17 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 		return -ENAMETOOLONG;
 	pthread_mutex_lock(&b->lock);
 	slow = b->ops && now - b->ops->queued_ms > SLOW_MS;
+	if (slow != b->slow) {
+		b->slow = slow;
+		if (slow)
+			wfs_log_warn("client", "the cluster has not applied an "
+				     "unlink queued %lld ms ago: unlinks are "
+				     "answered once applied until it catches "
+				     "up", (long long)(now - b->ops->queued_ms));
+		else
+			wfs_log_info("client", "unlinks are answered once "
+				     "queued again");
+	}
 	pthread_mutex_unlock(&b->lock);
 	if (slow) {
 		uint64_t ino = 0;
