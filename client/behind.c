@@ -15,7 +15,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
-#include <time.h>
 
 #include "client/client_internal.h"
 #include "log/log.h"
@@ -35,14 +34,6 @@
 /* How long to keep one name per call after a node said it does not know
  * UnlinkMany (a rolling upgrade ends). */
 #define SINGLE_MS 60000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct unlink_op {
 	struct unlink_op *next;		/* on b->ops; b->lock */
@@ -151,7 +142,7 @@ static void apply(struct wfs_behind *b, struct unlink_op **ops,
 			.cred = &ops[i]->cred, .parent = ops[i]->parent,
 			.name = ops[i]->name, .nlink = 1 };
 	pthread_mutex_lock(&b->lock);
-	single = now_ms() < b->single_until;
+	single = wfs_client_now_ms() < b->single_until;
 	pthread_mutex_unlock(&b->lock);
 	if (!single) {
 		rc = wfs_meta_unlink_many(b->c, items, n, WFS_CALL_BEHIND);
@@ -163,7 +154,7 @@ static void apply(struct wfs_behind *b, struct unlink_op **ops,
 		wfs_log_warn("client", "the cluster does not know UnlinkMany "
 			     "(an older node): unlinking one name per call");
 		pthread_mutex_lock(&b->lock);
-		b->single_until = now_ms() + SINGLE_MS;
+		b->single_until = wfs_client_now_ms() + SINGLE_MS;
 		pthread_mutex_unlock(&b->lock);
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -256,7 +247,7 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 	size_t len = strlen(name);
 	struct unlink_op *op, **tail;
 	struct worker *w = NULL;
-	int64_t now = now_ms();
+	int64_t now = wfs_client_now_ms();
 	bool slow;
 
 	if (len > NAME_MAX)

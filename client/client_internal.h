@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "client/behind_internal.h"
 #include "client/client.h"
@@ -71,6 +72,15 @@ struct wfs_client {
 	char id_hex[2 * 16 + 1];	/* the same in hex, for request ids */
 	atomic_uint_fast64_t req_seq;	/* the last request number used */
 };
+
+/* CLOCK_MONOTONIC in milliseconds: deadlines, back-off and ages. */
+static inline int64_t wfs_client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* A change made through this client: names read ahead that it made stale
  * go (client/statahead_internal.h).  Call after the change's call

@@ -36,14 +36,6 @@
 /* Lock waits are bounded by this per call; the caller asks again. */
 #define LONG_CALL_MS 30000
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
@@ -137,7 +129,7 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 		  const ProtobufCMessageDescriptor *desc,
 		  ProtobufCMessage **resp, unsigned flags)
 {
-	int64_t deadline = now_ms() + c->opts.retry_ms;
+	int64_t deadline = wfs_client_now_ms() + c->opts.retry_ms;
 	int64_t backoff = BACKOFF_MIN_MS;
 	int64_t timeout = flags & WFS_CALL_LONG ? LONG_CALL_MS
 						: c->opts.call_ms;
@@ -173,7 +165,7 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 		atomic_store(&c->master_sought, false);
 		wfs_log_debug("client", "%s via %s: %s; retrying", method,
 			      c->meta[i]->addr, strerror(-rc));
-		if (now_ms() + backoff > deadline) {
+		if (wfs_client_now_ms() + backoff > deadline) {
 			wfs_log_error("client",
 				      "%s: no answer from the cluster for %lld"
 				      " ms: %s", method,
@@ -434,7 +426,8 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	/* The id only tells this client's locks and opens apart from other
 	 * clients'; without entropy the time and pid still do that. */
 	if (getrandom(c->id, sizeof(c->id), GRND_NONBLOCK) != sizeof(c->id)) {
-		uint64_t v = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+		uint64_t v = (uint64_t)wfs_client_now_ms() ^
+			     ((uint64_t)getpid() << 32);
 
 		memcpy(c->id, &v, sizeof(v));
 	}

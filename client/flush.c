@@ -44,14 +44,6 @@
 #define QUORUM_PAUSE_MIN_MS 100
 #define QUORUM_PAUSE_MAX_MS 1000
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void pause_ms(int64_t ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
@@ -244,7 +236,7 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 {
 	int64_t window = ci->c->opts.retry_ms < QUORUM_RETRY_MS
 				 ? ci->c->opts.retry_ms : QUORUM_RETRY_MS;
-	int64_t deadline = mono_ms() + window;
+	int64_t deadline = wfs_client_now_ms() + window;
 	int64_t pause = QUORUM_PAUSE_MIN_MS;
 
 	for (;;) {
@@ -252,7 +244,7 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 		int rc = put_stripe_once(ci, sb, cred, plan, base_version,
 					 base_len, out, attr, &missed);
 
-		if (!missed || mono_ms() + pause > deadline)
+		if (!missed || wfs_client_now_ms() + pause > deadline)
 			return rc;
 		wfs_log_info("client", "inode %" PRIu64 " stripe %" PRIu64
 			     ": too few chunks written; placing it again in "

@@ -556,9 +556,12 @@ static void unlink_many_finish(struct unlink_many *b)
 	wfs_free(b);
 }
 
-static void unlink_item_done(struct unlink_item *it, int rc,
+/* An item's entry applied, or its proposal failed (@res NULL).  A
+ * wfs_node_done_cb. */
+static void unlink_item_done(void *arg, int rc,
 			     const struct wfs_metafsm_result *res)
 {
+	struct unlink_item *it = arg;
 	struct unlink_many *b = it->b;
 
 	if (rc == 0)
@@ -571,12 +574,6 @@ static void unlink_item_done(struct unlink_item *it, int rc,
 	}
 	if (atomic_fetch_sub(&b->left, 1) == 1)
 		unlink_many_finish(b);
-}
-
-static void unlink_item_applied(void *arg, int rc,
-				const struct wfs_metafsm_result *res)
-{
-	unlink_item_done(arg, rc, res);
 }
 
 static int h_unlink_many(void *arg, const void *req, size_t len,
@@ -636,7 +633,7 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 				op.request = (struct wfs_meta_bytes){
 					rname, (size_t)l };
 		}
-		rc = wfs_node_propose(n, &op, unlink_item_applied,
+		rc = wfs_node_propose(n, &op, unlink_item_done,
 				      &b->items[i]);
 		if (rc)
 			unlink_item_done(&b->items[i], rc, NULL);
