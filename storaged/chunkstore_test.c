@@ -537,7 +537,7 @@ static void test_refused_disks(void)
 	wfs_store_close(st);
 	/* A newer format. */
 	pathf(p, "%s/wormfs-disk", ds.roots[0]);
-	write_file(p, "wormfs-disk 2\nwho knows\n");
+	write_file(p, "wormfs-disk 3\nwho knows\n");
 	CU_ASSERT_EQUAL(wfs_store_open(NODE, ds.paths, 1, &st),
 			-EPROTONOSUPPORT);
 	/* A damaged marker. */

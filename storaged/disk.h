@@ -24,7 +24,7 @@
 
 #include "chunk/format.h"
 
-#define WFS_DISK_FORMAT_VERSION 1	/* of the marker and the layout */
+#define WFS_DISK_FORMAT_VERSION 2	/* of the marker and the layout */
 #define WFS_DISK_FOLDERS 1000		/* chunks/000 .. chunks/999 */
 #define WFS_DISK_ID_LEN 32		/* hex digits of a disk id (128 bits) */
 #define WFS_DISK_NODE_ID_MAX 64		/* bytes of a node id */
@@ -73,7 +73,9 @@ int wfs_disk_node_id_valid(const char *node_id);
 /* Attach the disk directory @root for node @node_id: take an exclusive lock
  * on it (flock, so two processes never share a disk), read its marker, or
  * format it if it is blank (empty but for lost+found and the leftovers of
- * an interrupted format), make chunks/ again if it is missing, and consume the
+ * an interrupted format), make chunks/ again if it is missing, move the
+ * chunk files of an older format to this format's folders (once, logged;
+ * the folder indexes are then rebuilt by scanning), and consume the
  * clean-shutdown flag (removed, durably, so a crash from now on leaves the
  * disk marked unclean).  On success *id describes the disk and *lock_fd is
  * the locked root descriptor, to pass to wfs_disk_detach() later.
@@ -107,7 +109,8 @@ int wfs_disk_check(const char *root, const struct wfs_disk_ident *id);
  * statvfs.  Returns 0 or a negative errno. */
 int wfs_disk_space(const char *root, uint64_t *capacity, uint64_t *avail);
 
-/* The folder (0..999) that holds every chunk of stripe @stripe_id. */
+/* The folder (0..999) that holds every chunk of stripe @stripe_id (and of
+ * the 63 other stripes whose ids differ from it only in the low 6 bits). */
 unsigned wfs_disk_folder(uint64_t stripe_id);
 
 /* The file name of chunk @key, NUL-terminated, into @buf. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "erasure/crc32c.h"
 #include "mem/mem.h"
 #include "tests/unit.h"
 
@@ -122,10 +123,11 @@ static void test_folder(void)
 	unsigned hist[10] = { 0 };
 
 	CU_ASSERT_EQUAL(wfs_disk_folder(0), 535);
-	CU_ASSERT_EQUAL(wfs_disk_folder(1), 465);
-	CU_ASSERT_EQUAL(wfs_disk_folder(2), 110);
-	CU_ASSERT_EQUAL(wfs_disk_folder(12345), 944);
-	CU_ASSERT_EQUAL(wfs_disk_folder(UINT64_MAX), 936);
+	CU_ASSERT_EQUAL(wfs_disk_folder(1), 535);
+	CU_ASSERT_EQUAL(wfs_disk_folder(63), 535);
+	CU_ASSERT_EQUAL(wfs_disk_folder(64), 465);
+	CU_ASSERT_EQUAL(wfs_disk_folder(12345), 408);
+	CU_ASSERT_EQUAL(wfs_disk_folder(UINT64_MAX), 220);
 	/* Sequential and strided ids spread over the folders. */
 	for (uint64_t s = 0; s < 10000; s++)
 		hist[wfs_disk_folder(s * 1000) / 100]++;
@@ -197,10 +199,10 @@ static void test_refusals(void)
 	write_file(p, "hello\n", 6);
 	CU_ASSERT_EQUAL(wfs_disk_attach(root, NODE, &id, &fd), -EBADMSG);
 	/* A newer version, whatever follows. */
-	write_file(p, "wormfs-disk 2\nsomething new\n", 28);
+	write_file(p, "wormfs-disk 3\nsomething new\n", 28);
 	CU_ASSERT_EQUAL(wfs_disk_attach(root, NODE, &id, &fd),
 			-EPROTONOSUPPORT);
-	CU_ASSERT_EQUAL(id.version, 2);
+	CU_ASSERT_EQUAL(id.version, 3);
 	/* The original bytes are accepted again. */
 	write_file(p, buf, len);
 	CU_ASSERT_EQUAL_FATAL(wfs_disk_attach(root, NODE, &id, &fd), 0);
@@ -339,6 +341,85 @@ static void test_chunk_files(void)
 	wfs_disk_detach(fd, 0);
 }
 
+/* Format 1's folder of stripe @sid: mix(sid) mod 1000, where format 2
+ * mixes sid >> 6 (see disk.c). */
+static unsigned folder_v1(uint64_t sid)
+{
+	uint64_t z = sid + 0x9e3779b97f4a7c15ULL;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (unsigned)((z ^ (z >> 31)) % WFS_DISK_FOLDERS);
+}
+
+/* A disk of format 1, part-way through a migration that crashed: some
+ * chunk files in their format-1 folders, some moved already, a stale
+ * index.  Attach moves the rest, drops the index, says format 2. */
+static void test_migrate_v1(void)
+{
+	enum { N = 200 };
+	char root[PATH_MAX], p[PATH_MAX], q[PATH_MAX], marker[256];
+	char name[WFS_DISK_CHUNK_NAME_LEN + 1];
+	struct wfs_disk_ident id;
+	struct wfs_chunk_header h, got;
+	uint8_t data[300], buf[300];
+	unsigned moved = 0;
+	int fd = attach_new(root, &id), len;
+
+	for (uint64_t sid = 1; sid <= N; sid++) {
+		memset(data, (int)sid, sizeof(data));
+		make_header(&h, sid, 0, data, sizeof(data));
+		CU_ASSERT_EQUAL_FATAL(wfs_disk_chunk_put(root, &h, data, sid),
+				      0);
+	}
+	wfs_disk_detach(fd, 1);
+	for (uint64_t sid = 1; sid <= N; sid += 2) {
+		struct wfs_chunk_key k = { sid, 1, 0 };
+
+		if (folder_v1(sid) == wfs_disk_folder(sid))
+			continue;
+		wfs_disk_chunk_name(&k, name);
+		chunk_file(p, root, &k);
+		pathf(q, "%s/chunks/%03u", root, folder_v1(sid));
+		mkdir(q, 0755);
+		pathf(q, "%s/chunks/%03u/%s", root, folder_v1(sid), name);
+		CU_ASSERT_EQUAL_FATAL(rename(p, q), 0);
+		moved++;
+	}
+	CU_ASSERT(moved > N / 4);
+	pathf(p, "%s/chunks/%03u/index", root, folder_v1(1));
+	write_file(p, "stale", 5);
+	len = snprintf(marker, sizeof(marker),
+		       "wormfs-disk 1\ndisk-id %s\nnode-id %s\n",
+		       id.disk_id, NODE);
+	len += snprintf(marker + len, sizeof(marker) - (size_t)len,
+			"crc32c %08x\n", wfs_crc32c(0, marker, (size_t)len));
+	path_of(p, root, "wormfs-disk");
+	write_file(p, marker, (size_t)len);
+
+	CU_ASSERT_EQUAL_FATAL(wfs_disk_attach(root, NODE, &id, &fd), 0);
+	CU_ASSERT_EQUAL(id.version, WFS_DISK_FORMAT_VERSION);
+	CU_ASSERT_EQUAL(id.clean, 1);
+	path_of(p, root, "wormfs-disk");
+	CU_ASSERT(read_file(p, buf, sizeof(buf)) > 14 &&
+		  memcmp(buf, "wormfs-disk 2\n", 14) == 0);
+	pathf(p, "%s/chunks/%03u/index", root, folder_v1(1));
+	CU_ASSERT(access(p, F_OK) != 0);
+	for (uint64_t sid = 1; sid <= N; sid++) {
+		struct wfs_chunk_key k = { sid, 1, 0 };
+
+		memset(data, (int)sid, sizeof(data));
+		CU_ASSERT_EQUAL(wfs_disk_chunk_read(root, &k, &got, buf,
+						    sizeof(buf)), 0);
+		CU_ASSERT_EQUAL(memcmp(buf, data, sizeof(data)), 0);
+	}
+	wfs_disk_detach(fd, 0);
+	/* Format 2 now: attach again changes nothing. */
+	CU_ASSERT_EQUAL_FATAL(wfs_disk_attach(root, NODE, &id, &fd), 0);
+	CU_ASSERT_EQUAL(id.version, WFS_DISK_FORMAT_VERSION);
+	wfs_disk_detach(fd, 0);
+}
+
 static int count_key(const struct wfs_chunk_key *key, void *arg)
 {
 	(void)key;
@@ -434,7 +515,7 @@ static void test_scan(void)
 	write_file(p, "not ours", 8);
 	/* A chunk name that hashes to another folder is not counted. */
 	pathf(p, "%s/chunks/%03u/%016x-%016x-00", root, f,
-		 wfs_disk_folder(501) == f ? 502 : 501, 1);
+		 wfs_disk_folder(564) == f ? 628 : 564, 1);
 	write_file(p, "x", 1);
 	CU_ASSERT_EQUAL(wfs_disk_folder_scan(root, f, count_key, &count), 0);
 	CU_ASSERT_EQUAL(count, 3);
@@ -484,6 +565,7 @@ static CU_TestInfo disk_tests[] = {
 	{ "folder function", test_folder },
 	{ "format and reattach", test_format_and_reattach },
 	{ "refused markers and directories", test_refusals },
+	{ "format 1 disks migrate", test_migrate_v1 },
 	{ "blank with leftovers", test_blank_leftovers },
 	{ "chunk files", test_chunk_files },
 	{ "folder index", test_index },
