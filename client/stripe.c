@@ -67,24 +67,33 @@ static const char *kind_name(uint32_t kind)
 	return kind == WFS_KIND_EC ? "ec" : "replica";
 }
 
-static void read_job(struct wfs_task *t)
+/* Read chunk @index of @s into @buf and check it against the stripe. */
+static int read_chunk(const struct wfs_chunk_io *io, uint64_t ino,
+		      const struct wfs_lstripe *s, unsigned index,
+		      unsigned char *buf, size_t cap)
 {
-	struct chunk_job *j = (struct chunk_job *)t;
 	struct wfs_chunk_hdr hdr;
 	size_t len = 0;
 	int rc;
 
-	rc = j->io->read(j->io->arg, j->ino, j->s, &j->s->chunks[j->index],
-			 &hdr, j->buf, j->cap, &len);
+	rc = io->read(io->arg, ino, s, &s->chunks[index], &hdr, buf, cap,
+		      &len);
 	if (rc == 0)
-		rc = wfs_stripe_check_chunk(j->s, j->index, &hdr, j->buf, len);
+		rc = wfs_stripe_check_chunk(s, index, &hdr, buf, len);
 	if (rc)
 		wfs_log_warn("client",
 			     "inode %" PRIu64 " stripe %" PRIu64 " (id %" PRIx64
 			     " v%" PRIu64 ") chunk %u: read failed: %s",
-			     j->ino, j->s->sidx, j->s->stripe_id,
-			     j->s->version, j->index, strerror(-rc));
-	j->rc = rc;
+			     ino, s->sidx, s->stripe_id, s->version, index,
+			     strerror(-rc));
+	return rc;
+}
+
+static void read_job(struct wfs_task *t)
+{
+	struct chunk_job *j = (struct chunk_job *)t;
+
+	j->rc = read_chunk(j->io, j->ino, j->s, j->index, j->buf, j->cap);
 	wfs_batch_done(j->batch);
 }
 
@@ -130,18 +139,16 @@ static int read_replica(const struct wfs_chunk_io *io, uint64_t ino,
 			size_t cap)
 {
 	unsigned n = s->nchunks;
-	struct chunk_job job;
 
 	if (cap < s->length)
 		return -EINVAL;
+	/* One copy at a time, in this thread: handing the call to a pool
+	 * worker would only add a wake-up to every small-file read. */
 	for (unsigned t = 0; t < n; t++) {
 		unsigned i = (unsigned)((s->sidx + t) % n);
 
-		if (!chunk_known(s, i))
-			continue;
-		job_init(&job, io, ino, s, i, out, cap);
-		run_jobs(io, &job, 1, read_job);
-		if (job.rc == 0)
+		if (chunk_known(s, i) &&
+		    read_chunk(io, ino, s, i, out, cap) == 0)
 			return 0;
 	}
 	wfs_log_error("client",

@@ -19,7 +19,8 @@
  * are interchangeable.
  *
  * Internal to client/.  Functions here are thread-safe and block; they run
- * the chunk calls on io->pool and wait for them.
+ * the chunk calls on io->pool and wait for them, except a replica read,
+ * which reads one copy at a time in the caller's thread.
  */
 #ifndef WFS_CLIENT_STRIPE_INTERNAL_H
 #define WFS_CLIENT_STRIPE_INTERNAL_H
@@ -83,7 +84,8 @@ struct wfs_chunk_hdr {
 	uint32_t data_crc32c;
 };
 
-/* The chunk calls.  Both are called from io->pool's workers, concurrently. */
+/* The chunk calls.  Both are called from io->pool's workers (and reads also
+ * from the threads calling wfs_stripe_read), concurrently. */
 struct wfs_chunk_io {
 	/* Read chunk @c of stripe @s of file @ino, whole, into @buf (room
 	 * for @cap bytes): on success *hdr is the header the node sent and
