@@ -381,9 +381,15 @@ int wfs_client_layout(struct wfs_client *c, const struct wfs_cred *cred,
 
 /* ---- files ---- */
 
+/* Beside open(2)'s flags, for wfs_file_open: the caller's cache (the
+ * kernel's pages) likely holds the file's bytes already, so an open for
+ * reading does not fetch a small file's bytes with its layout. */
+#define WFS_O_CACHED 0x40000000
+
 /* Open file @ino with open(2) @flags (O_ACCMODE, O_TRUNC, O_APPEND are
- * used).  Fetches fresh attributes and the start of the layout (close-to-
- * open); O_TRUNC truncates to 0.  On success *f is a new handle (release
+ * used) and WFS_O_CACHED.  Fetches fresh attributes and the start of the
+ * layout (close-to-open), and for reading, unless WFS_O_CACHED, the bytes
+ * of a small file held by the node answering; O_TRUNC truncates to 0.  On success *f is a new handle (release
  * with wfs_file_close) and *attr (may be NULL) the attributes.  Returns 0,
  * -EISDIR, -EINVAL (not a regular file), or the call's error. */
 int wfs_file_open(struct wfs_client *c, const struct wfs_cred *cred,

@@ -42,6 +42,13 @@ struct wfs_node {
 
 struct cinode;
 
+/* Small-file copies kept between an open's GetLayout and the first read
+ * (Stripe.first_copy): at most this many, of at most FIRST_COPY_MAX bytes
+ * each.  A copy not read by the time WFS_FIRST_COPIES others came in is
+ * dropped. */
+#define WFS_FIRST_COPIES 16
+#define WFS_FIRST_COPY_MAX (64u << 10)
+
 struct wfs_client {
 	struct wfs_client_opts opts;	/* defaults filled in; nodes copied */
 	char *nodes_str;
@@ -64,6 +71,17 @@ struct wfs_client {
 	pthread_mutex_t itab_lock;
 	struct cinode **itab;		/* open inodes by ino; itab_lock */
 	unsigned itab_size, nopen;
+
+	/* Chunk bytes that came with a layout (chunkio.c), a ring. */
+	pthread_mutex_t copies_lock;
+	struct wfs_first_copy {
+		uint64_t stripe_id, version;
+		uint32_t index;
+		struct wfs_chunk_hdr hdr;
+		void *data;		/* NULL: the slot is free */
+		size_t len;
+	} copies[WFS_FIRST_COPIES];
+	unsigned copies_next;
 
 	struct wfs_statahead *sa;	/* NULL: no read-ahead of names */
 	struct wfs_behind *behind;	/* unlinks in the background */
@@ -173,6 +191,14 @@ struct wfs_lstripe *wfs_lstripe_from_pb(struct wfs_client *c,
 /* The chunk calls over rpc/ (chunkio.c), for c->io. */
 void wfs_chunkio_init(struct wfs_client *c, struct wfs_chunk_io *io);
 
+/* Keep the first copy a GetLayout reply brought for stripe @pb, if any, for
+ * the chunk read that will ask for it (which then makes no call).  The
+ * read checks it as it checks what a node sends.  Any thread. */
+void wfs_first_copy_keep(struct wfs_client *c, const Wormfs__Stripe *pb);
+
+/* Drop every kept copy (at teardown). */
+void wfs_first_copies_release(struct wfs_client *c);
+
 /* ---- layout cache (layout.c), one per open inode, under its lock ---- */
 
 /* What is known of a file's stripes: the stripes fetched (sorted by sidx)
@@ -209,11 +235,13 @@ void wfs_layout_truncate(struct wfs_layout *l, uint64_t size, uint64_t span);
 
 /* Fetch the stripes of @ino from @from on (at most @limit): on success
  * *s (wfs_free each and the array) holds *n stripes, [from, *to) is what
- * the reply covers, and *attr (may be NULL) the file's attributes. */
+ * the reply covers, and *attr (may be NULL) the file's attributes.  With
+ * @copy_max, the first copies of small replica stripes (up to that many
+ * bytes) come too and are kept for the reads (wfs_first_copy_keep). */
 int wfs_layout_fetch(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint64_t ino, uint64_t from, unsigned limit,
-		     struct wfs_lstripe ***s, unsigned *n, uint64_t *to,
-		     struct wfs_attr *attr);
+		     uint32_t copy_max, struct wfs_lstripe ***s, unsigned *n,
+		     uint64_t *to, struct wfs_attr *attr);
 
 /* ---- open inodes (file.c) ---- */
 

@@ -413,6 +413,7 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	fill_defaults(&c->opts);
 	pthread_mutex_init(&c->nodes_lock, NULL);
 	pthread_mutex_init(&c->codec_lock, NULL);
+	pthread_mutex_init(&c->copies_lock, NULL);
 	pthread_mutex_init(&c->itab_lock, NULL);
 	c->itab_size = 256;
 	c->itab = wfs_calloc(c->itab_size, sizeof(*c->itab));
@@ -456,6 +457,7 @@ out_free:
 	wfs_free(c->nodes_str);
 	wfs_free(c->itab);
 	pthread_mutex_destroy(&c->itab_lock);
+	pthread_mutex_destroy(&c->copies_lock);
 	pthread_mutex_destroy(&c->codec_lock);
 	pthread_mutex_destroy(&c->nodes_lock);
 	wfs_free(c);
@@ -476,10 +478,12 @@ void wfs_client_free(struct wfs_client *c)
 		for (unsigned m = 0; m <= WFS_EC_MAX_M; m++)
 			wfs_ec_free(c->codecs[k][m]);
 	wfs_statahead_free(c->sa);
+	wfs_first_copies_release(c);
 	free_nodes(c);
 	wfs_free(c->nodes_str);
 	wfs_free(c->itab);
 	pthread_mutex_destroy(&c->itab_lock);
+	pthread_mutex_destroy(&c->copies_lock);
 	pthread_mutex_destroy(&c->codec_lock);
 	pthread_mutex_destroy(&c->nodes_lock);
 	wfs_free(c);

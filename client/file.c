@@ -306,8 +306,8 @@ static int fetch_layout(struct cinode *ci, uint64_t sidx)
 	int rc;
 
 	pthread_mutex_unlock(&ci->lock);
-	rc = wfs_layout_fetch(ci->c, &cred, ci->ino, sidx, LAYOUT_FETCH, &v,
-			      &n, &to, NULL);
+	rc = wfs_layout_fetch(ci->c, &cred, ci->ino, sidx, LAYOUT_FETCH, 0,
+			      &v, &n, &to, NULL);
 	pthread_mutex_lock(&ci->lock);
 	if (rc)
 		return rc;
@@ -1005,10 +1005,15 @@ static int attach(struct cinode *ci, const struct wfs_cred *cred, int flags,
 	return 0;
 }
 
-/* Fresh attributes and the start of the layout, for an open. */
+/* Fresh attributes and the start of the layout, for an open.  An open for
+ * reading also asks for the bytes of a small file (Stripe.first_copy):
+ * its first read then needs no call of its own. */
 static int open_fetch(struct cinode *ci, const struct wfs_cred *cred,
-		      struct wfs_attr *attr)
+		      int flags, struct wfs_attr *attr)
 {
+	uint32_t copy_max = (flags & O_ACCMODE) == O_WRONLY ||
+					    (flags & WFS_O_CACHED)
+				    ? 0 : WFS_FIRST_COPY_MAX;
 	struct wfs_lstripe **v;
 	uint64_t to, gen;
 	unsigned n;
@@ -1017,8 +1022,8 @@ static int open_fetch(struct cinode *ci, const struct wfs_cred *cred,
 	pthread_mutex_lock(&ci->lock);
 	gen = ci->layout_gen;
 	pthread_mutex_unlock(&ci->lock);
-	rc = wfs_layout_fetch(ci->c, cred, ci->ino, 0, LAYOUT_OPEN, &v, &n,
-			      &to, attr);
+	rc = wfs_layout_fetch(ci->c, cred, ci->ino, 0, LAYOUT_OPEN, copy_max,
+			      &v, &n, &to, attr);
 	if (rc)
 		return rc;
 	rc = check_type(attr->mode);
@@ -1079,9 +1084,9 @@ int wfs_file_open(struct wfs_client *c, const struct wfs_cred *cred,
 	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY)
 		rc = open_truncate(ci, cred, attr);
 	else
-		rc = open_fetch(ci, cred, attr);
+		rc = open_fetch(ci, cred, flags, attr);
 	if (rc == 0)
-		rc = attach(ci, cred, flags, out);
+		rc = attach(ci, cred, flags & ~WFS_O_CACHED, out);
 	if (rc)
 		wfs_cinode_put(ci);
 	return rc;

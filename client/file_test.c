@@ -69,6 +69,7 @@ static struct fake {
 	/* faults */
 	int eagain_left;		/* GetAttr answers -EAGAIN this often */
 	bool fail_writes;
+	bool bad_copies;		/* first copies with a byte changed */
 } fk;
 
 static int64_t tick(void)
@@ -344,12 +345,16 @@ static int h_layout(void *arg, const void *req, size_t len,
 	Wormfs__Stripe *st = wfs_calloc(MAX_STRIPES, sizeof(*st));
 	Wormfs__Stripe **sp = wfs_calloc(MAX_STRIPES, sizeof(*sp));
 	struct locs *x = wfs_calloc(MAX_STRIPES, sizeof(*x));
+	/* Stripe.first_copy: the real node's rule (chunk sidx % copies),
+	 * for replicas no longer than copy_max. */
+	Wormfs__ChunkReadReply *fc = wfs_calloc(MAX_STRIPES, sizeof(*fc));
+	uint8_t *bad = wfs_malloc(CS * K);
 	Wormfs__Attr a;
 	uint64_t next = 0;
 	int rc = unpack(&wormfs__get_layout_request__descriptor, req, len, &r);
 
 	(void)arg;
-	if (rc || !st || !sp || !x)
+	if (rc || !st || !sp || !x || !fc || !bad)
 		goto out_free;
 	pthread_mutex_lock(&fk.lock);
 	fk.layouts++;
@@ -383,6 +388,26 @@ static int h_layout(void *arg, const void *req, size_t len,
 		fill_locs(&x[lr.n_stripes], best->n, best->state);
 		st[lr.n_stripes].n_chunks = best->n;
 		st[lr.n_stripes].chunks = x[lr.n_stripes].p;
+		if (r->copy_max && best->kind == WFS_STRIPE_REPLICA &&
+		    best->length <= r->copy_max) {
+			struct fchunk *c = chunk_find(best->stripe_id,
+						      best->version,
+						      best->sidx % best->n);
+			Wormfs__ChunkReadReply *cr = &fc[lr.n_stripes];
+
+			if (c && c->len <= CS * K) {
+				wormfs__chunk_read_reply__init(cr);
+				cr->header = &c->hdr;
+				cr->data.data = c->data;
+				cr->data.len = c->len;
+				if (fk.bad_copies && c->len) {
+					memcpy(bad, c->data, c->len);
+					bad[c->len / 2] ^= 1;
+					cr->data.data = bad;
+				}
+				st[lr.n_stripes].first_copy = cr;
+			}
+		}
 		sp[lr.n_stripes] = &st[lr.n_stripes];
 		lr.n_stripes++;
 		next = best->sidx + 1;
@@ -398,6 +423,8 @@ out_free:
 	wfs_free(st);
 	wfs_free(sp);
 	wfs_free(x);
+	wfs_free(fc);
+	wfs_free(bad);
 	return rc ? rc : 0;
 }
 
@@ -678,6 +705,43 @@ static void test_small_and_append(void)
 	f = reopen(c, f, 0);
 	check_file(f, model, size);
 	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
+/* An open for reading brings a small file's bytes with its layout
+ * (Stripe.first_copy): the read then makes no Chunk.Read.  A copy that
+ * fails its check is dropped and the chunk read from a node instead; an
+ * open whose caller has the bytes cached (WFS_O_CACHED) asks for none. */
+static void test_first_copy(void)
+{
+	uint64_t st = wfs_test_seed() ^ 11;
+	struct wfs_client *c = client(), *c2;
+	struct wfs_client_opts o = {
+		.nodes = fk.addr, .retry_ms = 3000, .call_ms = 5000,
+	};
+	unsigned char src[3000], buf[4000];
+	struct wfs_file *f = create(c, "copy", 0), *g;
+	uint64_t ino = wfs_file_ino(f);
+	static const int opens[] = { O_RDONLY, O_RDONLY, O_RDONLY | WFS_O_CACHED };
+
+	wfs_test_fill(&st, src, sizeof(src));
+	write_ok(f, NULL, src, sizeof(src), 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
+	for (int i = 0; i < 3; i++) {
+		fk.bad_copies = i == 1;
+		fk.reads = 0;
+		CU_ASSERT_EQUAL_FATAL(wfs_file_open(c2, &cred, ino, opens[i],
+						    NULL, &g), 0);
+		memset(buf, 0, sizeof(buf));
+		CU_ASSERT_EQUAL(wfs_file_read(g, buf, sizeof(buf), 0),
+				(ssize_t)sizeof(src));
+		CU_ASSERT_EQUAL(memcmp(buf, src, sizeof(src)), 0);
+		CU_ASSERT_EQUAL(fk.reads, i == 0 ? 0 : 1);
+		CU_ASSERT_EQUAL(wfs_file_close(g), 0);
+	}
+	fk.bad_copies = false;
+	wfs_client_free(c2);
 	wfs_client_free(c);
 }
 
@@ -1060,6 +1124,7 @@ static CU_TestInfo file_tests[] = {
 	{ "sequential write, EC stripes and a replica tail",
 	  test_sequential },
 	{ "small file and fsync'ed appends", test_small_and_append },
+	{ "a small file's bytes come with its open", test_first_copy },
 	{ "partial overwrite (read-modify-write)", test_overwrite_rmw },
 	{ "truncate, extend, holes, O_TRUNC", test_truncate_and_holes },
 	{ "handles of one inode share buffers", test_shared_buffers },

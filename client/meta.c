@@ -794,7 +794,7 @@ static int report_stripe(const Wormfs__Stripe *pb, wfs_client_stripe_cb cb,
 
 static int get_layout(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t ino, uint64_t from, unsigned limit,
-		      Wormfs__GetLayoutReply **r)
+		      uint32_t copy_max, Wormfs__GetLayoutReply **r)
 {
 	Wormfs__GetLayoutRequest req = WORMFS__GET_LAYOUT_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
@@ -804,6 +804,7 @@ static int get_layout(struct wfs_client *c, const struct wfs_cred *cred,
 	req.ino = ino;
 	req.sidx = from;
 	req.limit = limit;
+	req.copy_max = copy_max;
 	return META_CALL(c, "GetLayout", &req, get_layout_reply, r, 0);
 }
 
@@ -816,7 +817,7 @@ int wfs_client_layout(struct wfs_client *c, const struct wfs_cred *cred,
 	for (;;) {
 		Wormfs__GetLayoutReply *r = NULL;
 		bool eof;
-		int rc = get_layout(c, cred, ino, from, LAYOUT_PAGE, &r);
+		int rc = get_layout(c, cred, ino, from, LAYOUT_PAGE, 0, &r);
 
 		if (rc)
 			return rc;
@@ -838,12 +839,12 @@ int wfs_client_layout(struct wfs_client *c, const struct wfs_cred *cred,
 
 int wfs_layout_fetch(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint64_t ino, uint64_t from, unsigned limit,
-		     struct wfs_lstripe ***s, unsigned *n, uint64_t *to,
-		     struct wfs_attr *attr)
+		     uint32_t copy_max, struct wfs_lstripe ***s, unsigned *n,
+		     uint64_t *to, struct wfs_attr *attr)
 {
 	Wormfs__GetLayoutReply *r = NULL;
 	struct wfs_lstripe **v;
-	int rc = get_layout(c, cred, ino, from, limit, &r);
+	int rc = get_layout(c, cred, ino, from, limit, copy_max, &r);
 
 	*s = NULL;
 	*n = 0;
@@ -855,6 +856,8 @@ int wfs_layout_fetch(struct wfs_client *c, const struct wfs_cred *cred,
 		goto out_free_reply;
 	}
 	for (size_t i = 0; i < r->n_stripes; i++) {
+		if (copy_max)
+			wfs_first_copy_keep(c, r->stripes[i]);
 		v[i] = wfs_lstripe_from_pb(c, r->stripes[i]);
 		if (!v[i]) {
 			while (i--)

@@ -184,6 +184,18 @@ void wfs_itable_set_cached(struct wfs_itable *t, uint64_t ino,
 	pthread_mutex_unlock(&t->lock);
 }
 
+bool wfs_itable_pages_cached(struct wfs_itable *t, uint64_t ino)
+{
+	struct ient *e;
+	bool cached;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	cached = e && e->cached;
+	pthread_mutex_unlock(&t->lock);
+	return cached;
+}
+
 bool wfs_itable_cache_valid(struct wfs_itable *t, uint64_t ino,
 			    int64_t mtime_ns, uint64_t size)
 {

@@ -55,6 +55,10 @@ bool wfs_itable_orphan(struct wfs_itable *t, uint64_t ino);
 void wfs_itable_set_cached(struct wfs_itable *t, uint64_t ino,
 			   int64_t mtime_ns, uint64_t size);
 
+/* Whether the kernel may hold pages of @ino: it was opened since the kernel
+ * last forgot it. */
+bool wfs_itable_pages_cached(struct wfs_itable *t, uint64_t ino);
+
 /* Whether @mtime_ns and @size are what the cached pages were last known to
  * match. */
 bool wfs_itable_cache_valid(struct wfs_itable *t, uint64_t ino,

@@ -500,7 +500,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	cred_of(req, &cred, false);
-	rc = wfs_file_open(m->client, &cred, ino, fi->flags, &a, &fh->f);
+	rc = wfs_file_open(m->client, &cred, ino,
+			   fi->flags | (wfs_itable_pages_cached(m->itable, ino)
+					? WFS_O_CACHED : 0), &a, &fh->f);
 	if (rc) {
 		wfs_free(fh);
 		fuse_reply_err(req, -rc);

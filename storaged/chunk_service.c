@@ -201,35 +201,48 @@ static int read_whole(struct wfs_node *n, const struct wfs_chunk_key *key,
 	return rc;
 }
 
+int wfs_chunksvc_read_reply(struct wfs_node *n,
+			    const struct wfs_chunk_key *key,
+			    Wormfs__ChunkReadReply *rr, Wormfs__ChunkHeader *wh,
+			    void **buf)
+{
+	struct wfs_chunk_header hdr;
+	int rc = read_whole(n, key, &hdr, buf);
+
+	if (rc)
+		return rc;
+	wormfs__chunk_read_reply__init(rr);
+	header_to_wire(&hdr, wh);
+	rr->header = wh;
+	rr->data.data = *buf;
+	rr->data.len = hdr.data_len;
+	return 0;
+}
+
 static int read_serve(struct wfs_node *n, const Wormfs__ChunkReadRequest *r,
 		      struct wfs_rpc_reply *reply)
 {
-	Wormfs__ChunkReadReply rr = WORMFS__CHUNK_READ_REPLY__INIT;
+	Wormfs__ChunkReadReply rr;
 	struct wfs_chunk_key key = { r->stripe_id, r->version, r->index };
 	Wormfs__ChunkHeader wh;
-	struct wfs_chunk_header hdr;
 	void *buf = NULL;
-	size_t length;
 	int rc;
 
 	if (r->length > WFS_RPC_MAX_MESSAGE - READ_OVERHEAD)
 		return -EMSGSIZE;
 	if (r->stripe_id == 0 || r->version == 0 || r->index > 254)
 		return -EINVAL;
-	rc = read_whole(n, &key, &hdr, &buf);
+	rc = wfs_chunksvc_read_reply(n, &key, &rr, &wh, &buf);
 	if (rc)
 		return rc;
-	if (r->offset > hdr.data_len) {
+	if (r->offset > rr.data.len) {
 		rc = -EINVAL;
 		goto out_free;
 	}
-	length = hdr.data_len - r->offset;
-	if (r->length && r->length < length)
-		length = r->length;
-	header_to_wire(&hdr, &wh);
-	rr.header = &wh;
-	rr.data.data = (uint8_t *)buf + r->offset;
-	rr.data.len = length;
+	rr.data.data += r->offset;
+	rr.data.len -= r->offset;
+	if (r->length && r->length < rr.data.len)
+		rr.data.len = r->length;
 	rc = wfs_rpc_reply_set_msg(reply, &rr.base);
 out_free:
 	wfs_free(buf);

@@ -19,8 +19,20 @@
 #ifndef WFS_STORAGED_CHUNK_SERVICE_H
 #define WFS_STORAGED_CHUNK_SERVICE_H
 
+#include "chunk/format.h"
+#include "proto/wormfs.pb-c.h"
+
 struct wfs_node;
 struct wfs_rpc_server;
+
+/* Chunk @key of this node's store, checked as Read checks it, as a whole
+ * ChunkReadReply: @rr's header is @wh, its data is *@buf, which the caller
+ * frees (wfs_free) once @rr is packed.  Returns 0 or Read's errors.  Any
+ * thread; blocks on disk I/O. */
+int wfs_chunksvc_read_reply(struct wfs_node *n,
+			    const struct wfs_chunk_key *key,
+			    Wormfs__ChunkReadReply *rr, Wormfs__ChunkHeader *wh,
+			    void **buf);
 
 /* Route Chunk.Write and Chunk.Read on @s to node @n (borrowed until the
  * server is freed).  Returns 0 or the error of wfs_rpc_server_handle.

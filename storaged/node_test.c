@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,6 +25,7 @@
 #include "placement/place.h"
 #include "proto/wormfs.pb-c.h"
 #include "rpc/rpc.h"
+#include "storaged/disk.h"
 #include "storaged/gc.h"
 #include "storaged/node_internal.h"
 #include "tests/unit.h"
@@ -836,17 +838,23 @@ static void test_locks(void)
 
 /* ---- stripes ---- */
 
-static int place(struct tnode *t, uint64_t ino, uint64_t sidx,
-		 Wormfs__PlaceStripeReply **out)
+static int place_kind(struct tnode *t, uint64_t ino, uint64_t sidx,
+		      Wormfs__StripeKind kind, Wormfs__PlaceStripeReply **out)
 {
 	Wormfs__PlaceStripeRequest r = WORMFS__PLACE_STRIPE_REQUEST__INIT;
 
 	r.caller = &caller;
 	r.ino = ino;
 	r.sidx = sidx;
-	r.kind = WORMFS__STRIPE_KIND__STRIPE_EC;
+	r.kind = kind;
 	return call(t, M("PlaceStripe"), &r.base,
 		    &wormfs__place_stripe_reply__descriptor, out);
+}
+
+static int place(struct tnode *t, uint64_t ino, uint64_t sidx,
+		 Wormfs__PlaceStripeReply **out)
+{
+	return place_kind(t, ino, sidx, WORMFS__STRIPE_KIND__STRIPE_EC, out);
 }
 
 static void chunk_data(uint64_t sid, uint32_t idx, unsigned char *buf,
@@ -856,10 +864,11 @@ static void chunk_data(uint64_t sid, uint32_t idx, unsigned char *buf,
 		buf[i] = (unsigned char)(sid * 31 + idx * 7 + i);
 }
 
-/* Write every chunk of placement @p (stripe @sidx of @ino, 4096 bytes of
- * file data) to the node its location names. */
-static void write_chunks(uint64_t ino, uint64_t sidx,
-			 const Wormfs__PlaceStripeReply *p)
+/* Write every chunk of placement @p (stripe @sidx of @ino, @stripe_length
+ * bytes of file data, 4096 per chunk) to the node its location names. */
+static void write_chunks_len(uint64_t ino, uint64_t sidx,
+			     const Wormfs__PlaceStripeReply *p,
+			     uint32_t stripe_length)
 {
 	unsigned char data[4096];
 
@@ -880,7 +889,7 @@ static void write_chunks(uint64_t ino, uint64_t sidx,
 		h.m = p->m;
 		h.chunk_size = p->chunk_size;
 		h.data_length = sizeof(data);
-		h.stripe_length = 8192;
+		h.stripe_length = stripe_length;
 		h.data_crc32c = wfs_crc32c(0, data, sizeof(data));
 		w.header = &h;
 		w.disk_id = p->chunks[i]->disk_id;
@@ -901,9 +910,17 @@ static void write_chunks(uint64_t ino, uint64_t sidx,
 	}
 }
 
-static int commit(struct tnode *t, uint64_t ino, uint64_t sidx,
-		  const Wormfs__PlaceStripeReply *p, uint64_t expected,
-		  uint64_t *version)
+static void write_chunks(uint64_t ino, uint64_t sidx,
+			 const Wormfs__PlaceStripeReply *p)
+{
+	write_chunks_len(ino, sidx, p, 8192);
+}
+
+/* Commit placement @p as stripe @sidx of @ino, @length bytes of data that
+ * end the file. */
+static int commit_len(struct tnode *t, uint64_t ino, uint64_t sidx,
+		      const Wormfs__PlaceStripeReply *p, uint64_t expected,
+		      uint32_t length, uint64_t *version)
 {
 	Wormfs__CommitStripeRequest r = WORMFS__COMMIT_STRIPE_REQUEST__INIT;
 	Wormfs__CommitStripeReply *rep;
@@ -918,8 +935,8 @@ static int commit(struct tnode *t, uint64_t ino, uint64_t sidx,
 	r.k = p->k;
 	r.m = p->m;
 	r.chunk_size = p->chunk_size;
-	r.length = 8192;
-	r.file_size = (sidx + 1) * 8192;
+	r.length = length;
+	r.file_size = sidx * 8192 + length;
 	r.n_chunks = p->n_chunks;
 	r.chunks = p->chunks;
 	rc = call(t, M("CommitStripe"), &r.base,
@@ -927,9 +944,16 @@ static int commit(struct tnode *t, uint64_t ino, uint64_t sidx,
 	if (rc)
 		return rc;
 	*version = rep->version;
-	CU_ASSERT_EQUAL(rep->attr->size, (sidx + 1) * 8192);
+	CU_ASSERT_EQUAL(rep->attr->size, sidx * 8192 + length);
 	wfs_rpc_msg_free(&rep->base);
 	return 0;
+}
+
+static int commit(struct tnode *t, uint64_t ino, uint64_t sidx,
+		  const Wormfs__PlaceStripeReply *p, uint64_t expected,
+		  uint64_t *version)
+{
+	return commit_len(t, ino, sidx, p, expected, 8192, version);
 }
 
 static int read_chunk(struct tnode *t, uint64_t sid, uint64_t version,
@@ -1032,6 +1056,93 @@ static void test_stripes(void)
 	wfs_rpc_msg_free(&p1->base);
 	/* Placing a directory's stripe. */
 	CU_ASSERT_EQUAL(place(t, 1, 0, &p1), -EISDIR);
+}
+
+/* Flip a data byte of chunk @key's file on disk @disk of @t's store. */
+static void flip_chunk_byte(struct tnode *t, const struct wfs_chunk_key *key,
+			    unsigned disk)
+{
+	char name[WFS_DISK_CHUNK_NAME_LEN + 1], path[PATH_MAX];
+	struct wfs_store_disk_info info;
+	unsigned char c;
+	int fd;
+
+	wfs_store_disk_info(t->n->store, disk, &info);
+	wfs_disk_chunk_name(key, name);
+	snprintf(path, sizeof(path), "%s/chunks/%03u/%s", info.path,
+		 wfs_disk_folder(key->stripe_id), name);
+	fd = open(path, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(pread(fd, &c, 1, WFS_CHUNK_HEADER_SIZE + 10), 1);
+	c ^= 0x40;
+	CU_ASSERT_EQUAL(pwrite(fd, &c, 1, WFS_CHUNK_HEADER_SIZE + 10), 1);
+	close(fd);
+}
+
+static Wormfs__GetLayoutReply *layout_copy(struct tnode *t, uint64_t ino,
+					   uint32_t copy_max)
+{
+	Wormfs__GetLayoutRequest r = WORMFS__GET_LAYOUT_REQUEST__INIT;
+	Wormfs__GetLayoutReply *rep = NULL;
+
+	r.ino = ino;
+	r.copy_max = copy_max;
+	CU_ASSERT_EQUAL(call(t, M("GetLayout"), &r.base,
+			     &wormfs__get_layout_reply__descriptor, &rep), 0);
+	if (rep)
+		CU_ASSERT_EQUAL(rep->n_stripes, 1);
+	return rep && rep->n_stripes == 1 ? rep : NULL;
+}
+
+/* GetLayout with copy_max brings the first copy of a small replica stripe
+ * held here (chunk sidx % copies), checked as Chunk.Read checks it; EC
+ * stripes, larger ones, and a damaged copy come without. */
+static void test_first_copy(void)
+{
+	Wormfs__PlaceStripeReply *p;
+	Wormfs__GetLayoutReply *rep;
+	const Wormfs__ChunkReadReply *fc;
+	struct tnode *t = &shared;
+	unsigned char want[4096];
+	struct wfs_store_chunk sc;
+	struct wfs_chunk_key key;
+	uint64_t f, v;
+
+	CU_ASSERT_EQUAL_FATAL(do_create(t, 1, "small", O_CREAT, &f, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(place_kind(t, f, 0,
+					 WORMFS__STRIPE_KIND__STRIPE_REPLICA,
+					 &p), 0);
+	CU_ASSERT_FATAL(p->n_chunks >= 2);
+	write_chunks_len(f, 0, p, 4096);
+	CU_ASSERT_EQUAL_FATAL(commit_len(t, f, 0, p, 0, 4096, &v), 0);
+	chunk_data(p->stripe_id, 0, want, sizeof(want));
+
+	rep = layout_copy(t, f, 64 << 10);
+	fc = rep ? rep->stripes[0]->first_copy : NULL;
+	CU_ASSERT_FATAL(fc != NULL && fc->header != NULL);
+	CU_ASSERT_EQUAL(fc->header->index, 0);
+	CU_ASSERT_EQUAL(fc->header->version, v);
+	CU_ASSERT_EQUAL(fc->data.len, sizeof(want));
+	CU_ASSERT(fc->data.len == sizeof(want) &&
+		  memcmp(fc->data.data, want, sizeof(want)) == 0);
+	CU_ASSERT_EQUAL(fc->header->data_crc32c,
+			wfs_crc32c(0, want, sizeof(want)));
+	wfs_rpc_msg_free(&rep->base);
+	/* Not asked for, or too long for what was asked. */
+	rep = layout_copy(t, f, 0);
+	CU_ASSERT(rep && rep->stripes[0]->first_copy == NULL);
+	wfs_rpc_msg_free(&rep->base);
+	rep = layout_copy(t, f, 1000);
+	CU_ASSERT(rep && rep->stripes[0]->first_copy == NULL);
+	wfs_rpc_msg_free(&rep->base);
+	/* A damaged copy is left out: the reader finds out on its own. */
+	key = (struct wfs_chunk_key){ p->stripe_id, v, 0 };
+	CU_ASSERT_EQUAL_FATAL(wfs_store_stat(t->n->store, &key, &sc), 0);
+	flip_chunk_byte(t, &key, sc.disk);
+	rep = layout_copy(t, f, 64 << 10);
+	CU_ASSERT(rep && rep->stripes[0]->first_copy == NULL);
+	wfs_rpc_msg_free(&rep->base);
+	wfs_rpc_msg_free(&p->base);
 }
 
 /* Many placements in parallel draw from the id range: all distinct. */
@@ -1749,6 +1860,7 @@ static CU_TestInfo node_tests[] = {
 	{ "symlink, link, xattrs, setattr, statfs", test_links_xattrs_attrs },
 	{ "locks", test_locks },
 	{ "stripes: place, write, commit, read, collect", test_stripes },
+	{ "GetLayout brings a small file's first copy", test_first_copy },
 	{ "parallel placements get distinct ids", test_parallel_placement },
 	{ "unlink many in one call", test_unlink_many },
 	{ "malformed requests get errors", test_malformed },

@@ -21,6 +21,7 @@
 #include "log/log.h"
 #include "mem/mem.h"
 #include "placement/place.h"
+#include "storaged/chunk_service.h"
 #include "storaged/drain.h"
 #include "storaged/liveness.h"
 #include "storaged/node_internal.h"
@@ -29,6 +30,8 @@
 #define SUB "stripes"
 #define LAYOUT_DEFAULT 64
 #define LAYOUT_MAX 256
+/* Bytes of Stripe.first_copy data one GetLayout reply carries at most. */
+#define LAYOUT_COPY_MAX (1u << 20)
 
 struct parked {
 	struct parked *next;
@@ -594,6 +597,10 @@ struct stripe_copy {
 	uint64_t sidx, stripe_id, version;
 	uint32_t kind, k, m, chunk_size, length, nchunks;
 	struct loc_copy locs[WFS_META_CHUNKS_MAX];
+	/* Stripe.first_copy, when first_buf is set (layout_first_copies). */
+	void *first_buf;
+	Wormfs__ChunkReadReply first;
+	Wormfs__ChunkHeader first_hdr;
 };
 
 struct layout {
@@ -663,6 +670,8 @@ static int layout_pack(const struct layout *l, const struct cluster *c,
 		m->length = s->length;
 		m->chunks = &mm.lptrs[k];
 		m->n_chunks = s->nchunks;
+		if (s->first_buf)
+			m->first_copy = (Wormfs__ChunkReadReply *)&s->first;
 		for (uint32_t j = 0; j < s->nchunks; j++, k++) {
 			Wormfs__ChunkLocation *cl = &mm.locs[k];
 
@@ -687,6 +696,38 @@ out_free:
 	wfs_free(mm.sptrs);
 	wfs_free(mm.stripes);
 	return rc;
+}
+
+/* Stripe.first_copy of the replica stripes of @l whose first copy (the one
+ * a reader tries first: chunk sidx % copies) this node holds, up to @max
+ * bytes of data in all.  A copy that cannot be read here is left out: the
+ * reader then asks for it as usual, and meets the same error there. */
+static void layout_first_copies(struct wfs_node *n, struct layout *l,
+				uint32_t max)
+{
+	for (unsigned i = 0; i < l->n && max > 0; i++) {
+		struct stripe_copy *s = &l->stripes[i];
+		struct wfs_chunk_key key = { s->stripe_id, s->version, 0 };
+		const struct loc_copy *first = NULL;
+
+		if (s->kind != WORMFS__STRIPE_KIND__STRIPE_REPLICA ||
+		    s->length > max)
+			continue;
+		key.index = (uint32_t)(s->sidx % (s->m + 1));
+		for (uint32_t j = 0; j < s->nchunks; j++)
+			if (s->locs[j].index == key.index)
+				first = &s->locs[j];
+		if (!first || first->state != WORMFS__CHUNK_STATE__CHUNK_OK ||
+		    strcmp(first->node, n->id.node_id) != 0)
+			continue;
+		if (wfs_chunksvc_read_reply(n, &key, &s->first, &s->first_hdr,
+					    &s->first_buf) != 0) {
+			s->first_buf = NULL;
+			continue;
+		}
+		max = s->first.data.len < max
+			      ? max - (uint32_t)s->first.data.len : 0;
+	}
 }
 
 static int layout_serve(struct wfs_node *n, const Wormfs__GetLayoutRequest *r,
@@ -722,9 +763,14 @@ static int layout_serve(struct wfs_node *n, const Wormfs__GetLayoutRequest *r,
 		if (l.n > limit)
 			l.n = limit;
 		gr.attr = &attr;
+		layout_first_copies(n, &l, r->copy_max < LAYOUT_COPY_MAX
+						   ? r->copy_max
+						   : LAYOUT_COPY_MAX);
 		rc = layout_pack(&l, &c, &gr, buf, len);
 	}
 	cluster_release(&c);
+	for (unsigned i = 0; i < l.n; i++)
+		wfs_free(l.stripes[i].first_buf);
 	wfs_free(l.stripes);
 	return rc < 0 ? rc : 0;
 }
