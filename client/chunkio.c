@@ -2,12 +2,18 @@
  * Chunk.Write to the node that holds (or is to hold) each chunk.  The data
  * is checked by stripe.c (CRC32C end to end), not here; this file only
  * moves bytes and headers between the proto and struct wfs_chunk_hdr.
+ *
+ * It also keeps the small-file copies a GetLayout brought (first copies,
+ * client_internal.h): a read of such a chunk takes its copy, checked as
+ * stripe.c checks what a node sends, instead of calling the node.
  */
 #include "client/client_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
+#include "log/log.h"
 #include "mem/mem.h"
 
 static void hdr_from_pb(struct wfs_chunk_hdr *h, const Wormfs__ChunkHeader *pb)
@@ -50,9 +56,10 @@ void wfs_first_copy_keep(struct wfs_client *c, const Wormfs__Stripe *pb)
 	struct wfs_first_copy *slot;
 	void *data;
 
-	if (!fc || !fc->header || fc->data.len > WFS_FIRST_COPY_MAX)
+	if (!fc || !fc->header || !fc->data.data || fc->data.len == 0 ||
+	    fc->data.len > WFS_FIRST_COPY_MAX)
 		return;
-	data = wfs_memdup(fc->data.data, fc->data.len ? fc->data.len : 1);
+	data = wfs_memdup(fc->data.data, fc->data.len);
 	if (!data)
 		return;		/* the read will simply ask the node */
 	pthread_mutex_lock(&c->copies_lock);
@@ -69,8 +76,9 @@ void wfs_first_copy_keep(struct wfs_client *c, const Wormfs__Stripe *pb)
 }
 
 /* Take the kept copy of chunk @c of @s, if there is one, into @buf.
- * Returns 0 (taken), -ENOENT (none kept) or -EMSGSIZE (longer than @cap:
- * dropped). */
+ * Returns 0 (taken; it passed wfs_stripe_check_chunk) or -ENOENT (none
+ * kept, or the one kept was dropped: longer than @cap, or failing the
+ * check, which is logged). */
 static int first_copy_take(struct wfs_client *cl, const struct wfs_lstripe *s,
 			   const struct wfs_lchunk *c,
 			   struct wfs_chunk_hdr *hdr, void *buf, size_t cap,
@@ -78,6 +86,9 @@ static int first_copy_take(struct wfs_client *cl, const struct wfs_lstripe *s,
 {
 	int rc = -ENOENT;
 
+	/* Copies are only ever of replica stripes. */
+	if (s->kind != WFS_KIND_REPLICA)
+		return -ENOENT;
 	pthread_mutex_lock(&cl->copies_lock);
 	for (unsigned i = 0; i < WFS_FIRST_COPIES; i++) {
 		struct wfs_first_copy *k = &cl->copies[i];
@@ -85,11 +96,19 @@ static int first_copy_take(struct wfs_client *cl, const struct wfs_lstripe *s,
 		if (!k->data || k->stripe_id != s->stripe_id ||
 		    k->version != s->version || k->index != c->index)
 			continue;
-		rc = k->len > cap ? -EMSGSIZE : 0;
-		if (rc == 0) {
+		if (k->len <= cap &&
+		    wfs_stripe_check_chunk(s, c->index, &k->hdr, k->data,
+					   k->len) == 0) {
 			memcpy(buf, k->data, k->len);
 			*hdr = k->hdr;
 			*len = k->len;
+			rc = 0;
+		} else {
+			wfs_log_warn("client", "stripe %" PRIx64 " v%" PRIu64
+				     " chunk %u: the copy that came with the "
+				     "layout is unfit (%zu bytes); reading it "
+				     "from its node", s->stripe_id,
+				     s->version, c->index, k->len);
 		}
 		wfs_free(k->data);
 		k->data = NULL;
@@ -119,9 +138,8 @@ static int chunk_read(void *arg, uint64_t ino, const struct wfs_lstripe *s,
 	int rc;
 
 	(void)ino;
-	rc = first_copy_take(cl, s, c, hdr, buf, cap, len);
-	if (rc != -ENOENT)
-		return rc;
+	if (first_copy_take(cl, s, c, hdr, buf, cap, len) == 0)
+		return 0;
 	req.stripe_id = s->stripe_id;
 	req.version = s->version;
 	req.index = c->index;

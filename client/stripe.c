@@ -2,8 +2,9 @@
  * parallel encoded chunk writes with quorum accounting (see
  * stripe_internal.h).
  *
- * Every chunk call is one task on io->pool; a read or write submits its
- * tasks, waits for the batch, then looks at each result.  Reads go in
+ * Every chunk call of an EC read or of a write is one task on io->pool; a
+ * read or write submits its tasks, waits for the batch, then looks at each
+ * result (a replica read calls the copies one at a time itself).  Reads go in
  * rounds: first the chunks wanted, then, if some failed, just enough other
  * chunks to have k good ones, and again if some of those fail, until the
  * stripe is rebuilt or there is nothing left to try.

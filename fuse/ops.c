@@ -493,6 +493,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino,
 	struct fhandle *fh = wfs_calloc(1, sizeof(*fh));
 	struct wfs_cred cred;
 	struct wfs_attr a;
+	bool cached;
 	int rc;
 
 	if (!fh) {
@@ -500,9 +501,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	cred_of(req, &cred, false);
+	/* O_DIRECT reads bypass the pages: they will come. */
+	cached = !(fi->flags & O_DIRECT) &&
+		 wfs_itable_pages_cached(m->itable, ino);
 	rc = wfs_file_open(m->client, &cred, ino,
-			   fi->flags | (wfs_itable_pages_cached(m->itable, ino)
-					? WFS_O_CACHED : 0), &a, &fh->f);
+			   fi->flags | (cached ? WFS_O_CACHED : 0), &a,
+			   &fh->f);
 	if (rc) {
 		wfs_free(fh);
 		fuse_reply_err(req, -rc);

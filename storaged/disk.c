@@ -29,7 +29,11 @@
  * function is part of the format: changing it means a new version.
  *
  * Format 1 differed only in the folder: mix(S).  Attach moves the chunk
- * files of a format-1 disk to their format-2 folders (migrate_v1).
+ * files of a format-1 disk to their format-2 folders (migrate_v1), with
+ * <root>/migrating present from before the marker says 2 until every file
+ * is in place: a build that reads only format 1 refuses the disk as newer
+ * from the first file moved, and attach finishes a migration it finds
+ * under way.
  *
  * Chunk file name: the stripe id, the stripe version (16 lower-case hex
  * digits each) and the chunk index (2), joined by '-':
@@ -101,6 +105,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +126,7 @@
 #define CLEAN_NAME "clean-shutdown"
 #define TMP_PREFIX ".tmp-"
 #define INDEX_NAME "index"
+#define MIGRATING_NAME "migrating"
 #define INDEX_TMP ".tmp-index"
 #define INDEX_VERSION 1
 #define REC_SIZE 32
@@ -580,45 +586,89 @@ static int migrate_folder(const char *root, unsigned f, uint64_t *moved)
 		rc = folder_make(root, to);
 		if (rc == 0)
 			rc = folder_path(dst, sizeof(dst), root, to, e->d_name);
-		if (rc == 0 && renameat(dirfd(d), e->d_name, AT_FDCWD, dst))
-			rc = -errno;
-		if (rc == 0)
+		if (rc != 0)
+			break;
+		/* A file of that name there already is the same chunk, moved
+		 * before a crash and then put back here by nobody: drop this
+		 * one.  A file gone meanwhile is nothing to move. */
+		if (renameat2(dirfd(d), e->d_name, AT_FDCWD, dst,
+			      RENAME_NOREPLACE) == 0)
 			(*moved)++;
+		else if (errno == EEXIST)
+			rc = unlinkat(dirfd(d), e->d_name, 0) == 0 ||
+					     errno == ENOENT
+				     ? 0 : -errno;
+		else if (errno != ENOENT)
+			rc = -errno;
 	}
 	closedir(d);
 	return rc ? rc : err;
 }
 
-/* A disk of format 1 (chunk folders by mix(S), see the top of this file):
- * move every chunk file to its format-2 folder, drop the indexes, make all
- * of it durable, and only then record format 2 in the marker.  Each step
- * can be done again, so a crash part-way leaves a format-1 disk that the
- * next attach migrates again from where it is. */
+/* Durably create (@on) or remove <root>/migrating. */
+static int migrating_set(int rootfd, bool on)
+{
+	int fd;
+
+	if (on) {
+		fd = openat(rootfd, MIGRATING_NAME,
+			    O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+	} else if (unlinkat(rootfd, MIGRATING_NAME, 0) != 0 &&
+		   errno != ENOENT) {
+		return -errno;
+	}
+	return fsync(rootfd) != 0 ? -errno : 0;
+}
+
+/* Passes over the folders a migration makes at most: one moves every file
+ * on the file systems we know; a second finds any a directory listing
+ * missed while files were renamed out of it. */
+#define MIGRATE_PASSES 3
+
+/* A disk of format 1 (chunk folders by mix(S), see the top of this file),
+ * or one whose migration was under way (<root>/migrating): mark it
+ * migrating and format 2 (from then on a format-1 build refuses it), move
+ * every chunk file to its format-2 folder, drop the indexes (the store
+ * rebuilds them by scanning), make all of it durable, and only then remove
+ * the mark.  Each step can be done again, so a crash part-way leaves a
+ * disk the next attach finishes. */
 static int migrate_v1(int rootfd, const char *root, struct wfs_disk_ident *id)
 {
-	uint64_t moved = 0;
-	int rc = 0;
+	uint64_t moved = 0, before;
+	int rc = 0, pass = 0;
 
 	wfs_log_info("disk", "disk %s (%s): format %u, moving its chunk files "
-		     "to the folders of format %u", id->disk_id, root,
-		     id->version, WFS_DISK_FORMAT_VERSION);
-	for (unsigned f = 0; f < WFS_DISK_FOLDERS && rc == 0; f++)
-		rc = migrate_folder(root, f, &moved);
+		     "to the folders of format %u (once; this may take a "
+		     "while on a full disk)", id->disk_id, root, id->version,
+		     WFS_DISK_FORMAT_VERSION);
+	rc = migrating_set(rootfd, true);
+	if (rc == 0 && id->version < WFS_DISK_FORMAT_VERSION) {
+		id->version = WFS_DISK_FORMAT_VERSION;
+		rc = marker_write(rootfd, id);
+	}
+	do {
+		before = moved;
+		for (unsigned f = 0; f < WFS_DISK_FOLDERS && rc == 0; f++)
+			rc = migrate_folder(root, f, &moved);
+	} while (rc == 0 && moved != before && ++pass < MIGRATE_PASSES);
 	if (rc == 0)
 		rc = fsync_folders(root);
+	if (rc == 0)
+		rc = migrating_set(rootfd, false);
 	if (rc != 0) {
 		wfs_log_error("disk", "disk %s (%s): moving chunk files to "
-			      "format %u failed: %s", id->disk_id, root,
+			      "format %u failed: %s; the next start tries "
+			      "again", id->disk_id, root,
 			      WFS_DISK_FORMAT_VERSION, strerror(-rc));
 		return rc;
 	}
-	id->version = WFS_DISK_FORMAT_VERSION;
-	rc = marker_write(rootfd, id);
-	if (rc == 0)
-		wfs_log_info("disk", "disk %s (%s): now format %u (%llu chunk "
-			     "files moved)", id->disk_id, root, id->version,
-			     (unsigned long long)moved);
-	return rc;
+	wfs_log_info("disk", "disk %s (%s): now format %u (%llu chunk files "
+		     "moved)", id->disk_id, root, id->version,
+		     (unsigned long long)moved);
+	return 0;
 }
 
 int wfs_disk_attach(const char *root, const char *node_id,
@@ -660,14 +710,17 @@ int wfs_disk_attach(const char *root, const char *node_id,
 	if (id->repaired && !id->formatted)
 		wfs_log_warn("disk", "disk %s (%s): chunks/ was missing and is "
 			     "made again", id->disk_id, root);
-	if (id->version < WFS_DISK_FORMAT_VERSION) {
+	rc = clean_take(fd, &id->clean);
+	if (rc != 0)
+		goto out_close;
+	/* After the clean flag is gone: a migration drops the indexes that
+	 * flag vouches for. */
+	if (id->version < WFS_DISK_FORMAT_VERSION ||
+	    faccessat(fd, MIGRATING_NAME, F_OK, 0) == 0) {
 		rc = migrate_v1(fd, root, id);
 		if (rc != 0)
 			goto out_close;
 	}
-	rc = clean_take(fd, &id->clean);
-	if (rc != 0)
-		goto out_close;
 	*lock_fd = fd;
 	return 0;
 

@@ -2,6 +2,7 @@
  * refusals), chunk files, folder indexes and scans, health checks. */
 #include "storaged/disk.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -352,6 +353,44 @@ static unsigned folder_v1(uint64_t sid)
 	return (unsigned)((z ^ (z >> 31)) % WFS_DISK_FOLDERS);
 }
 
+/* Chunks 1..@n of test_migrate_v1 read back from their format-2 folders,
+ * and no chunk file is left in another folder. */
+static void check_migrated(const char *root, uint64_t n)
+{
+	uint8_t data[300], buf[300];
+	struct wfs_chunk_header got;
+	int count = 0;
+
+	for (uint64_t sid = 1; sid <= n; sid++) {
+		struct wfs_chunk_key k = { sid, 1, 0 };
+
+		memset(data, (int)sid, sizeof(data));
+		CU_ASSERT_EQUAL(wfs_disk_chunk_read(root, &k, &got, buf,
+						    sizeof(buf)), 0);
+		CU_ASSERT_EQUAL(memcmp(buf, data, sizeof(data)), 0);
+	}
+	/* Every chunk file in any folder, each exactly once. */
+	for (unsigned f = 0; f < WFS_DISK_FOLDERS; f++) {
+		struct wfs_chunk_key k;
+		char p[PATH_MAX];
+		struct dirent *e;
+		DIR *d;
+
+		pathf(p, "%s/chunks/%03u", root, f);
+		d = opendir(p);
+		if (!d)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			if (wfs_disk_chunk_name_parse(e->d_name, &k) != 0)
+				continue;
+			CU_ASSERT_EQUAL(wfs_disk_folder(k.stripe_id), f);
+			count++;
+		}
+		closedir(d);
+	}
+	CU_ASSERT_EQUAL(count, (int)n);
+}
+
 /* A disk of format 1, part-way through a migration that crashed: some
  * chunk files in their format-1 folders, some moved already, a stale
  * index.  Attach moves the rest, drops the index, says format 2. */
@@ -361,7 +400,7 @@ static void test_migrate_v1(void)
 	char root[PATH_MAX], p[PATH_MAX], q[PATH_MAX], marker[256];
 	char name[WFS_DISK_CHUNK_NAME_LEN + 1];
 	struct wfs_disk_ident id;
-	struct wfs_chunk_header h, got;
+	struct wfs_chunk_header h;
 	uint8_t data[300], buf[300];
 	unsigned moved = 0;
 	int fd = attach_new(root, &id), len;
@@ -387,8 +426,29 @@ static void test_migrate_v1(void)
 		moved++;
 	}
 	CU_ASSERT(moved > N / 4);
-	pathf(p, "%s/chunks/%03u/index", root, folder_v1(1));
-	write_file(p, "stale", 5);
+	/* A chunk in both folders (a crash after its move, with the old
+	 * entry back from an unsynced directory). */
+	for (uint64_t sid = 2; sid <= N; sid += 2) {
+		struct wfs_chunk_key k = { sid, 1, 0 };
+
+		if (folder_v1(sid) == wfs_disk_folder(sid))
+			continue;
+		wfs_disk_chunk_name(&k, name);
+		chunk_file(p, root, &k);
+		pathf(q, "%s/chunks/%03u", root, folder_v1(sid));
+		mkdir(q, 0755);
+		pathf(q, "%s/chunks/%03u/%s", root, folder_v1(sid), name);
+		CU_ASSERT_EQUAL_FATAL(link(p, q), 0);
+		break;
+	}
+	/* A real index naming the old places. */
+	{
+		struct wfs_disk_rec rec = { WFS_DISK_REC_ADD, sizeof(data),
+					    { 1, 1, 0 } };
+
+		CU_ASSERT_EQUAL(wfs_disk_index_append(root, folder_v1(1),
+						      &rec), 0);
+	}
 	len = snprintf(marker, sizeof(marker),
 		       "wormfs-disk 1\ndisk-id %s\nnode-id %s\n",
 		       id.disk_id, NODE);
@@ -403,20 +463,33 @@ static void test_migrate_v1(void)
 	path_of(p, root, "wormfs-disk");
 	CU_ASSERT(read_file(p, buf, sizeof(buf)) > 14 &&
 		  memcmp(buf, "wormfs-disk 2\n", 14) == 0);
+	CU_ASSERT(!exists(root, "migrating"));
+	CU_ASSERT(!exists(root, "clean-shutdown"));
 	pathf(p, "%s/chunks/%03u/index", root, folder_v1(1));
 	CU_ASSERT(access(p, F_OK) != 0);
-	for (uint64_t sid = 1; sid <= N; sid++) {
-		struct wfs_chunk_key k = { sid, 1, 0 };
-
-		memset(data, (int)sid, sizeof(data));
-		CU_ASSERT_EQUAL(wfs_disk_chunk_read(root, &k, &got, buf,
-						    sizeof(buf)), 0);
-		CU_ASSERT_EQUAL(memcmp(buf, data, sizeof(data)), 0);
-	}
+	check_migrated(root, N);
 	wfs_disk_detach(fd, 0);
-	/* Format 2 now: attach again changes nothing. */
+
+	/* A migration under way (format 2 already, <root>/migrating there)
+	 * is finished; then attach changes nothing more. */
+	{
+		struct wfs_chunk_key k = { 7, 1, 0 };
+
+		CU_ASSERT_FATAL(folder_v1(7) != wfs_disk_folder(7));
+		wfs_disk_chunk_name(&k, name);
+		chunk_file(p, root, &k);
+		pathf(q, "%s/chunks/%03u/%s", root, folder_v1(7), name);
+		CU_ASSERT_EQUAL_FATAL(rename(p, q), 0);
+		path_of(p, root, "migrating");
+		write_file(p, "", 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(wfs_disk_attach(root, NODE, &id, &fd), 0);
+	CU_ASSERT(!exists(root, "migrating"));
+	check_migrated(root, N);
+	wfs_disk_detach(fd, 0);
 	CU_ASSERT_EQUAL_FATAL(wfs_disk_attach(root, NODE, &id, &fd), 0);
 	CU_ASSERT_EQUAL(id.version, WFS_DISK_FORMAT_VERSION);
+	check_migrated(root, N);
 	wfs_disk_detach(fd, 0);
 }
 

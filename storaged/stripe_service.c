@@ -709,6 +709,7 @@ static void layout_first_copies(struct wfs_node *n, struct layout *l,
 		struct stripe_copy *s = &l->stripes[i];
 		struct wfs_chunk_key key = { s->stripe_id, s->version, 0 };
 		const struct loc_copy *first = NULL;
+		struct wfs_store_chunk sc;
 
 		if (s->kind != WORMFS__STRIPE_KIND__STRIPE_REPLICA ||
 		    s->length > max)
@@ -720,13 +721,23 @@ static void layout_first_copies(struct wfs_node *n, struct layout *l,
 		if (!first || first->state != WORMFS__CHUNK_STATE__CHUNK_OK ||
 		    strcmp(first->node, n->id.node_id) != 0)
 			continue;
+		/* The file on disk, not the stripe's length: a truncate
+		 * shortens the stripe and leaves its chunks as they were. */
+		if (wfs_store_stat(n->store, &key, &sc) != 0 ||
+		    sc.data_len > max)
+			continue;
 		if (wfs_chunksvc_read_reply(n, &key, &s->first, &s->first_hdr,
 					    &s->first_buf) != 0) {
 			s->first_buf = NULL;
 			continue;
 		}
-		max = s->first.data.len < max
-			      ? max - (uint32_t)s->first.data.len : 0;
+		/* The file may have grown between stat and read. */
+		if (s->first.data.len > max) {
+			wfs_free(s->first_buf);
+			s->first_buf = NULL;
+			continue;
+		}
+		max -= (uint32_t)s->first.data.len;
 	}
 }
 
