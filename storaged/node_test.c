@@ -1155,6 +1155,7 @@ static void test_first_copy(void)
 			  fc->data.len == sizeof(want) &&
 			  memcmp(fc->data.data, want, sizeof(want)) == 0);
 		wfs_rpc_msg_free(&rep->base);
+		wfs_rpc_msg_free(&p1->base);
 		CU_ASSERT_EQUAL_FATAL(place_kind(t, g, 1,
 				WORMFS__STRIPE_KIND__STRIPE_REPLICA, &p1), 0);
 		write_chunks_len(g, 1, p1, 4096);
