@@ -389,9 +389,10 @@ int wfs_client_layout(struct wfs_client *c, const struct wfs_cred *cred,
 /* Open file @ino with open(2) @flags (O_ACCMODE, O_TRUNC, O_APPEND are
  * used) and WFS_O_CACHED.  Fetches fresh attributes and the start of the
  * layout (close-to-open), and for reading, unless WFS_O_CACHED, the bytes
- * of a small file held by the node answering; O_TRUNC truncates to 0.  On success *f is a new handle (release
- * with wfs_file_close) and *attr (may be NULL) the attributes.  Returns 0,
- * -EISDIR, -EINVAL (not a regular file), or the call's error. */
+ * of a small file held by the node answering; O_TRUNC truncates to 0.  On
+ * success *f is a new handle (release with wfs_file_close) and *attr (may
+ * be NULL) the attributes.  Returns 0, -EISDIR, -EINVAL (not a regular
+ * file), or the call's error. */
 int wfs_file_open(struct wfs_client *c, const struct wfs_cred *cred,
 		  uint64_t ino, int flags, struct wfs_attr *attr,
 		  struct wfs_file **f);

@@ -417,6 +417,20 @@ static struct dirent *next_entry(DIR *d, int *err)
 	}
 }
 
+/* Open chunk folder @f of @root for listing, its path into @path (PATH_MAX
+ * bytes).  Returns 0 with *d, 0 with *d NULL when the folder does not exist
+ * (it is empty), or a negative errno. */
+static int folder_opendir(const char *root, unsigned f, char *path, DIR **d)
+{
+	int rc = folder_path(path, PATH_MAX, root, f, NULL);
+
+	*d = NULL;
+	if (rc != 0)
+		return rc;
+	*d = opendir(path);
+	return *d || errno == ENOENT ? 0 : -errno;
+}
+
 static int is_folder_name(const char *s)
 {
 	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' &&
@@ -562,12 +576,9 @@ static int migrate_folder(const char *root, unsigned f, uint64_t *moved)
 	int err = 0, rc;
 	DIR *d;
 
-	rc = folder_path(path, sizeof(path), root, f, NULL);
-	if (rc != 0)
+	rc = folder_opendir(root, f, path, &d);
+	if (rc != 0 || !d)
 		return rc;
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
 	while (rc == 0 && (e = next_entry(d, &err)) != NULL) {
 		unsigned to;
 
@@ -1270,12 +1281,9 @@ int wfs_disk_folder_scan(const char *root, unsigned folder,
 	int err = 0, rc;
 	DIR *d;
 
-	rc = folder_path(path, sizeof(path), root, folder, NULL);
-	if (rc != 0)
+	rc = folder_opendir(root, folder, path, &d);
+	if (rc != 0 || !d)
 		return rc;
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
 	while (rc == 0 && (e = next_entry(d, &err)) != NULL) {
 		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
 			if (unlinkat(dirfd(d), e->d_name, 0) != 0 &&

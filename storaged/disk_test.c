@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -353,6 +354,25 @@ static unsigned folder_v1(uint64_t sid)
 	return (unsigned)((z ^ (z >> 31)) % WFS_DISK_FOLDERS);
 }
 
+/* Put chunk (@sid, 1, 0) of @root in its format-1 folder: moved there, or
+ * with @keep also left where format 2 puts it (a hard link).  Returns 1, or
+ * 0 when both formats pick the same folder (nothing done). */
+static unsigned to_v1_folder(const char *root, uint64_t sid, bool keep)
+{
+	struct wfs_chunk_key k = { sid, 1, 0 };
+	char name[WFS_DISK_CHUNK_NAME_LEN + 1], p[PATH_MAX], q[PATH_MAX];
+
+	if (folder_v1(sid) == wfs_disk_folder(sid))
+		return 0;
+	wfs_disk_chunk_name(&k, name);
+	chunk_file(p, root, &k);
+	pathf(q, "%s/chunks/%03u", root, folder_v1(sid));
+	mkdir(q, 0755);
+	pathf(q, "%s/chunks/%03u/%s", root, folder_v1(sid), name);
+	CU_ASSERT_EQUAL_FATAL(keep ? link(p, q) : rename(p, q), 0);
+	return 1;
+}
+
 /* Chunks 1..@n of test_migrate_v1 read back from their format-2 folders,
  * and no chunk file is left in another folder. */
 static void check_migrated(const char *root, uint64_t n)
@@ -397,8 +417,7 @@ static void check_migrated(const char *root, uint64_t n)
 static void test_migrate_v1(void)
 {
 	enum { N = 200 };
-	char root[PATH_MAX], p[PATH_MAX], q[PATH_MAX], marker[256];
-	char name[WFS_DISK_CHUNK_NAME_LEN + 1];
+	char root[PATH_MAX], p[PATH_MAX], marker[256];
 	struct wfs_disk_ident id;
 	struct wfs_chunk_header h;
 	uint8_t data[300], buf[300];
@@ -412,35 +431,14 @@ static void test_migrate_v1(void)
 				      0);
 	}
 	wfs_disk_detach(fd, 1);
-	for (uint64_t sid = 1; sid <= N; sid += 2) {
-		struct wfs_chunk_key k = { sid, 1, 0 };
-
-		if (folder_v1(sid) == wfs_disk_folder(sid))
-			continue;
-		wfs_disk_chunk_name(&k, name);
-		chunk_file(p, root, &k);
-		pathf(q, "%s/chunks/%03u", root, folder_v1(sid));
-		mkdir(q, 0755);
-		pathf(q, "%s/chunks/%03u/%s", root, folder_v1(sid), name);
-		CU_ASSERT_EQUAL_FATAL(rename(p, q), 0);
-		moved++;
-	}
+	for (uint64_t sid = 1; sid <= N; sid += 2)
+		moved += to_v1_folder(root, sid, false);
 	CU_ASSERT(moved > N / 4);
 	/* A chunk in both folders (a crash after its move, with the old
 	 * entry back from an unsynced directory). */
-	for (uint64_t sid = 2; sid <= N; sid += 2) {
-		struct wfs_chunk_key k = { sid, 1, 0 };
-
-		if (folder_v1(sid) == wfs_disk_folder(sid))
-			continue;
-		wfs_disk_chunk_name(&k, name);
-		chunk_file(p, root, &k);
-		pathf(q, "%s/chunks/%03u", root, folder_v1(sid));
-		mkdir(q, 0755);
-		pathf(q, "%s/chunks/%03u/%s", root, folder_v1(sid), name);
-		CU_ASSERT_EQUAL_FATAL(link(p, q), 0);
-		break;
-	}
+	for (uint64_t sid = 2; sid <= N; sid += 2)
+		if (to_v1_folder(root, sid, true))
+			break;
 	/* A real index naming the old places. */
 	{
 		struct wfs_disk_rec rec = { WFS_DISK_REC_ADD, sizeof(data),
@@ -472,17 +470,9 @@ static void test_migrate_v1(void)
 
 	/* A migration under way (format 2 already, <root>/migrating there)
 	 * is finished; then attach changes nothing more. */
-	{
-		struct wfs_chunk_key k = { 7, 1, 0 };
-
-		CU_ASSERT_FATAL(folder_v1(7) != wfs_disk_folder(7));
-		wfs_disk_chunk_name(&k, name);
-		chunk_file(p, root, &k);
-		pathf(q, "%s/chunks/%03u/%s", root, folder_v1(7), name);
-		CU_ASSERT_EQUAL_FATAL(rename(p, q), 0);
-		path_of(p, root, "migrating");
-		write_file(p, "", 0);
-	}
+	CU_ASSERT_FATAL(to_v1_folder(root, 7, false));
+	path_of(p, root, "migrating");
+	write_file(p, "", 0);
 	CU_ASSERT_EQUAL_FATAL(wfs_disk_attach(root, NODE, &id, &fd), 0);
 	CU_ASSERT(!exists(root, "migrating"));
 	check_migrated(root, N);
