@@ -306,7 +306,7 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 	/* A lookup must not be answered from a page read ahead with the name
 	 * in it.  Forgotten once queued: a page whose read started before
 	 * this is dropped, and one started after waits for the unlink. */
-	wfs_sa_forget_name(c, parent, name);
+	wfs_name_changed(c, parent, name);
 	if (w)
 		wfs_pool_submit(b->pool, &w->task, run_worker);
 	return 0;

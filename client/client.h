@@ -71,6 +71,12 @@ struct wfs_client_opts {
 				 * answered from pages of it read ahead,
 				 * kept this long (0, the default: no
 				 * read-ahead; client/statahead_internal.h) */
+	unsigned dirnames_ms;	/* lookups of names a directory lacks are
+				 * answered from a list of its names, at
+				 * most this old (0, the default: every
+				 * lookup asks the node; the caller must
+				 * check search permission itself;
+				 * client/dirnames_internal.h) */
 	wfs_client_dir_cb dir_attr; /* may be NULL */
 	void *dir_attr_arg;	/* for dir_attr; must outlive the client */
 };

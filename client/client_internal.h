@@ -13,6 +13,7 @@
 
 #include "client/behind_internal.h"
 #include "client/client.h"
+#include "client/dirnames_internal.h"
 #include "client/geom_internal.h"
 #include "client/pool_internal.h"
 #include "client/statahead_internal.h"
@@ -84,6 +85,7 @@ struct wfs_client {
 	unsigned copies_next;
 
 	struct wfs_statahead *sa;	/* NULL: no read-ahead of names */
+	struct wfs_dirnames *dn;	/* NULL: every lookup asks the node */
 	struct wfs_behind *behind;	/* unlinks in the background */
 
 	uint8_t id[16];			/* random client id */
@@ -100,14 +102,18 @@ static inline int64_t wfs_client_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A change made through this client: names read ahead that it made stale
- * go (client/statahead_internal.h).  Call after the change's call
- * returned, whatever its outcome. */
-static inline void wfs_sa_forget_name(struct wfs_client *c, uint64_t dir,
-				      const char *name)
+/* @name in @dir was made, removed or replaced through this client: names
+ * read ahead that it made stale go (client/statahead_internal.h), and it
+ * goes on the directory's list of names (client/dirnames_internal.h).
+ * Call after the change's call returned, whatever its outcome, and before
+ * the change returns to its caller. */
+static inline void wfs_name_changed(struct wfs_client *c, uint64_t dir,
+				    const char *name)
 {
 	if (c->sa)
 		wfs_statahead_forget_name(c->sa, dir, name);
+	if (c->dn)
+		wfs_dirnames_add(c->dn, dir, name);
 }
 
 static inline void wfs_sa_forget_ino(struct wfs_client *c, uint64_t ino)

@@ -438,6 +438,9 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	if (c->opts.statahead_ms)
 		rc = wfs_statahead_new(c->opts.statahead_ms,
 				       16 * WFS_STATAHEAD_PAGE, &c->sa);
+	/* Lists of names: a few large directories' worth. */
+	if (rc == 0 && c->opts.dirnames_ms)
+		rc = wfs_dirnames_new(c->opts.dirnames_ms, 1u << 17, &c->dn);
 	if (rc == 0)
 		rc = start_pools(c);
 	if (rc == 0) {
@@ -453,6 +456,7 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 
 out_free:
 	wfs_statahead_free(c->sa);
+	wfs_dirnames_free(c->dn);
 	free_nodes(c);
 	wfs_free(c->nodes_str);
 	wfs_free(c->itab);
@@ -478,6 +482,7 @@ void wfs_client_free(struct wfs_client *c)
 		for (unsigned m = 0; m <= WFS_EC_MAX_M; m++)
 			wfs_ec_free(c->codecs[k][m]);
 	wfs_statahead_free(c->sa);
+	wfs_dirnames_free(c->dn);
 	wfs_first_copies_release(c);
 	free_nodes(c);
 	wfs_free(c->nodes_str);

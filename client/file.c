@@ -1111,7 +1111,7 @@ static int create_call(struct wfs_client *c, const struct wfs_cred *cred,
 	rc = wfs_meta_call(c, WFS_M_META("Create"), &req.base,
 			   &wormfs__create_reply__descriptor,
 			   (ProtobufCMessage **)&r, 0);
-	wfs_sa_forget_name(c, parent, name);
+	wfs_name_changed(c, parent, name);
 	if (rc)
 		return rc;
 	if (!r->attr) {

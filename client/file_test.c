@@ -2,9 +2,9 @@
  * read through the client library against a fake node in this process.
  *
  * The fake serves, over rpc/ on 127.0.0.1 (a port the kernel picks), the
- * calls files need -- Create, GetAttr, SetAttr (size), GetLayout,
- * PlaceStripe, CommitStripe (with the expected-version check), Chunk.Write
- * and Chunk.Read -- from memory, with policy 4+2 and 64 KiB chunks (a
+ * calls files need -- Lookup, ReadDir and Create (one flat directory),
+ * GetAttr, SetAttr (size), GetLayout, PlaceStripe, CommitStripe (with the
+ * expected-version check), Chunk.Write and Chunk.Read -- from memory, with policy 4+2 and 64 KiB chunks (a
  * 256 KiB span), and can lose chunks, refuse writes, answer -EAGAIN for a
  * while, or refuse replicas longer than a chunk as the real node once did.
  * Each test checks what reads return against a plain byte array, and what
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "erasure/crc32c.h"
 #include "mem/mem.h"
@@ -65,7 +66,7 @@ static struct fake {
 	struct fstripe stripes[MAX_STRIPES];
 	struct fchunk chunks[MAX_CHUNKS];
 	/* counters */
-	unsigned places, commits, reads, writes, layouts;
+	unsigned places, commits, reads, writes, layouts, lookups, readdirs;
 	/* faults */
 	int eagain_left;		/* GetAttr answers -EAGAIN this often */
 	bool fail_writes;
@@ -190,6 +191,83 @@ static int h_setattr(void *arg, const void *req, size_t len,
 	return rc;
 }
 
+/* The inode named @name, or 0. */
+static uint64_t name_find(const ProtobufCBinaryData *name)
+{
+	for (uint64_t i = 2; i < MAX_INODES; i++)
+		if (fk.inodes[i].used &&
+		    strlen(fk.inodes[i].name) == name->len &&
+		    !memcmp(fk.inodes[i].name, name->data, name->len))
+			return i;
+	return 0;
+}
+
+static int h_lookup(void *arg, const void *req, size_t len,
+		    struct wfs_rpc_reply *reply)
+{
+	Wormfs__LookupRequest *r;
+	Wormfs__EntryReply er = WORMFS__ENTRY_REPLY__INIT;
+	Wormfs__Attr a;
+	uint64_t ino;
+	int rc = unpack(&wormfs__lookup_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.lookups++;
+	ino = name_find(&r->name);
+	if (ino) {
+		fill_attr(ino, &a);
+		er.attr = &a;
+	}
+	rc = ino || r->absent_ok ? wfs_rpc_reply_set_msg(reply, &er.base)
+				 : -ENOENT;
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+/* Inodes are handed out in increasing order and never removed here, so
+ * ino + 2 serves as a cookie (larger for every name added). */
+static int h_readdir(void *arg, const void *req, size_t len,
+		     struct wfs_rpc_reply *reply)
+{
+	Wormfs__ReadDirRequest *r;
+	Wormfs__ReadDirReply rr = WORMFS__READ_DIR_REPLY__INIT;
+	Wormfs__DirEntry e[MAX_INODES], *p[MAX_INODES];
+	uint64_t ino;
+	int rc = unpack(&wormfs__read_dir_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.readdirs++;
+	rr.eof = true;
+	for (ino = 2; ino < MAX_INODES; ino++) {
+		if (!fk.inodes[ino].used || ino + 2 <= r->cookie)
+			continue;
+		if (rr.n_entries == r->limit) {
+			rr.eof = false;
+			break;
+		}
+		wormfs__dir_entry__init(&e[rr.n_entries]);
+		e[rr.n_entries].ino = ino;
+		e[rr.n_entries].mode = S_IFREG | 0644;
+		e[rr.n_entries].cookie = ino + 2;
+		e[rr.n_entries].name.data = (uint8_t *)fk.inodes[ino].name;
+		e[rr.n_entries].name.len = strlen(fk.inodes[ino].name);
+		p[rr.n_entries] = &e[rr.n_entries];
+		rr.n_entries++;
+	}
+	rr.entries = p;
+	rc = wfs_rpc_reply_set_msg(reply, &rr.base);
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
 static int h_create(void *arg, const void *req, size_t len,
 		    struct wfs_rpc_reply *reply)
 {
@@ -203,11 +281,7 @@ static int h_create(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fk.lock);
-	for (uint64_t i = 2; i < MAX_INODES; i++)
-		if (fk.inodes[i].used &&
-		    strlen(fk.inodes[i].name) == r->name.len &&
-		    !memcmp(fk.inodes[i].name, r->name.data, r->name.len))
-			ino = i;
+	ino = name_find(&r->name);
 	if (ino && (r->flags & O_EXCL)) {
 		rc = -EEXIST;
 	} else if (ino) {
@@ -511,6 +585,7 @@ static void fake_clear(void)
 	memset(fk.stripes, 0, sizeof(fk.stripes));
 	memset(fk.inodes, 0, sizeof(fk.inodes));
 	fk.places = fk.commits = fk.reads = fk.writes = fk.layouts = 0;
+	fk.lookups = fk.readdirs = 0;
 	fk.eagain_left = 0;
 	fk.fail_writes = false;
 	pthread_mutex_unlock(&fk.lock);
@@ -522,6 +597,8 @@ static int suite_init(void)
 		const char *method;
 		wfs_rpc_handler_cb cb;
 	} routes[] = {
+		{ "/wormfs.Meta/Lookup", h_lookup },
+		{ "/wormfs.Meta/ReadDir", h_readdir },
 		{ "/wormfs.Meta/GetAttr", h_getattr },
 		{ "/wormfs.Meta/SetAttr", h_setattr },
 		{ "/wormfs.Meta/Create", h_create },
@@ -1120,6 +1197,73 @@ static void test_client_args(void)
 	CU_ASSERT_EQUAL(wfs_file_close(NULL), 0);
 }
 
+/* A name another client adds, as the fake sees it. */
+static void fake_add_name(const char *name)
+{
+	pthread_mutex_lock(&fk.lock);
+	for (uint64_t ino = 2; ino < MAX_INODES; ino++)
+		if (!fk.inodes[ino].used) {
+			fk.inodes[ino].used = true;
+			snprintf(fk.inodes[ino].name, sizeof(fk.inodes[ino].name),
+				 "%s", name);
+			break;
+		}
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static void test_dirnames(void)
+{
+	struct wfs_client_opts o = {
+		.nodes = fk.addr, .retry_ms = 3000, .call_ms = 5000,
+		.dirnames_ms = 400,
+	};
+	struct wfs_client *c = NULL;
+	struct wfs_file *f;
+	struct wfs_attr a;
+
+	fake_clear();
+	fake_add_name("old");
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c), 0);
+	/* Two lookups miss at the node: the directory is listed. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "a", &a), -ENOENT);
+	CU_ASSERT_EQUAL(fk.readdirs, 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "b", &a), -ENOENT);
+	CU_ASSERT_EQUAL(fk.lookups, 2);
+	CU_ASSERT_EQUAL(fk.readdirs, 1);
+	/* From then on a name it lacks is answered here... */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "c", &a), -ENOENT);
+	CU_ASSERT_EQUAL(fk.lookups, 2);
+	/* ...one it has still asks the node... */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "old", &a), 0);
+	CU_ASSERT_EQUAL(fk.lookups, 3);
+	/* ...and so does one made through this client, at once. */
+	f = create(c, "c", O_EXCL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "c", &a), 0);
+	CU_ASSERT_EQUAL(a.ino, wfs_file_ino(f));
+	CU_ASSERT_EQUAL(fk.lookups, 4);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	/* A name another client adds is seen once the list is older than
+	 * its life; a lookup past half of it lists what was added. */
+	fake_add_name("other");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "other", &a), -ENOENT);
+	usleep(450 * 1000);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "other", &a), 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "d", &a), -ENOENT);
+	CU_ASSERT_EQUAL(fk.readdirs, 2);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "e", &a), -ENOENT);
+	CU_ASSERT_EQUAL(fk.lookups, 6);
+	wfs_client_free(c);
+	/* Off by default. */
+	c = client();
+	for (unsigned i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a),
+				-ENOENT);
+	CU_ASSERT_EQUAL(fk.lookups, 4);
+	CU_ASSERT_EQUAL(fk.readdirs, 0);
+	wfs_client_free(c);
+}
+
 static CU_TestInfo file_tests[] = {
 	{ "sequential write, EC stripes and a replica tail",
 	  test_sequential },
@@ -1137,6 +1281,8 @@ static CU_TestInfo file_tests[] = {
 	{ "a stripe truncated by another client",
 	  test_stripe_truncated_by_another },
 	{ "metadata retries", test_retries },
+	{ "lookups of absent names answered from a list",
+	  test_dirnames },
 	{ "client arguments", test_client_args },
 	CU_TEST_INFO_NULL,
 };

@@ -75,6 +75,41 @@ static bool lookup_ahead(struct wfs_client *c, const struct wfs_cred *cred,
 	return wfs_statahead_find(c->sa, cred, parent, name, attr);
 }
 
+/* List @parent's names when its list wants it: a first list, or the names
+ * added since the last. */
+static void list_names(struct wfs_client *c, const struct wfs_cred *cred,
+		       uint64_t parent)
+{
+	uint64_t cookie, ticket;
+	bool more;
+
+	if (!wfs_dirnames_want(c->dn, parent, &cookie, &ticket))
+		return;
+	do {
+		struct wfs_dirpage *page = NULL;
+		int rc = wfs_client_readdir(c, cred, parent, cookie,
+					    WFS_DIRNAMES_PAGE, false, &page);
+
+		more = wfs_dirnames_fill(c->dn, parent, ticket, rc,
+					 rc ? NULL : wfs_dirpage_entry(page, 0),
+					 rc ? 0 : wfs_dirpage_count(page),
+					 rc ? false : wfs_dirpage_eof(page),
+					 &cookie);
+		wfs_dirpage_free(page);
+	} while (more);
+}
+
+/* Whether @name is known not to be in @parent, from its list of names
+ * (refreshed first when it is getting old). */
+static bool known_absent(struct wfs_client *c, const struct wfs_cred *cred,
+			 uint64_t parent, const char *name)
+{
+	if (!wfs_dirnames_absent(c->dn, parent, name))
+		return false;
+	list_names(c, cred, parent);
+	return wfs_dirnames_absent(c->dn, parent, name);
+}
+
 int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t parent, const char *name,
 		      struct wfs_attr *attr)
@@ -92,6 +127,8 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		}
 		return 0;
 	}
+	if (c->dn && known_absent(c, cred, parent, name))
+		return -ENOENT;
 	wfs_caller_fill(&caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
@@ -108,6 +145,11 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	}
 	if (c->sa)
 		wfs_statahead_looked_up(c->sa, cred, parent, rc);
+	if (c->dn) {
+		wfs_dirnames_looked_up(c->dn, parent, rc);
+		if (rc == -ENOENT)
+			list_names(c, cred, parent);
+	}
 	/* The kernel takes these attributes as current: include what is
 	 * buffered here. */
 	if (rc == 0 && attr)
@@ -199,7 +241,7 @@ int wfs_client_mknod(struct wfs_client *c, const struct wfs_cred *cred,
 	req.mode = mode;
 	req.rdev = rdev;
 	rc = META_CALL(c, "Mknod", &req, entry_reply, &r, 0);
-	wfs_sa_forget_name(c, parent, name);
+	wfs_name_changed(c, parent, name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -218,7 +260,7 @@ int wfs_client_mkdir(struct wfs_client *c, const struct wfs_cred *cred,
 	req.name = bytes_of(name);
 	req.mode = mode;
 	rc = META_CALL(c, "Mkdir", &req, entry_reply, &r, 0);
-	wfs_sa_forget_name(c, parent, name);
+	wfs_name_changed(c, parent, name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -237,7 +279,7 @@ int wfs_client_symlink(struct wfs_client *c, const struct wfs_cred *cred,
 	req.name = bytes_of(name);
 	req.target = bytes_of(target);
 	rc = META_CALL(c, "Symlink", &req, entry_reply, &r, 0);
-	wfs_sa_forget_name(c, parent, name);
+	wfs_name_changed(c, parent, name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -257,7 +299,7 @@ int wfs_client_link(struct wfs_client *c, const struct wfs_cred *cred,
 	req.new_name = bytes_of(new_name);
 	rc = META_CALL(c, "Link", &req, entry_reply, &r, 0);
 	wfs_sa_forget_ino(c, ino);
-	wfs_sa_forget_name(c, new_parent, new_name);
+	wfs_name_changed(c, new_parent, new_name);
 	return rc ? rc : entry_reply(rc, r, attr);
 }
 
@@ -309,7 +351,7 @@ static int remove_name(struct wfs_client *c, const char *method, bool purge,
 	rc = wfs_meta_call(c, method, &req.base,
 			   &wormfs__remove_reply__descriptor,
 			   (ProtobufCMessage **)&r, flags);
-	wfs_sa_forget_name(c, parent, name);
+	wfs_name_changed(c, parent, name);
 	if (rc)
 		return rc;
 	/* The inode's other names, if it has any, changed too (nlink,
@@ -435,8 +477,8 @@ int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 	req.new_name = bytes_of(new_name);
 	req.flags = flags;
 	rc = META_CALL(c, "Rename", &req, rename_reply, &r, 0);
-	wfs_sa_forget_name(c, parent, name);
-	wfs_sa_forget_name(c, new_parent, new_name);
+	wfs_name_changed(c, parent, name);
+	wfs_name_changed(c, new_parent, new_name);
 	if (rc)
 		return rc;
 	/* Their other names too (ctime; the replaced one's nlink). */

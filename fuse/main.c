@@ -447,6 +447,10 @@ static int run(struct options *o, int report_fd)
 	 * kernel then keeps is at most 1.5 timeouts old, close to what a
 	 * lookup of its own would give. */
 	o->client.statahead_ms = (unsigned)(m.attr_timeout * 500);
+	/* Likewise a list of a directory's names, which answers lookups of
+	 * names it lacks (the kernel checks search permission first:
+	 * default_permissions). */
+	o->client.dirnames_ms = (unsigned)(m.entry_timeout * 500);
 	m.sync_unlink = o->sync_unlink;
 	if (wfs_client_new(&o->client, &m.client) != 0 ||
 	    wfs_itable_new(&m.itable) != 0) {

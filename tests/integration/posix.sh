@@ -5,9 +5,10 @@
 # holes, an unlinked open file, timestamps, xattrs, fcntl and flock locks,
 # permissions as another user, statfs, fsync, and the errno of every error
 # case.  Then two mounts of the cluster: names one mount read ahead while
-# stat'ing a directory (client/statahead) never hide a change made through
-# it, and go stale no longer than the attribute timeouts after a change
-# made through the other.  Usage: posix.sh BUILD_DIR
+# stat'ing a directory (client/statahead), and the lists of names that
+# answer lookups of absent ones (client/dirnames), never hide a change
+# made through it, and go stale no longer than the attribute timeouts
+# after a change made through the other.  Usage: posix.sh BUILD_DIR
 set -u
 . "$(dirname "$0")/../lib.sh"
 wfs_init "${1:-build}"
@@ -55,6 +56,35 @@ for i in 0 1 2 3 4 5; do
 	setpriv --reuid=65534 --regid=65534 --clear-groups stat "$d2/f$i" \
 		>/dev/null 2>&1 && wfs_fail "nobody could stat f$i in a 0700 directory"
 done
+
+wfs_step "names added through one mount show through another that lists the directory"
+# Lookups of absent names in a row make the second mount list the
+# directory and answer the next ones itself (client/dirnames); names made
+# through it must show at once, and names the first mount adds within the
+# entry timeout (1 s; the list half that).
+n=$WFS_MNT/names n2=$mnt2/names
+mkdir "$n" && echo x >"$n/old" || wfs_fail "mkdir $n"
+sleep 2
+for i in $(seq 0 9); do
+	[ -e "$n2/absent$i" ] && wfs_fail "absent$i is there through the second mount"
+done
+[ -f "$n2/old" ] || wfs_fail "old not seen through the second mount"
+for i in $(seq 0 9); do
+	echo "$i" >"$n2/mine$i" || wfs_fail "creating mine$i through the second mount"
+	[ "$(cat "$n2/mine$i")" = "$i" ] || wfs_fail "mine$i not read back at once"
+done
+mv "$n2/mine0" "$n2/moved" && mkdir "$n2/sub" && ln -s old "$n2/sym" &&
+	ln "$n2/old" "$n2/hard" || wfs_fail "rename, mkdir, symlink, link through the second mount"
+for x in moved sub sym hard; do
+	[ -e "$n2/$x" ] || wfs_fail "$x made through the second mount is not there"
+done
+echo theirs >"$n/theirs" && echo x >"$n/src" && mv "$n/src" "$n/dst" ||
+	wfs_fail "creating through the first mount"
+sleep 2
+[ "$(cat "$n2/theirs" 2>/dev/null)" = theirs ] ||
+	wfs_fail "theirs, made through the first mount, not seen through the second 2 s later"
+[ -e "$n2/dst" ] || wfs_fail "dst, renamed into place through the first mount, not seen 2 s later"
+[ "$(ls "$n2" | wc -l)" = 16 ] || wfs_fail "the second mount lists $(ls "$n2" | wc -l) names, not 16"
 
 wfs_step "an unlink answered early but failed on the node fails the next fsync of its directory"
 # The second mount's kernel trusts its entry for x (entry_timeout) after the

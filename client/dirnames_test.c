@@ -1,0 +1,289 @@
+/* Unit tests for client/dirnames: when a directory is listed, which
+ * lookups its list answers, names made through the client while a listing
+ * runs, refreshing from the last cookie, expiry, listings over several
+ * pages or failing, the name limit, and many directories. */
+#include "client/dirnames_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mem/mem.h"
+#include "tests/unit.h"
+
+#define DIR_INO 10
+#define NFILES 40
+
+static char names[NFILES][16];
+static struct wfs_dirent ents[NFILES];
+
+/* The directory DIR_INO: f0..f39, cookies 3, 5, 7... (cookies are
+ * global: another directory's names take the numbers between). */
+static void make_dir(void)
+{
+	for (unsigned i = 0; i < NFILES; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%u", i);
+		ents[i].name = names[i];
+		ents[i].ino = 100 + i;
+		ents[i].mode = 0100644;
+		ents[i].cookie = 3 + 2 * i;
+		ents[i].attr = NULL;
+	}
+}
+
+/* Two lookups of @dir missed at the node, then a want: a first listing.
+ * Returns the cookie asked for, or UINT64_MAX if none was. */
+static uint64_t misses_start(struct wfs_dirnames *dn, uint64_t dir,
+			     uint64_t *ticket)
+{
+	uint64_t cookie;
+
+	wfs_dirnames_looked_up(dn, dir, -ENOENT);
+	wfs_dirnames_looked_up(dn, dir, -ENOENT);
+	if (!wfs_dirnames_want(dn, dir, &cookie, ticket))
+		return UINT64_MAX;
+	return cookie;
+}
+
+static void test_first_list(void)
+{
+	struct wfs_dirnames *dn;
+	struct wfs_dirnames_stats st;
+	uint64_t cookie, ticket;
+	char longname[300];
+
+	make_dir();
+	CU_ASSERT_FATAL(wfs_dirnames_new(60000, 1000, &dn) == 0);
+	/* No list: nothing is known absent, and one miss is not a pattern;
+	 * a found name starts the count over. */
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	wfs_dirnames_looked_up(dn, DIR_INO, -ENOENT);
+	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	wfs_dirnames_looked_up(dn, DIR_INO, 0);
+	wfs_dirnames_looked_up(dn, DIR_INO, -ENOENT);
+	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	wfs_dirnames_looked_up(dn, DIR_INO, -ENOENT);
+	CU_ASSERT_TRUE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	CU_ASSERT_EQUAL(cookie, 0);
+	/* One listing at a time; none answers before it reached the end. */
+	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents,
+					  NFILES, true, &cookie));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f40"));
+	for (unsigned i = 0; i < NFILES; i++)
+		CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, names[i]));
+	/* Never for names the node would refuse or that are not entries. */
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "."));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, ".."));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, ""));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "a/b"));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, longname));
+	/* Only that directory's. */
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO + 1, "x"));
+	/* Current: no listing wanted. */
+	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	wfs_dirnames_stats(dn, &st);
+	CU_ASSERT_EQUAL(st.listings, 1);
+	CU_ASSERT_EQUAL(st.pages, 1);
+	CU_ASSERT_EQUAL(st.names, NFILES);
+	CU_ASSERT_EQUAL(st.hits, 2);
+	wfs_dirnames_free(dn);
+}
+
+static void test_own_names(void)
+{
+	struct wfs_dirnames *dn;
+	uint64_t cookie, ticket;
+
+	make_dir();
+	CU_ASSERT_FATAL(wfs_dirnames_new(60000, 1000, &dn) == 0);
+	/* Before any listing a name made here has nowhere to go; the
+	 * listing that follows finds it at the node. */
+	wfs_dirnames_add(dn, DIR_INO, "early");
+	CU_ASSERT_EQUAL(misses_start(dn, DIR_INO, &ticket), 0);
+	/* Made while the listing runs, after the node listed the page. */
+	wfs_dirnames_add(dn, DIR_INO, "during");
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents, 10,
+					  true, &cookie));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "during"));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "early"));
+	/* Made after: on the list at once. */
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "after"));
+	wfs_dirnames_add(dn, DIR_INO, "after");
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "after"));
+	/* Twice is once. */
+	wfs_dirnames_add(dn, DIR_INO, "after");
+	{
+		struct wfs_dirnames_stats st;
+
+		wfs_dirnames_stats(dn, &st);
+		CU_ASSERT_EQUAL(st.names, 12);
+	}
+	wfs_dirnames_free(dn);
+}
+
+static void test_refresh_and_expiry(void)
+{
+	struct wfs_dirnames *dn;
+	uint64_t cookie, ticket;
+
+	make_dir();
+	CU_ASSERT_FATAL(wfs_dirnames_new(200, 1000, &dn) == 0);
+	CU_ASSERT_EQUAL(misses_start(dn, DIR_INO, &ticket), 0);
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents, 20,
+					  true, &cookie));
+	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	/* Past half its life: refreshed from the last cookie listed, with
+	 * the names added since; still answering meanwhile. */
+	usleep(120 * 1000);
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f25"));
+	CU_ASSERT_TRUE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	CU_ASSERT_EQUAL(cookie, ents[19].cookie);
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents + 20,
+					  10, true, &cookie));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f25"));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f35"));
+	/* Not refreshed for a whole life: it no longer answers, and the
+	 * next listing goes on from where the last ended. */
+	usleep(220 * 1000);
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f35"));
+	CU_ASSERT_TRUE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	CU_ASSERT_EQUAL(cookie, ents[29].cookie);
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents + 30,
+					  0, true, &cookie));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f35"));
+	wfs_dirnames_free(dn);
+}
+
+static void test_pages_and_errors(void)
+{
+	struct wfs_dirnames *dn;
+	uint64_t cookie, ticket, next = 0;
+
+	make_dir();
+	CU_ASSERT_FATAL(wfs_dirnames_new(60000, 1000, &dn) == 0);
+	CU_ASSERT_EQUAL(misses_start(dn, DIR_INO, &ticket), 0);
+	/* Not the end: list on from the last cookie. */
+	CU_ASSERT_TRUE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents, 10,
+					 false, &next));
+	CU_ASSERT_EQUAL(next, ents[9].cookie);
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	/* The next page fails: the listing is over, nothing answers. */
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, -EIO, NULL, 0,
+					  false, &next));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	/* A page of a listing that is over is ignored. */
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents + 10,
+					  30, true, &next));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	/* The next listing goes on from what came. */
+	CU_ASSERT_TRUE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	CU_ASSERT_EQUAL(cookie, ents[9].cookie);
+	/* A page neither ending nor bringing anything ends it too. */
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents, 0,
+					  false, &next));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	CU_ASSERT_TRUE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	CU_ASSERT_TRUE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents + 10,
+					 15, false, &next));
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents + 25,
+					  15, true, &next));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	for (unsigned i = 0; i < NFILES; i++)
+		CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, names[i]));
+	wfs_dirnames_free(dn);
+}
+
+static void test_name_limit(void)
+{
+	struct wfs_dirnames *dn;
+	struct wfs_dirnames_stats st;
+	uint64_t cookie, ticket;
+
+	make_dir();
+	CU_ASSERT_FATAL(wfs_dirnames_new(60000, 25, &dn) == 0);
+	CU_ASSERT_EQUAL(misses_start(dn, DIR_INO, &ticket), 0);
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents, 20,
+					  true, &cookie));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	/* Names made here past the limit: the list is given up, not kept
+	 * short of a name, and not started again for a while. */
+	for (unsigned i = 0; i < 6; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "new%u", i);
+		wfs_dirnames_add(dn, DIR_INO, name);
+	}
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "new5"));
+	wfs_dirnames_looked_up(dn, DIR_INO, -ENOENT);
+	wfs_dirnames_looked_up(dn, DIR_INO, -ENOENT);
+	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
+	wfs_dirnames_stats(dn, &st);
+	CU_ASSERT_EQUAL(st.dropped, 1);
+	CU_ASSERT_EQUAL(st.names, 0);
+	/* A listing too big for the limit ends the same way. */
+	CU_ASSERT_EQUAL(misses_start(dn, DIR_INO + 1, &ticket), 0);
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO + 1, ticket, 0, ents,
+					  NFILES, true, &cookie));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO + 1, "x"));
+	wfs_dirnames_stats(dn, &st);
+	CU_ASSERT_EQUAL(st.dropped, 2);
+	CU_ASSERT_EQUAL(st.names, 0);
+	wfs_dirnames_free(dn);
+}
+
+static void test_many_dirs(void)
+{
+	struct wfs_dirnames *dn;
+	uint64_t cookie, ticket, first;
+
+	make_dir();
+	CU_ASSERT_FATAL(wfs_dirnames_new(60000, 100000, &dn) == 0);
+	CU_ASSERT_EQUAL(misses_start(dn, DIR_INO, &first), 0);
+	/* Many other directories come and go while DIR_INO's listing is
+	 * under way: its slot is not taken from under it. */
+	for (uint64_t d = 1000; d < 1040; d++) {
+		CU_ASSERT_EQUAL(misses_start(dn, d, &ticket), 0);
+		CU_ASSERT_FALSE(wfs_dirnames_fill(dn, d, ticket, 0, ents,
+						  NFILES, true, &cookie));
+		CU_ASSERT_TRUE(wfs_dirnames_absent(dn, d, "x"));
+		CU_ASSERT_FALSE(wfs_dirnames_absent(dn, d, "f7"));
+	}
+	/* The oldest of them were dropped; DIR_INO's listing lands. */
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, 1000, "x"));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, 1039, "x"));
+	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, first, 0, ents, NFILES,
+					  true, &cookie));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "x"));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f7"));
+	wfs_dirnames_free(dn);
+}
+
+static void test_bad_args(void)
+{
+	struct wfs_dirnames *dn = (void *)1;
+
+	CU_ASSERT_EQUAL(wfs_dirnames_new(0, 10, &dn), -EINVAL);
+	CU_ASSERT_PTR_NULL(dn);
+	CU_ASSERT_EQUAL(wfs_dirnames_new(10, 0, &dn), -EINVAL);
+	wfs_dirnames_free(NULL);
+}
+
+static CU_TestInfo dirnames_tests[] = {
+	{ "a first list after misses", test_first_list },
+	{ "names made here", test_own_names },
+	{ "refresh and expiry", test_refresh_and_expiry },
+	{ "pages and errors", test_pages_and_errors },
+	{ "the name limit", test_name_limit },
+	{ "many directories", test_many_dirs },
+	{ "bad arguments", test_bad_args },
+	CU_TEST_INFO_NULL,
+};
+WFS_TEST_SUITE("client_dirnames", dirnames_tests, NULL, NULL)
