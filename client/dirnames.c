@@ -24,7 +24,10 @@
 
 #define SLOTS 16
 #define MISSES 2		/* lookups missing at the node before a list */
-#define PAUSE_TTLS 20		/* after a list too big: no list for a while */
+#define BIG_SLOTS 8		/* directories found too big, remembered */
+#define PAUSE_TTLS 20		/* a first pause after a list too big, in
+				 * ttls; doubled each time it happens again */
+#define PAUSE_MAX_TTLS 1280
 #define FIRST_BUCKETS 64
 
 struct dn_name {
@@ -45,9 +48,17 @@ struct slot {
 	bool fetching;		/* a round is under way */
 	uint64_t round;		/* its ticket */
 	int64_t round_ms;	/* when it started */
-	int64_t paused_until_ms;
 	struct dn_name **buckets; /* NULL until the first round */
 	unsigned mask, count;
+};
+
+/* A directory whose list outgrew max_names: not listed again until
+ * @until_ms.  Kept apart from the slots, which are reused far more often
+ * than a pause lasts. */
+struct big_dir {
+	uint64_t dir;
+	int64_t until_ms;
+	unsigned pause_ttls;
 };
 
 struct wfs_dirnames {
@@ -55,6 +66,8 @@ struct wfs_dirnames {
 	unsigned ttl_ms, max_names, total;
 	uint64_t tick, rounds;
 	struct slot slots[SLOTS];
+	struct big_dir big[BIG_SLOTS];
+	unsigned big_next;
 	struct wfs_dirnames_stats st;
 };
 
@@ -203,6 +216,38 @@ static void names_grow(struct slot *s)
 	s->mask = size - 1;
 }
 
+/* Whether @dir is paused for being too big at @now. */
+static bool too_big(const struct wfs_dirnames *dn, uint64_t dir, int64_t now)
+{
+	for (unsigned i = 0; i < BIG_SLOTS; i++)
+		if (dn->big[i].dir == dir && now < dn->big[i].until_ms)
+			return true;
+	return false;
+}
+
+/* @s's list outgrew the limit: drop it and pause its directory, longer
+ * each time (a directory that big is listed in vain). */
+static void give_up(struct wfs_dirnames *dn, struct slot *s)
+{
+	struct big_dir *b = NULL;
+
+	for (unsigned i = 0; i < BIG_SLOTS && !b; i++)
+		if (dn->big[i].dir == s->dir)
+			b = &dn->big[i];
+	if (!b) {
+		b = &dn->big[dn->big_next++ % BIG_SLOTS];
+		b->dir = s->dir;
+		b->pause_ttls = 0;
+	}
+	b->pause_ttls = b->pause_ttls ? b->pause_ttls * 2 : PAUSE_TTLS;
+	if (b->pause_ttls > PAUSE_MAX_TTLS)
+		b->pause_ttls = PAUSE_MAX_TTLS;
+	b->until_ms = now_ms() + (int64_t)dn->ttl_ms * b->pause_ttls;
+	names_clear(dn, s);
+	s->fetching = false;
+	dn->st.dropped++;
+}
+
 /* Put @name on @s's list.  A list that cannot take it is given up (a
  * list missing a name would answer wrongly): false then. */
 static bool names_add(struct wfs_dirnames *dn, struct slot *s,
@@ -216,10 +261,7 @@ static bool names_add(struct wfs_dirnames *dn, struct slot *s,
 		return true;
 	if (dn->total >= dn->max_names ||
 	    !(e = wfs_malloc(sizeof(*e) + len + 1))) {
-		names_clear(dn, s);
-		s->fetching = false;
-		s->paused_until_ms = now_ms() + (int64_t)dn->ttl_ms * PAUSE_TTLS;
-		dn->st.dropped++;
+		give_up(dn, s);
 		return false;
 	}
 	e->hash = h;
@@ -239,21 +281,27 @@ static bool current(const struct slot *s, int64_t now, int64_t age)
 }
 
 bool wfs_dirnames_absent(struct wfs_dirnames *dn, uint64_t dir,
-			 const char *name)
+			 const char *name, bool *aging)
 {
 	size_t len = strlen(name);
+	int64_t now = now_ms();
 	bool absent = false;
 	struct slot *s;
 
+	if (aging)
+		*aging = false;
 	if (len == 0 || len > NAME_MAX || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0 || strchr(name, '/'))
 		return false;
 	pthread_mutex_lock(&dn->lock);
 	s = slot_find(dn, dir);
-	if (s && current(s, now_ms(), dn->ttl_ms) &&
+	if (s && current(s, now, dn->ttl_ms) &&
 	    !names_has(s, name, name_hash(name))) {
 		absent = true;
-		dn->st.hits++;
+		if (aging && !current(s, now, dn->ttl_ms / 2))
+			*aging = true;
+		else
+			dn->st.hits++;
 	}
 	pthread_mutex_unlock(&dn->lock);
 	return absent;
@@ -283,7 +331,7 @@ bool wfs_dirnames_want(struct wfs_dirnames *dn, uint64_t dir,
 
 	pthread_mutex_lock(&dn->lock);
 	s = slot_find(dn, dir);
-	if (!s || s->fetching || now < s->paused_until_ms ||
+	if (!s || s->fetching || too_big(dn, dir, now) ||
 	    current(s, now, dn->ttl_ms / 2))
 		goto out;
 	/* A first list only for a directory whose lookups keep missing;

@@ -14,19 +14,24 @@
  * (metadata/meta.h).  So the names added since a listing are exactly the
  * entries after the largest cookie listed: a refresh lists from there, one
  * short page.  A name removed stays on the list (it then only costs a
- * lookup at the node); a name made through this client goes on it at once
- * (wfs_dirnames_add), before its call returns.
+ * lookup at the node); a name made through this client goes on a list
+ * being made or held at once (wfs_dirnames_add), before its call returns,
+ * and a list started later finds it at the node.
  *
  * How old an answer may be: a list is used for ttl_ms after the start of
  * the last listing that reached the end of the directory, and refreshed
- * by the lookup that finds it older than half that.  A name another
- * client adds is thus seen within ttl_ms, as with the kernel's own
- * negative entries.
+ * by the lookup that finds it older than half that.  A mount that gives
+ * the kernel such an answer as a negative entry adds the entry's own
+ * timeout: wormfs uses half its entry timeout here, so a name another
+ * client adds is seen within 1.5 entry timeouts (statahead's bound too).
  *
  * Limits: a few directories at once, the least recently used dropped; at
- * most max_names names over all of them (a directory that would pass it
- * is not listed again for a while); a list is kept only for lookups that
- * miss (two in a row at the node before a first listing).
+ * most max_names names over all of them; a directory whose list would
+ * pass that is dropped and not listed again for a while, longer each time
+ * it happens.  Names removed stay on a list, so a directory with much
+ * churn also ends there, and is listed afresh after the pause.  A list is
+ * made only for lookups that miss (two in a row at the node before a
+ * first listing).
  *
  * Permissions: the list answers for any caller, so a mount must have the
  * kernel check search permission on the directory before it asks (FUSE's
@@ -58,9 +63,12 @@ void wfs_dirnames_free(struct wfs_dirnames *dn);
 
 /* Whether @name is known not to be in @dir: @dir's list is current and
  * lacks it.  "." and "..", and names longer than the node allows, are
- * never answered here. */
+ * never answered here.  With @aging (may be NULL), *aging tells a true
+ * answer from a list past half its life: the caller should refresh it
+ * (wfs_dirnames_want) and ask again, with NULL.  A true answer counts as
+ * a hit unless *aging. */
 bool wfs_dirnames_absent(struct wfs_dirnames *dn, uint64_t dir,
-			 const char *name);
+			 const char *name, bool *aging);
 
 /* A lookup in @dir was asked of the node, with the outcome @rc. */
 void wfs_dirnames_looked_up(struct wfs_dirnames *dn, uint64_t dir, int rc);

@@ -4,9 +4,10 @@
  * The fake serves, over rpc/ on 127.0.0.1 (a port the kernel picks), the
  * calls files need -- Lookup, ReadDir and Create (one flat directory),
  * GetAttr, SetAttr (size), GetLayout, PlaceStripe, CommitStripe (with the
- * expected-version check), Chunk.Write and Chunk.Read -- from memory, with policy 4+2 and 64 KiB chunks (a
- * 256 KiB span), and can lose chunks, refuse writes, answer -EAGAIN for a
- * while, or refuse replicas longer than a chunk as the real node once did.
+ * expected-version check), Chunk.Write and Chunk.Read -- from memory,
+ * with policy 4+2 and 64 KiB chunks (a 256 KiB span), and can lose
+ * chunks, refuse writes, answer -EAGAIN for a while, or refuse replicas
+ * longer than a chunk as the real node once did.
  * Each test checks what reads return against a plain byte array, and what
  * the fake holds (stripe kinds, versions, lengths, which calls were made).
  */

@@ -104,10 +104,14 @@ static void list_names(struct wfs_client *c, const struct wfs_cred *cred,
 static bool known_absent(struct wfs_client *c, const struct wfs_cred *cred,
 			 uint64_t parent, const char *name)
 {
-	if (!wfs_dirnames_absent(c->dn, parent, name))
+	bool aging;
+
+	if (!wfs_dirnames_absent(c->dn, parent, name, &aging))
 		return false;
+	if (!aging)
+		return true;
 	list_names(c, cred, parent);
-	return wfs_dirnames_absent(c->dn, parent, name);
+	return wfs_dirnames_absent(c->dn, parent, name, NULL);
 }
 
 int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
@@ -120,6 +124,13 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	struct wfs_attr ahead;
 	int rc;
 
+	/* Before the read-ahead, which may list a page of the directory: a
+	 * lookup that misses is no step of a walk. */
+	if (c->dn && known_absent(c, cred, parent, name)) {
+		if (c->sa)
+			wfs_statahead_looked_up(c->sa, cred, parent, -ENOENT);
+		return -ENOENT;
+	}
 	if (c->sa && lookup_ahead(c, cred, parent, name, &ahead)) {
 		if (attr) {
 			*attr = ahead;
@@ -127,8 +138,6 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		}
 		return 0;
 	}
-	if (c->dn && known_absent(c, cred, parent, name))
-		return -ENOENT;
 	wfs_caller_fill(&caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
