@@ -281,26 +281,25 @@ static bool current(const struct slot *s, int64_t now, int64_t age)
 }
 
 bool wfs_dirnames_absent(struct wfs_dirnames *dn, uint64_t dir,
-			 const char *name, bool *aging)
+			 const char *name, bool *refresh)
 {
 	size_t len = strlen(name);
 	int64_t now = now_ms();
 	bool absent = false;
 	struct slot *s;
 
-	if (aging)
-		*aging = false;
+	if (refresh)
+		*refresh = false;
 	if (len == 0 || len > NAME_MAX || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0 || strchr(name, '/'))
 		return false;
 	pthread_mutex_lock(&dn->lock);
 	s = slot_find(dn, dir);
-	if (s && current(s, now, dn->ttl_ms) &&
-	    !names_has(s, name, name_hash(name))) {
-		absent = true;
-		if (aging && !current(s, now, dn->ttl_ms / 2))
-			*aging = true;
-		else
+	if (s && s->listed && !names_has(s, name, name_hash(name))) {
+		absent = current(s, now, dn->ttl_ms);
+		if (refresh && !current(s, now, dn->ttl_ms / 2))
+			*refresh = true;
+		else if (absent)
 			dn->st.hits++;
 	}
 	pthread_mutex_unlock(&dn->lock);

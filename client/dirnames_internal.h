@@ -20,7 +20,8 @@
  *
  * How old an answer may be: a list is used for ttl_ms after the start of
  * the last listing that reached the end of the directory, and refreshed
- * by the lookup that finds it older than half that.  A mount that gives
+ * by the lookup of a name it lacks that finds it older than half that (or
+ * expired: the refresh then stands in for the lookup at the node).  A mount that gives
  * the kernel such an answer as a negative entry adds the entry's own
  * timeout: wormfs uses half its entry timeout here, so a name another
  * client adds is seen within 1.5 entry timeouts (statahead's bound too).
@@ -63,12 +64,13 @@ void wfs_dirnames_free(struct wfs_dirnames *dn);
 
 /* Whether @name is known not to be in @dir: @dir's list is current and
  * lacks it.  "." and "..", and names longer than the node allows, are
- * never answered here.  With @aging (may be NULL), *aging tells a true
- * answer from a list past half its life: the caller should refresh it
- * (wfs_dirnames_want) and ask again, with NULL.  A true answer counts as
- * a hit unless *aging. */
+ * never answered here.  With @refresh (may be NULL), *refresh says that
+ * @dir's list lacks @name but is past half its life or past all of it: the
+ * caller should refresh it (wfs_dirnames_want: one listing of what was
+ * added since, instead of a lookup at the node) and ask again, with NULL.
+ * A true answer counts as a hit unless *refresh. */
 bool wfs_dirnames_absent(struct wfs_dirnames *dn, uint64_t dir,
-			 const char *name, bool *aging);
+			 const char *name, bool *refresh);
 
 /* A lookup in @dir was asked of the node, with the outcome @rc. */
 void wfs_dirnames_looked_up(struct wfs_dirnames *dn, uint64_t dir, int rc);

@@ -135,7 +135,7 @@ static void test_refresh_and_expiry(void)
 	struct wfs_dirnames *dn;
 	struct wfs_dirnames_stats st;
 	uint64_t cookie, ticket;
-	bool aging = true;
+	bool refresh = true;
 
 	make_dir();
 	/* Margins of 400 ms either way: a slow machine only makes the
@@ -144,23 +144,23 @@ static void test_refresh_and_expiry(void)
 	CU_ASSERT_EQUAL(misses_start(dn, DIR_INO, &ticket), 0);
 	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents, 20,
 					  true, &cookie));
-	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f25", &aging));
-	CU_ASSERT_FALSE(aging);
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f25", &refresh));
+	CU_ASSERT_FALSE(refresh);
 	CU_ASSERT_FALSE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
-	/* Past half its life: it still answers, says it is aging, and is
+	/* Past half its life: it still answers, says to refresh it, and is
 	 * refreshed from the last cookie listed, with the names added
 	 * since. */
 	usleep(1100 * 1000);
-	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f25", &aging));
-	CU_ASSERT_TRUE(aging);
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f25", &refresh));
+	CU_ASSERT_TRUE(refresh);
 	CU_ASSERT_TRUE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
 	CU_ASSERT_EQUAL(cookie, ents[19].cookie);
 	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents + 20,
 					  10, true, &cookie));
-	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f25", &aging));
-	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f35", &aging));
-	CU_ASSERT_FALSE(aging);
-	/* Only final answers count: not the one that was aging. */
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f25", &refresh));
+	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f35", &refresh));
+	CU_ASSERT_FALSE(refresh);
+	/* Only final answers count: not the one that asked for a refresh. */
 	wfs_dirnames_stats(dn, &st);
 	CU_ASSERT_EQUAL(st.hits, 2);
 	/* A refresh that fails leaves the list as current as it was. */
@@ -169,10 +169,15 @@ static void test_refresh_and_expiry(void)
 	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, -EIO, NULL, 0,
 					  false, &cookie));
 	CU_ASSERT_TRUE(wfs_dirnames_absent(dn, DIR_INO, "f35", NULL));
-	/* Not refreshed for a whole life: it no longer answers, and the
-	 * next listing goes on from where the last ended. */
+	/* Not refreshed for a whole life: it no longer answers, but says a
+	 * refresh would, and the next listing goes on from where the last
+	 * ended. */
 	usleep(1100 * 1000);
 	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f35", NULL));
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f35", &refresh));
+	CU_ASSERT_TRUE(refresh);
+	CU_ASSERT_FALSE(wfs_dirnames_absent(dn, DIR_INO, "f5", &refresh));
+	CU_ASSERT_FALSE(refresh);
 	CU_ASSERT_TRUE(wfs_dirnames_want(dn, DIR_INO, &cookie, &ticket));
 	CU_ASSERT_EQUAL(cookie, ents[29].cookie);
 	CU_ASSERT_FALSE(wfs_dirnames_fill(dn, DIR_INO, ticket, 0, ents + 30,

@@ -100,16 +100,16 @@ static void list_names(struct wfs_client *c, const struct wfs_cred *cred,
 }
 
 /* Whether @name is known not to be in @parent, from its list of names
- * (refreshed first when it is getting old). */
+ * (refreshed first when it is getting old or has expired). */
 static bool known_absent(struct wfs_client *c, const struct wfs_cred *cred,
 			 uint64_t parent, const char *name)
 {
-	bool aging;
+	bool refresh;
 
-	if (!wfs_dirnames_absent(c->dn, parent, name, &aging))
-		return false;
-	if (!aging)
+	if (wfs_dirnames_absent(c->dn, parent, name, &refresh) && !refresh)
 		return true;
+	if (!refresh)
+		return false;
 	list_names(c, cred, parent);
 	return wfs_dirnames_absent(c->dn, parent, name, NULL);
 }
