@@ -22,6 +22,10 @@
 
 /* Calls in flight at once, and unlinks per call: while one call is out
  * the kernel's next unlinks queue up, and the next call takes them all.
+ * A second worker starts only once PER_CALL wait untaken: a call costs
+ * the client and the node far more than an item in it, so starting one
+ * per unlink while another is out would make many small calls exactly
+ * when the machine is busiest.
  * At most QUEUE_MAX wait or run; a caller queueing more waits for a place
  * (removals never pile up unbounded behind a slow cluster).  Once the
  * oldest has waited SLOW_MS, the cluster is in trouble (an election, a
@@ -61,6 +65,7 @@ struct wfs_behind {
 	struct unlink_op *ops;		/* queued or running, by seq; lock */
 	uint64_t seq;			/* the last number given; lock */
 	atomic_uint n;			/* ops on the list; written under lock */
+	unsigned untaken;		/* of those, not taken by a worker; lock */
 	int err;			/* the first failure not yet settled;
 					 * lock */
 	int64_t single_until;		/* before this (ms), one name per call:
@@ -203,6 +208,7 @@ static void run_worker(struct wfs_task *t)
 				op->taken = true;
 				ops[n++] = op;
 			}
+		b->untaken -= n;
 		if (n == 0) {
 			w->busy = false;
 			pthread_mutex_unlock(&b->lock);
@@ -248,6 +254,7 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 	struct unlink_op *op, **tail;
 	struct worker *w = NULL;
 	int64_t now = wfs_client_now_ms();
+	unsigned busy = 0;
 	bool slow;
 
 	if (len > NAME_MAX)
@@ -294,14 +301,16 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 		;
 	*tail = op;
 	atomic_fetch_add(&b->n, 1);
-	/* An idle worker, if any, to take it (a busy one takes it on its
-	 * next round anyway). */
+	b->untaken++;
+	/* An idle worker to take it if none is busy or a call's worth waits
+	 * (a busy one takes it on its next round anyway). */
 	for (unsigned i = 0; i < WORKERS; i++)
-		if (!b->workers[i].busy) {
+		busy += b->workers[i].busy;
+	for (unsigned i = 0; i < WORKERS && !w; i++)
+		if (!b->workers[i].busy && (busy == 0 || b->untaken >= PER_CALL))
 			w = &b->workers[i];
-			w->busy = true;
-			break;
-		}
+	if (w)
+		w->busy = true;
 	pthread_mutex_unlock(&b->lock);
 	/* A lookup must not be answered from a page read ahead with the name
 	 * in it.  Forgotten once queued: a page whose read started before

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -68,6 +69,7 @@ static struct fake {
 	struct fchunk chunks[MAX_CHUNKS];
 	/* counters */
 	unsigned places, commits, reads, writes, layouts, lookups, readdirs;
+	unsigned unlink_calls, unlink_items;
 	/* faults */
 	int eagain_left;		/* GetAttr answers -EAGAIN this often */
 	bool fail_writes;
@@ -225,6 +227,45 @@ static int h_lookup(void *arg, const void *req, size_t len,
 	rc = ino || r->absent_ok ? wfs_rpc_reply_set_msg(reply, &er.base)
 				 : -ENOENT;
 	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+/* UnlinkMany: every item removed (the fake keeps no names for it), after
+ * UNLINK_CALL_MS, so that calls overlap the unlinks queued meanwhile. */
+#define UNLINK_CALL_MS 50
+static int h_unlink_many(void *arg, const void *req, size_t len,
+			 struct wfs_rpc_reply *reply)
+{
+	Wormfs__UnlinkManyRequest *r;
+	Wormfs__UnlinkManyReply ur = WORMFS__UNLINK_MANY_REPLY__INIT;
+	Wormfs__UnlinkOutcome o[256], *op[256];
+	Wormfs__RemoveReply rr[256];
+	int rc = unpack(&wormfs__unlink_many_request__descriptor, req, len,
+			&r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	if (r->n_items > 256) {
+		wfs_rpc_msg_free(&r->base);
+		return -EINVAL;
+	}
+	usleep(UNLINK_CALL_MS * 1000);
+	pthread_mutex_lock(&fk.lock);
+	fk.unlink_calls++;
+	fk.unlink_items += (unsigned)r->n_items;
+	pthread_mutex_unlock(&fk.lock);
+	for (size_t i = 0; i < r->n_items; i++) {
+		wormfs__unlink_outcome__init(&o[i]);
+		wormfs__remove_reply__init(&rr[i]);
+		rr[i].ino = 100 + i;
+		o[i].reply = &rr[i];
+		op[i] = &o[i];
+	}
+	ur.outcomes = op;
+	ur.n_outcomes = r->n_items;
+	rc = wfs_rpc_reply_set_msg(reply, &ur.base);
 	wfs_rpc_msg_free(&r->base);
 	return rc;
 }
@@ -587,6 +628,7 @@ static void fake_clear(void)
 	memset(fk.inodes, 0, sizeof(fk.inodes));
 	fk.places = fk.commits = fk.reads = fk.writes = fk.layouts = 0;
 	fk.lookups = fk.readdirs = 0;
+	fk.unlink_calls = fk.unlink_items = 0;
 	fk.eagain_left = 0;
 	fk.fail_writes = false;
 	pthread_mutex_unlock(&fk.lock);
@@ -600,6 +642,7 @@ static int suite_init(void)
 	} routes[] = {
 		{ "/wormfs.Meta/Lookup", h_lookup },
 		{ "/wormfs.Meta/ReadDir", h_readdir },
+		{ "/wormfs.Meta/UnlinkMany", h_unlink_many },
 		{ "/wormfs.Meta/GetAttr", h_getattr },
 		{ "/wormfs.Meta/SetAttr", h_setattr },
 		{ "/wormfs.Meta/Create", h_create },
@@ -1271,6 +1314,39 @@ static void test_dirnames(void)
 	wfs_client_free(c);
 }
 
+static void count_unlinked(void *arg, int rc, uint64_t ino, uint32_t nlink)
+{
+	(void)ino;
+	(void)nlink;
+	if (rc == 0)
+		atomic_fetch_add((atomic_uint *)arg, 1);
+}
+
+/* Unlinks queued faster than the node applies them go out in few calls:
+ * while one call is out, a second starts only once a call's worth (32)
+ * waits.  40 queued 1 ms apart while a call takes 50 ms: the first call
+ * takes 1, the next the other 39 (a third if queueing took over a call's
+ * time).  A call per idle worker instead (4 of them) would make 5. */
+static void test_unlinks_batched(void)
+{
+	struct wfs_client *c = client();
+	atomic_uint done = 0;
+	char name[16];
+
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "u%u", i);
+		CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, name,
+							 count_unlinked,
+							 &done), 0);
+		usleep(1000);
+	}
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	CU_ASSERT_EQUAL(atomic_load(&done), 40);
+	CU_ASSERT_EQUAL(fk.unlink_items, 40);
+	CU_ASSERT(fk.unlink_calls >= 2 && fk.unlink_calls <= 3);
+	wfs_client_free(c);
+}
+
 static CU_TestInfo file_tests[] = {
 	{ "sequential write, EC stripes and a replica tail",
 	  test_sequential },
@@ -1290,6 +1366,7 @@ static CU_TestInfo file_tests[] = {
 	{ "metadata retries", test_retries },
 	{ "lookups of absent names answered from a list",
 	  test_dirnames },
+	{ "unlinks queued together go in few calls", test_unlinks_batched },
 	{ "client arguments", test_client_args },
 	CU_TEST_INFO_NULL,
 };

@@ -20,10 +20,11 @@
  *		follower's reply path; see fsm_apply).
  *   flush_cb	(uv_prepare: runs once per loop iteration, just before the
  *		loop waits for I/O, i.e. when this turn's work is drained)
- *		applies what a follower deferred, closes the owner's batch
- *		(batch_end; a follower may hold it open for a few turns, see
- *		hold_batch), publishes role/leader changes, then runs the
- *		parked done callbacks.
+ *		applies what a follower deferred, publishes role/leader
+ *		changes, runs the parked done callbacks, then closes the
+ *		owner's batch (batch_end) unless it is held open for a few
+ *		more turns (see hold_batch).  Callbacks need not wait for the
+ *		commit (see flush).
  *
  * Shutdown (stop, or the fsm failed): nothing new reaches libraft; raft is
  * closed at the first turn with no log write in flight (close_when_idle
@@ -74,12 +75,12 @@
 /* How long a stop waits for raft's log writes in flight to finish before it
  * closes raft anyway (see close_when_idle). */
 #define DRAIN_MS 5000
-/* How long, and over how many entries, a follower keeps its batch open
- * (see hold_batch): long enough that a steady stream of one entry at a
- * time shares a commit among a dozen of them, short enough that a
- * follower's store is never more than a blink behind its log. */
-#define FOLLOWER_BATCH_MS 20
-#define FOLLOWER_BATCH_MAX 1024
+/* How long, and over how many entries, a batch stays open (see
+ * hold_batch): long enough that a steady stream of one entry at a time
+ * shares a commit among dozens of them, short enough that the store's file
+ * is never more than a blink behind its log. */
+#define BATCH_HOLD_MS 20
+#define BATCH_HOLD_MAX 1024
 /* Bytes of entries a follower keeps copied for apply_deferred at most: a
  * follower catching up commits thousands of entries in one turn, and
  * libraft holds them too. */
@@ -167,7 +168,7 @@ struct wfs_raftlog {
 	uv_loop_t loop;
 	uv_async_t wake;
 	uv_prepare_t flush;
-	uv_timer_t hold;	/* ends a follower's held batch */
+	uv_timer_t hold;	/* ends a held batch */
 	struct raft_uv_transport transport;
 	struct raft_io io;
 	struct raft_fsm rfsm;
@@ -311,10 +312,10 @@ static void fail_fsm(struct wfs_raftlog *log, int rc, const char *what,
 }
 
 /* Close the owner's open batch.  If that fails, what the batch applied is
- * lost: the proposals waiting for it fail with -EIO. */
+ * lost from the store (not from the log, which replays it at restart) and
+ * the node leaves the group. */
 static void end_batch(struct wfs_raftlog *log)
 {
-	struct req *req;
 	int rc;
 
 	if (!log->batch_open)
@@ -325,12 +326,8 @@ static void end_batch(struct wfs_raftlog *log)
 	if (!log->fsm.batch_end)
 		return;
 	rc = log->fsm.batch_end(log->fsm_arg);
-	if (rc == 0)
-		return;
-	fail_fsm(log, rc, "committing a batch", log->scratch_index);
-	for (req = log->done; req; req = req->next)
-		if (req->rc == 0)
-			req->rc = -EIO;
+	if (rc != 0)
+		fail_fsm(log, rc, "committing a batch", log->scratch_index);
 }
 
 /* ---- raft thread: the fsm adapter ---- */
@@ -925,44 +922,47 @@ static void hold_cb(uv_timer_t *h)
 	end_batch(h->data);
 }
 
-/* Whether the open batch may stay open past this turn.  A leader ends its
- * batch every turn: proposers wait for its commit.  A follower has nobody
- * waiting, and one entry at a time (what a client creating files one
- * after another makes) would cost it a store commit per entry, which on a
- * small machine running several nodes is most of what a follower does for
- * an entry; so it keeps the batch open for up to FOLLOWER_BATCH_MS
- * (hold_cb ends it then) or FOLLOWER_BATCH_MAX entries.  Anything else
- * that needs the store settled ends the batch itself: a snapshot, a
- * restore, the stop, becoming leader (the next flush), a callback to run. */
+/* Whether the open batch may stay open past this turn.  One entry at a
+ * time (what a client creating files one after another makes) would cost
+ * a store commit per entry: on a leader that was a third of the node's CPU
+ * per create, on a small machine running several nodes most of what a
+ * follower does for an entry.  Nobody waits for the commit (see flush), so
+ * the batch stays open for up to BATCH_HOLD_MS (hold_cb ends it then) or
+ * BATCH_HOLD_MAX entries.  Anything that needs the store's file settled
+ * ends the batch itself: a snapshot, a restore, the stop, a failure. */
 static bool hold_batch(struct wfs_raftlog *log)
 {
 	uint64_t age = uv_now(&log->loop) - log->batch_start;
 
 	if (!log->batch_open || log->failed || log->close_wanted ||
-	    log->stop_seen || log->done || log->handles_closing ||
+	    log->stop_seen || log->handles_closing ||
 	    !log->raft_open || log->raft_closing ||
-	    raft_state(&log->raft) != RAFT_FOLLOWER ||
-	    log->batch_entries >= FOLLOWER_BATCH_MAX ||
-	    age >= FOLLOWER_BATCH_MS)
+	    log->batch_entries >= BATCH_HOLD_MAX || age >= BATCH_HOLD_MS)
 		return false;
 	if (!uv_is_active((uv_handle_t *)&log->hold))
-		uv_timer_start(&log->hold, hold_cb, FOLLOWER_BATCH_MS - age,
-			       0);
+		uv_timer_start(&log->hold, hold_cb, BATCH_HOLD_MS - age, 0);
 	return true;
 }
 
-/* Apply what a follower deferred, end the batch (unless a follower holds
- * it), publish the state (so a proposer told -EREMOTE finds the leader it
- * should ask), then run the parked callbacks. */
+/* Apply what a follower deferred, publish the state (so a proposer told
+ * -EREMOTE finds the leader it should ask), run the parked callbacks, then
+ * end the batch (unless it is held).  The callbacks come first because
+ * nobody needs to wait for the store's commit: an entry is durable once the
+ * log has it, the owner's readers see what apply did before the commit
+ * (wfs_raftlog_fsm says so), and a failed commit is replayed from the log
+ * at restart.  On a leader that takes the commit off the reply's path. */
 static void flush(struct wfs_raftlog *log)
 {
 	apply_deferred(log);
-	if (!hold_batch(log))
-		end_batch(log);
-	if (log->failed || log->close_wanted)
-		close_when_idle(log);
 	publish_state(log);
 	deliver(log);
+	if (!hold_batch(log))
+		end_batch(log);
+	if (log->failed || log->close_wanted) {
+		close_when_idle(log);
+		publish_state(log);
+		deliver(log);
+	}
 }
 
 static void flush_cb(uv_prepare_t *h)
@@ -1351,22 +1351,36 @@ out_unstart:
 }
 
 /* Queue @req for the raft thread, or free it and fail when not running. */
-static int enqueue(struct wfs_raftlog *log, struct req *req)
+/* Queue the list @first..@last (linked by next) and wake the raft thread
+ * once.  On -ECANCELED the list is freed. */
+static int enqueue_list(struct wfs_raftlog *log, struct req *first,
+			struct req *last)
 {
+	struct req *req, *next;
+
 	pthread_mutex_lock(&log->lock);
 	if (!log->running || log->stopping) {
 		pthread_mutex_unlock(&log->lock);
-		req_free(req);
+		for (req = first; req; req = next) {
+			next = req->next;
+			req_free(req);
+		}
 		return -ECANCELED;
 	}
-	req->next = NULL;
-	*log->queue_tail = req;
-	log->queue_tail = &req->next;
+	last->next = NULL;
+	*log->queue_tail = first;
+	log->queue_tail = &last->next;
 	/* Under the lock: the raft thread closes the handle only after it
 	 * saw stopping, which is set under this lock. */
 	uv_async_send(&log->wake);
 	pthread_mutex_unlock(&log->lock);
 	return 0;
+}
+
+static int enqueue(struct wfs_raftlog *log, struct req *req)
+{
+	req->next = NULL;
+	return enqueue_list(log, req, req);
 }
 
 static struct req *req_new(struct wfs_raftlog *log, enum req_kind kind,
@@ -1384,17 +1398,16 @@ static struct req *req_new(struct wfs_raftlog *log, enum req_kind kind,
 	return req;
 }
 
-int wfs_raftlog_propose(struct wfs_raftlog *log, const void *buf, size_t len,
-			wfs_raftlog_done_cb cb, void *arg)
+/* A proposal of @len payload bytes at @buf, or NULL (out of memory). */
+static struct req *propose_req(struct wfs_raftlog *log, const void *buf,
+			       size_t len, wfs_raftlog_done_cb cb, void *arg)
 {
 	struct req *req;
 	size_t pad;
 
-	if (len == 0 || len > WFS_RAFTLOG_ENTRY_MAX || !buf || !cb)
-		return -EINVAL;
 	req = req_new(log, REQ_PROPOSE, log->fsm.result_size, cb, arg);
 	if (!req)
-		return -ENOMEM;
+		return NULL;
 	/* libraft 0.15 stores payloads in 8-byte words and, at the next
 	 * start, reads a segment holding a payload of any other length as
 	 * corrupt (and drops it).  So every entry is padded to a word: 1 to 8
@@ -1403,12 +1416,47 @@ int wfs_raftlog_propose(struct wfs_raftlog *log, const void *buf, size_t len,
 	req->buf.base = raft_malloc(len + pad);
 	if (!req->buf.base) {
 		req_free(req);
-		return -ENOMEM;
+		return NULL;
 	}
 	memcpy(req->buf.base, buf, len);
 	memset((char *)req->buf.base + len, (int)pad, pad);
 	req->buf.len = len + pad;
-	return enqueue(log, req);
+	return req;
+}
+
+int wfs_raftlog_propose_many(struct wfs_raftlog *log,
+			     const struct wfs_raftlog_prop *props, unsigned n)
+{
+	struct req *first = NULL, **tail = &first, *last = NULL, *next;
+
+	if (!props || n == 0 || n > WFS_RAFTLOG_PROPOSE_MANY)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (props[i].len == 0 || props[i].len > WFS_RAFTLOG_ENTRY_MAX ||
+		    !props[i].buf || !props[i].cb)
+			return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		last = propose_req(log, props[i].buf, props[i].len,
+				   props[i].cb, props[i].arg);
+		if (!last) {
+			for (; first; first = next) {
+				next = first->next;
+				req_free(first);
+			}
+			return -ENOMEM;
+		}
+		*tail = last;
+		tail = &last->next;
+	}
+	return enqueue_list(log, first, last);
+}
+
+int wfs_raftlog_propose(struct wfs_raftlog *log, const void *buf, size_t len,
+			wfs_raftlog_done_cb cb, void *arg)
+{
+	struct wfs_raftlog_prop one = { buf, len, cb, arg };
+
+	return wfs_raftlog_propose_many(log, &one, 1);
 }
 
 int wfs_raftlog_barrier(struct wfs_raftlog *log, wfs_raftlog_done_cb cb,

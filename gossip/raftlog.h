@@ -122,12 +122,14 @@ struct wfs_raftlog_fsm {
 	 * per batch).  batch_begin runs before the first apply of a batch;
 	 * batch_end runs when the raft thread has nothing more to do for now
 	 * (before its loop waits for I/O), and also before snapshot, restore,
-	 * and at stop.  Proposers' done callbacks for the batch run only
-	 * after batch_end returned: a reply never precedes the store's
-	 * commit.  On a follower, where nobody waits for the commit, a batch
-	 * may stay open across turns, for up to about 20 ms of entries (it
-	 * still ends before snapshot, restore, stop, and as soon as the node
-	 * leads).  A failure of either is fatal, as for apply. */
+	 * and at stop.  Proposers' done callbacks run before batch_end: an
+	 * entry is durable once it is committed in the log, and what a failed
+	 * batch_end loses is replayed from the log at restart.  So whatever
+	 * reads the state on other threads must see an applied entry at
+	 * once, ended batch or not (one SQLite connection for applies and
+	 * reads does).  A batch may stay open across turns, for up to about
+	 * 20 ms of entries (it still ends before snapshot, restore and
+	 * stop).  A failure of either is fatal, as for apply. */
 	int (*batch_begin)(void *arg);
 	int (*batch_end)(void *arg);
 
@@ -178,13 +180,31 @@ int wfs_raftlog_start(struct wfs_raftlog *log);
 
 /* Propose an entry: @len bytes at @buf (copied; 1..WFS_RAFTLOG_ENTRY_MAX).
  * Returns 0 and calls @cb(@arg, rc, result) later on the raft thread: rc 0
- * once the entry is committed and applied on this node (after batch_end), or
+ * once the entry is committed and applied on this node (before its batch
+ * ends: see wfs_raftlog_fsm.batch_begin), or
  * a negative errno (-EREMOTE when this node is not the leader).  Entries
  * proposed from one thread are appended in that order.  Returns -EINVAL (bad
  * @len), -ENOMEM, or -ECANCELED when the node is not running, and then @cb is
  * never called.  Thread-safe: any thread. */
 int wfs_raftlog_propose(struct wfs_raftlog *log, const void *buf, size_t len,
 			wfs_raftlog_done_cb cb, void *arg);
+
+/* One entry of wfs_raftlog_propose_many. */
+struct wfs_raftlog_prop {
+	const void *buf;
+	size_t len;
+	wfs_raftlog_done_cb cb;
+	void *arg;
+};
+
+/* Propose @n entries (1..WFS_RAFTLOG_PROPOSE_MANY) as wfs_raftlog_propose
+ * does each, in order, but queued together: they reach libraft in one
+ * turn of the raft thread and so share one log write.  All or nothing:
+ * returns 0 and calls every @cb later, or an error (as
+ * wfs_raftlog_propose's, -EINVAL if any entry is bad) and calls none. */
+#define WFS_RAFTLOG_PROPOSE_MANY 1024
+int wfs_raftlog_propose_many(struct wfs_raftlog *log,
+			     const struct wfs_raftlog_prop *props, unsigned n);
 
 /* Read barrier: @cb(@arg, rc, NULL) once every entry committed before this
  * call is applied on this node and this node was still the leader when the

@@ -583,6 +583,12 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 	const char *id = wfs_rpc_reply_request_id(reply);
 	Wormfs__UnlinkManyRequest *r;
 	struct unlink_many *b;
+	struct unlink_prop {
+		struct wfs_meta_op op;
+		char rname[WFS_META_REQUEST_MAX + 1];
+	} *ups;
+	const struct wfs_meta_op **ops;
+	void **args;
 	int rc;
 
 	rc = wfs_svc_unpack(&wormfs__unlink_many_request__descriptor, req,
@@ -613,31 +619,43 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 	 * call cannot finish while this thread still walks the list. */
 	atomic_init(&b->left, b->n + 1);
 	b->call = wfs_rpc_reply_later(reply);
-	for (unsigned i = 0; i < b->n; i++) {
+	/* All items are proposed together, so they share one log write. */
+	ups = wfs_calloc(b->n, sizeof(*ups));
+	ops = wfs_calloc(b->n, sizeof(*ops));
+	args = wfs_calloc(b->n, sizeof(*args));
+	for (unsigned i = 0; ups && ops && args && i < b->n; i++) {
 		const Wormfs__RemoveRequest *it = r->items[i];
-		char rname[WFS_META_REQUEST_MAX + 1];
-		struct wfs_meta_op op;
+		struct wfs_meta_op *op = &ups[i].op;
 
 		b->items[i].b = b;
-		wfs_svc_op_init(&op, WFS_META_OP_UNLINK, it->caller);
-		op.u.remove.parent = it->parent;
-		wfs_svc_name(&it->name, &op.u.remove.name);
+		wfs_svc_op_init(op, WFS_META_OP_UNLINK, it->caller);
+		op->u.remove.parent = it->parent;
+		wfs_svc_name(&it->name, &op->u.remove.name);
 		if (it->purge)
-			op.u.remove.purge_ino = purge_target(n, it,
-							     op.u.remove.name);
+			op->u.remove.purge_ino = purge_target(n, it,
+							      op->u.remove.name);
 		/* The item's own name for retries: "<id>#<place>". */
 		if (id) {
-			int l = snprintf(rname, sizeof(rname), "%s#%u", id, i);
+			int l = snprintf(ups[i].rname, sizeof(ups[i].rname),
+					 "%s#%u", id, i);
 
-			if (l > 0 && (size_t)l < sizeof(rname))
-				op.request = (struct wfs_meta_bytes){
-					rname, (size_t)l };
+			if (l > 0 && (size_t)l < sizeof(ups[i].rname))
+				op->request = (struct wfs_meta_bytes){
+					ups[i].rname, (size_t)l };
 		}
-		rc = wfs_node_propose(n, &op, unlink_item_done,
-				      &b->items[i]);
-		if (rc)
-			unlink_item_done(&b->items[i], rc, NULL);
+		ops[i] = op;
+		args[i] = &b->items[i];
 	}
+	rc = ups && ops && args ? wfs_node_propose_many(n, b->n, ops,
+							unlink_item_done, args)
+				: -ENOMEM;
+	for (unsigned i = 0; rc && i < b->n; i++) {
+		b->items[i].b = b;
+		unlink_item_done(&b->items[i], rc, NULL);
+	}
+	wfs_free(ups);
+	wfs_free(ops);
+	wfs_free(args);
 	wfs_rpc_msg_free(&r->base);
 	if (atomic_fetch_sub(&b->left, 1) == 1)
 		unlink_many_finish(b);

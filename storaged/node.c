@@ -104,33 +104,52 @@ static void prop_done(void *arg, int rc, void *result)
 	wfs_free(p);
 }
 
+int wfs_node_propose_many(struct wfs_node *n, unsigned count,
+			  const struct wfs_meta_op *const ops[],
+			  wfs_node_done_cb cb, void *const args[])
+{
+	struct wfs_raftlog_prop *rp;
+	unsigned made = 0;
+	int rc = 0;
+
+	if (count == 0 || count > WFS_RAFTLOG_PROPOSE_MANY)
+		return -EINVAL;
+	rp = wfs_calloc(count, sizeof(*rp));
+	if (!rp)
+		return -ENOMEM;
+	for (; made < count; made++) {
+		struct prop *p = wfs_malloc(sizeof(*p));
+		void *buf;
+		size_t len;
+
+		if (!p) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = wfs_meta_op_encode(ops[made], &buf, &len);
+		if (rc) {
+			wfs_free(p);
+			break;
+		}
+		*p = (struct prop){ n, cb, args[made],
+				    ops[made]->request.len > 0 };
+		rp[made] = (struct wfs_raftlog_prop){ buf, len, prop_done, p };
+	}
+	if (rc == 0)
+		rc = wfs_raftlog_propose_many(n->raft, rp, count);
+	for (unsigned i = 0; i < made; i++) {
+		wfs_free((void *)rp[i].buf);
+		if (rc)
+			wfs_free(rp[i].arg);
+	}
+	wfs_free(rp);
+	return rc == -EREMOTE ? -EAGAIN : rc;
+}
+
 int wfs_node_propose(struct wfs_node *n, const struct wfs_meta_op *op,
 		     wfs_node_done_cb cb, void *arg)
 {
-	struct prop *p;
-	void *buf;
-	size_t len;
-	int rc;
-
-	rc = wfs_meta_op_encode(op, &buf, &len);
-	if (rc)
-		return rc;
-	p = wfs_malloc(sizeof(*p));
-	if (!p) {
-		wfs_free(buf);
-		return -ENOMEM;
-	}
-	p->n = n;
-	p->cb = cb;
-	p->arg = arg;
-	p->named = op->request.len > 0;
-	rc = wfs_raftlog_propose(n->raft, buf, len, prop_done, p);
-	wfs_free(buf);
-	if (rc) {
-		wfs_free(p);
-		return rc == -EREMOTE ? -EAGAIN : rc;
-	}
-	return 0;
+	return wfs_node_propose_many(n, 1, &op, cb, &arg);
 }
 
 struct waiter {

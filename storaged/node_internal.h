@@ -123,6 +123,14 @@ typedef void (*wfs_node_done_cb)(void *arg, int rc,
 int wfs_node_propose(struct wfs_node *n, const struct wfs_meta_op *op,
 		     wfs_node_done_cb cb, void *arg);
 
+/* Propose @count ops (1..WFS_RAFTLOG_PROPOSE_MANY) at once, so that they
+ * share one log write: @cb(@args[i], ...) for @ops[i], in order.  All or
+ * nothing: returns 0 and calls @cb once per op later, or an error as
+ * wfs_node_propose's and calls it for none.  Any thread. */
+int wfs_node_propose_many(struct wfs_node *n, unsigned count,
+			  const struct wfs_meta_op *const ops[],
+			  wfs_node_done_cb cb, void *const args[]);
+
 /* Propose @op and wait for it: returns the op's status (0 or its negative
  * errno, with *res filled when @res is not NULL) or the proposal's error.
  * Background threads only (never the raft thread, never a server thread:
