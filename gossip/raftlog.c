@@ -917,9 +917,16 @@ static void close_when_idle(struct wfs_raftlog *log)
 	close_raft(log);
 }
 
+/* The hold is over.  Callbacks still parked (entries applied at the last
+ * poll; libuv runs timers before the prepare that delivers them) run
+ * first: that flush, in this same loop iteration, ends the batch after
+ * them, the batch being old enough by then. */
 static void hold_cb(uv_timer_t *h)
 {
-	end_batch(h->data);
+	struct wfs_raftlog *log = h->data;
+
+	if (!log->done)
+		end_batch(log);
 }
 
 /* Whether the open batch may stay open past this turn.  One entry at a
@@ -1140,6 +1147,11 @@ static void *raft_thread(void *arg)
 		goto out_close_handles;
 	wfs_log_info(SUB, "node %llu: raft started on %s, log in %s",
 		     (unsigned long long)log->id, log->addr, log->dir);
+	/* Running before the first state callback, which may queue a call
+	 * (storaged asks a new leader's read barrier there). */
+	pthread_mutex_lock(&log->lock);
+	log->running = true;
+	pthread_mutex_unlock(&log->lock);
 	publish_state(log);
 	start_result(log, 0);
 	uv_run(&log->loop, UV_RUN_DEFAULT);
@@ -1350,7 +1362,6 @@ out_unstart:
 	return rc;
 }
 
-/* Queue @req for the raft thread, or free it and fail when not running. */
 /* Queue the list @first..@last (linked by next) and wake the raft thread
  * once.  On -ECANCELED the list is freed. */
 static int enqueue_list(struct wfs_raftlog *log, struct req *first,
@@ -1377,6 +1388,7 @@ static int enqueue_list(struct wfs_raftlog *log, struct req *first,
 	return 0;
 }
 
+/* Queue @req for the raft thread, or free it and fail when not running. */
 static int enqueue(struct wfs_raftlog *log, struct req *req)
 {
 	req->next = NULL;

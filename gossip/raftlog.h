@@ -112,7 +112,9 @@ struct wfs_raftlog_fsm {
 	 * op failed with -EEXIST, say) belongs in @result: apply returns an
 	 * error only when the state machine itself failed (-EIO, -ENOSPC).
 	 * That is fatal for this node: it is logged, nothing more is applied
-	 * (the open batch is still ended, keeping the entries before it),
+	 * (the open batch is still ended, keeping the entries before it
+	 * unless the state machine lost its whole transaction; the log
+	 * replays what it lost at restart),
 	 * pending proposals fail with -EIO and the node leaves the group
 	 * (role WFS_RAFTLOG_FAILED) until it is restarted. */
 	int (*apply)(void *arg, uint64_t index, const void *buf, size_t len,
@@ -199,7 +201,8 @@ struct wfs_raftlog_prop {
 
 /* Propose @n entries (1..WFS_RAFTLOG_PROPOSE_MANY) as wfs_raftlog_propose
  * does each, in order, but queued together: they reach libraft in one
- * turn of the raft thread and so share one log write.  All or nothing:
+ * turn of the raft thread, so they are written together (the first may go
+ * alone if the log was idle) instead of trickling in turn by turn.  All or nothing:
  * returns 0 and calls every @cb later, or an error (as
  * wfs_raftlog_propose's, -EINVAL if any entry is bad) and calls none. */
 #define WFS_RAFTLOG_PROPOSE_MANY 1024

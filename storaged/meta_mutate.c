@@ -619,7 +619,7 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 	 * call cannot finish while this thread still walks the list. */
 	atomic_init(&b->left, b->n + 1);
 	b->call = wfs_rpc_reply_later(reply);
-	/* All items are proposed together, so they share one log write. */
+	/* All items are proposed together, so they are written together. */
 	ups = wfs_calloc(b->n, sizeof(*ups));
 	ops = wfs_calloc(b->n, sizeof(*ops));
 	args = wfs_calloc(b->n, sizeof(*args));

@@ -196,9 +196,14 @@ int wfs_node_propose_wait(struct wfs_node *n, const struct wfs_meta_op *op,
 	return rc;
 }
 
+/* A new leader's store may lack entries of earlier terms (libraft applies
+ * them once the term's first entry commits, and a store killed with a
+ * batch open lost its last ones until the log replays them), so it serves
+ * once a read barrier of its term has completed. */
 int wfs_node_serving(struct wfs_node *n)
 {
-	if (!atomic_load(&n->formatted) || !wfs_raftlog_is_leader(n->raft))
+	if (!atomic_load(&n->formatted) || !wfs_raftlog_is_leader(n->raft) ||
+	    atomic_load(&n->ready_term) != wfs_raftlog_term(n->raft))
 		return -EAGAIN;
 	return 0;
 }
@@ -706,15 +711,60 @@ void wfs_node_kick(struct wfs_node *n)
 	pthread_mutex_unlock(&n->lock);
 }
 
+struct ready_barrier {
+	struct wfs_node *n;
+	uint64_t term;
+};
+
+/* Raft thread: the barrier a new leader asked for (on_state) completed. */
+static void ready_done(void *arg, int rc, void *result)
+{
+	struct ready_barrier *rb = arg;
+
+	(void)result;
+	if (rc == 0 && rb->term > atomic_load(&rb->n->ready_term)) {
+		atomic_store(&rb->n->ready_term, rb->term);
+		wfs_node_kick(rb->n);
+	} else if (rc && rc != -ECANCELED && rc != -EREMOTE &&
+		   rc != -ECONNABORTED) {
+		wfs_log_warn(SUB, "the read barrier of term %llu failed: %s; "
+			     "this leader serves no metadata until its role "
+			     "changes again", (unsigned long long)rb->term,
+			     strerror(-rc));
+	}
+	wfs_free(rb);
+}
+
 /* Raft thread: a role change.  Stripe ids handed out from memory belong
- * to a leadership: lose it, lose them (they are skipped, never reused). */
+ * to a leadership: lose it, lose them (they are skipped, never reused).
+ * A new leader serves once its store holds every entry before its term
+ * (wfs_node_serving): a failed barrier leaves it not serving until the
+ * next change of role. */
 static void on_state(void *arg, enum wfs_raftlog_role role, uint64_t leader)
 {
 	struct wfs_node *n = arg;
+	uint64_t term = wfs_raftlog_term(n->raft);
+	struct ready_barrier *rb;
+	int rc = -ENOMEM;
 
 	(void)leader;
 	if (role != WFS_RAFTLOG_LEADER)
 		wfs_stripesvc_drop_ids(n->stripes);
+	if (role == WFS_RAFTLOG_LEADER &&
+	    atomic_load(&n->ready_term) != term) {
+		rb = wfs_malloc(sizeof(*rb));
+		if (rb) {
+			*rb = (struct ready_barrier){ n, term };
+			rc = wfs_raftlog_barrier(n->raft, ready_done, rb);
+			if (rc)
+				wfs_free(rb);
+		}
+		if (rc)
+			wfs_log_warn(SUB, "cannot ask for a read barrier in "
+				     "term %llu: %s; this leader serves no "
+				     "metadata until its role changes again",
+				     (unsigned long long)term, strerror(-rc));
+	}
 	wfs_node_kick(n);
 }
 

@@ -76,6 +76,9 @@ struct wfs_node {
 	/* The store is formatted: metadata calls may be served (when
 	 * leading).  Set once by the upkeep thread. */
 	atomic_bool formatted;
+	/* The term whose leadership has applied every entry before it (a
+	 * read barrier completed): reads are served only then. */
+	_Atomic uint64_t ready_term;
 
 	/* The node is stopping: no new waits on locks.  Set once by stop. */
 	atomic_bool closing;
@@ -124,7 +127,7 @@ int wfs_node_propose(struct wfs_node *n, const struct wfs_meta_op *op,
 		     wfs_node_done_cb cb, void *arg);
 
 /* Propose @count ops (1..WFS_RAFTLOG_PROPOSE_MANY) at once, so that they
- * share one log write: @cb(@args[i], ...) for @ops[i], in order.  All or
+ * reach the log in one turn and are written together: @cb(@args[i], ...) for @ops[i], in order.  All or
  * nothing: returns 0 and calls @cb once per op later, or an error as
  * wfs_node_propose's and calls it for none.  Any thread. */
 int wfs_node_propose_many(struct wfs_node *n, unsigned count,
