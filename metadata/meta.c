@@ -396,12 +396,16 @@ static int begin_locked(struct wfs_meta *m)
  * counters it had moved. */
 static void rollback_locked(struct wfs_meta *m)
 {
+	uint64_t had = m->st.applied;
+
 	if (!sqlite3_get_autocommit(m->db))
 		run(m, ST_ROLLBACK);
 	m->in_batch = false;
 	m->batch_err = 0;
 	if (state_load(m) < 0)
 		m->stale = true;
+	if (m->stale || m->st.applied < had)
+		m->went_back = true;
 }
 
 static int end_locked(struct wfs_meta *m)
@@ -457,6 +461,7 @@ static void undo_entry(struct wfs_meta *m, const struct meta_state *saved,
 	    run(m, ST_RELEASE) < 0) {
 		m->batch_err = err;
 		m->stale = true;
+		m->went_back = true;
 	}
 }
 
@@ -599,6 +604,7 @@ static int apply_locked(struct wfs_meta *m, uint64_t index,
 	if (m->in_batch && !m->batch_err && sqlite3_get_autocommit(m->db)) {
 		m->batch_err = -EIO;
 		m->stale = true;
+		m->went_back = true;
 	}
 	if (m->in_batch && m->batch_err)
 		return m->batch_err;
@@ -638,6 +644,16 @@ int wfs_meta_apply(struct wfs_meta *m, uint64_t index,
 	rc = apply_locked(m, index, op, result);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+bool wfs_meta_went_back(struct wfs_meta *m)
+{
+	bool v;
+
+	pthread_mutex_lock(&m->lock);
+	v = m->went_back;
+	pthread_mutex_unlock(&m->lock);
+	return v;
 }
 
 uint64_t wfs_meta_applied_index(struct wfs_meta *m)

@@ -217,6 +217,15 @@ int wfs_meta_batch_end(struct wfs_meta *m);
 /* The index of the last applied entry (0 for a new store). */
 uint64_t wfs_meta_applied_index(struct wfs_meta *m);
 
+/* Whether this store has dropped entries that reads could already see (a
+ * batch whose commit failed, or that SQLite rolled back on its own): what
+ * it shows now is older than what it showed, and stays so until the log
+ * replays them (in storaged: after a restart).  Whatever acts outside the
+ * store on what it lists, such as deleting garbage chunks, must stop, since
+ * an entry it lists may have been taken back by a dropped one.  Stays true
+ * until the store is opened again. */
+bool wfs_meta_went_back(struct wfs_meta *m);
+
 /* The cluster id FORMAT recorded, into @buf.  Returns its length, -ENODEV
  * before FORMAT, -ERANGE if @cap is too small. */
 int wfs_meta_cluster_id(struct wfs_meta *m, void *buf, size_t cap);

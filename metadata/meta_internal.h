@@ -130,6 +130,8 @@ struct wfs_meta {
 				 * longer commit (SQLite rolled it back), or 0 */
 	bool stale;		/* protected by lock: st must be reloaded from
 				 * kv before the next apply */
+	bool went_back;		/* protected by lock: a rollback dropped
+				 * entries that reads could see; sticky */
 	int store_err;		/* protected by lock: first SQLite failure of
 				 * the current apply, as a negative errno */
 };

@@ -1110,9 +1110,11 @@ static void test_store_failures(void)
 	CU_ASSERT_EQUAL(wfs_meta_batch_begin(f.m), 0);
 	fx_mknod(&f, ROOT, "b");
 	fx_mkdir(&f, ROOT, "c");
+	CU_ASSERT_FALSE(wfs_meta_went_back(f.m));
 	fail_writes = SQLITE_FULL;
 	CU_ASSERT_EQUAL(wfs_meta_batch_end(f.m), -ENOSPC);
 	fail_writes = 0;
+	CU_ASSERT_TRUE(wfs_meta_went_back(f.m));
 	CU_ASSERT_EQUAL(wfs_meta_applied_index(f.m), before);
 	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "b"), 0);
 	CU_ASSERT_EQUAL(fx_attr(&f, ROOT).nlink, 2);
@@ -1137,6 +1139,7 @@ static void test_store_failures(void)
 	 * if SQLite gave up the whole transaction, the batch says so */
 	fx_close(&f);
 	CU_ASSERT_FATAL(wfs_meta_open(f.path, &f.m) == 0);
+	CU_ASSERT_FALSE(wfs_meta_went_back(f.m));
 	before = f.index;
 	CU_ASSERT_EQUAL(wfs_meta_batch_begin(f.m), 0);
 	fail_reads = SQLITE_IOERR_READ;
@@ -1149,6 +1152,7 @@ static void test_store_failures(void)
 	rc = wfs_meta_apply(f.m, before + 1, &op, &r);
 	CU_ASSERT(rc == 0 || rc == -EIO);
 	CU_ASSERT_EQUAL(wfs_meta_batch_end(f.m), rc);
+	CU_ASSERT_EQUAL(wfs_meta_went_back(f.m), rc != 0);
 	CU_ASSERT_EQUAL(wfs_meta_applied_index(f.m), rc ? before : before + 1);
 	CU_ASSERT_EQUAL(fx_ino(&f, 4, "e") != 0, rc == 0);
 	if (rc < 0) {

@@ -68,6 +68,7 @@ struct wfs_gc {
 	unsigned interval_ms;
 	pthread_t thread;
 	bool running;		/* owner thread only */
+	bool told_stale;	/* collector thread only: logged -ESTALE */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping;		/* protected by lock */
@@ -301,6 +302,11 @@ static int read_page(struct wfs_gc *gc, uint64_t after)
 	gc->page.err = 0;
 	rc = m ? wfs_meta_garbage(m, after, PAGE_STRIPES, page_cb, &gc->page)
 	       : -EIO;
+	/* Checked after the read: a rollback before it has set the flag by
+	 * now, and a page read before a rollback came from entries the log
+	 * has committed. */
+	if (m && wfs_meta_went_back(m))
+		rc = -ESTALE;
 	wfs_metafsm_read_end(gc->n->fsm);
 	return gc->page.err ? gc->page.err : rc;
 }
@@ -374,7 +380,18 @@ static void *gc_main(void *arg)
 		target = gc->want;
 		pthread_mutex_unlock(&gc->lock);
 		result = pass(gc);
-		if (result < 0 && result != -EAGAIN && result != -ECANCELED)
+		if (result == -ESTALE) {
+			if (!gc->told_stale)
+				wfs_log_error(SUB, "stopped deleting garbage "
+					      "chunks: the metadata store "
+					      "dropped entries it had applied "
+					      "(see its error above), so a "
+					      "chunk it lists as garbage may "
+					      "be live again; restart storaged "
+					      "to replay them from the log");
+			gc->told_stale = true;
+		} else if (result < 0 && result != -EAGAIN &&
+			   result != -ECANCELED)
 			wfs_log_warn(SUB, "pass failed: %s",
 				     strerror((int)-result));
 		pthread_mutex_lock(&gc->lock);

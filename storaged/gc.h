@@ -48,7 +48,10 @@ void wfs_gc_stop(struct wfs_gc *gc);
 
 /* Run a pass now and wait for it: returns the number of chunks it deleted
  * (>= 0) or a negative errno (-EAGAIN when this node is not the leader
- * and its copy of the metadata is not ready, -ECANCELED when stopping).
+ * and its copy of the metadata is not ready, -ECANCELED when stopping,
+ * -ESTALE once the metadata store has dropped entries it had applied
+ * (wfs_meta_went_back): from then on the collector deletes nothing, and
+ * says so in the log once, until storaged restarts).
  * For tests and admin tools.  Any thread but the collector's and the raft
  * thread. */
 long wfs_gc_run(struct wfs_gc *gc);
