@@ -134,6 +134,37 @@ void wfs_behind_wait(struct wfs_behind *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* Whether an unlink of @parent/@name numbered @upto or lower is on the
+ * list. */
+static bool name_pending(const struct wfs_behind *b, uint64_t upto,
+			 uint64_t parent, const char *name)
+{
+	for (const struct unlink_op *op = b->ops; op && op->seq <= upto;
+	     op = op->next)
+		if (op->parent == parent && strcmp(op->name, name) == 0)
+			return true;
+	return false;
+}
+
+bool wfs_behind_pending(struct wfs_behind *b)
+{
+	return b && atomic_load(&b->n) > 0;
+}
+
+void wfs_behind_wait_name(struct wfs_behind *b, uint64_t parent,
+			  const char *name)
+{
+	uint64_t upto;
+
+	if (!b || in_callback || atomic_load(&b->n) == 0)
+		return;
+	pthread_mutex_lock(&b->lock);
+	upto = b->seq;
+	while (name_pending(b, upto, parent, name))
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
+
 /* Apply @n taken unlinks: in one call, or one by one for a node that
  * predates UnlinkMany.  Sets each item's outcome. */
 static void apply(struct wfs_behind *b, struct unlink_op **ops,

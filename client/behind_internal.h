@@ -14,6 +14,8 @@
  * waits until the unlinks queued before it have been applied, so nothing
  * this client does afterwards can see, or race with, a name it removed
  * (calls made by the unlinks' own callbacks excepted: they do not wait).
+ * A lookup waits only for the unlinks of its own name, unless what it
+ * found may still change with the others (wfs_client_lookup).
  * Only unlinks overlap each other, and two queued unlinks never name the
  * same entry (the second one's lookup waits for the first).
  *
@@ -36,6 +38,9 @@
 #ifndef WFS_CLIENT_BEHIND_INTERNAL_H
 #define WFS_CLIENT_BEHIND_INTERNAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct wfs_client;
 struct wfs_behind;
 
@@ -49,5 +54,14 @@ void wfs_behind_free(struct wfs_behind *b);
 /* Wait until every unlink queued before this call has been applied.
  * Cheap when none is queued.  Never from a worker of @b. */
 void wfs_behind_wait(struct wfs_behind *b);
+
+/* Whether any unlink is queued or being applied. */
+bool wfs_behind_pending(struct wfs_behind *b);
+
+/* Wait until no unlink of @parent/@name queued before this call is left:
+ * what a lookup of that name needs (wfs_client_lookup), so that a lookup
+ * during an `rm` does not wait for the unlinks of other names. */
+void wfs_behind_wait_name(struct wfs_behind *b, uint64_t parent,
+			  const char *name);
 
 #endif

@@ -129,6 +129,8 @@ enum wfs_call_flags {
 	WFS_CALL_LONG = 1 << 2,		 /* a call that may wait (a lock) */
 	WFS_CALL_BEHIND = 1 << 3,	 /* a background unlink: does not
 					  * wait for the others (behind.c) */
+	WFS_CALL_WAITED = 1 << 4,	 /* the caller waited for the
+					  * unlinks that matter to it */
 };
 
 /* Call metadata method @method with @req; on success *resp is a new
@@ -136,8 +138,8 @@ enum wfs_call_flags {
  * (-ENOTCONN, -ETIMEDOUT, -EAGAIN unless @flags make them answers) it tries
  * the next node and retries with backoff until opts.retry_ms have passed,
  * then fails with -EIO.  Other errors are returned as they came.  Unless
- * @flags has WFS_CALL_BEHIND, it first waits for the unlinks queued in the
- * background before it (behind_internal.h). */
+ * @flags has WFS_CALL_BEHIND or WFS_CALL_WAITED, it first waits for the
+ * unlinks queued in the background before it (behind_internal.h). */
 int wfs_meta_call(struct wfs_client *c, const char *method,
 		  const ProtobufCMessage *req,
 		  const ProtobufCMessageDescriptor *desc,

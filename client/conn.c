@@ -141,7 +141,7 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 	char id[sizeof(c->id_hex) + 24];
 	struct wfs_rpc_call_opts o = { .request_id = id };
 
-	if (!(flags & WFS_CALL_BEHIND))
+	if (!(flags & (WFS_CALL_BEHIND | WFS_CALL_WAITED)))
 		wfs_behind_wait(c->behind);
 	snprintf(id, sizeof(id), "%s:%llu", c->id_hex,
 		 (unsigned long long)(atomic_fetch_add(&c->req_seq, 1) + 1));

@@ -57,6 +57,7 @@ struct finode {
 	char name[64];
 	uint64_t size;
 	int64_t mtime, ctime;
+	uint32_t links;			/* 0 is 1 */
 };
 
 static struct fake {
@@ -70,6 +71,9 @@ static struct fake {
 	/* counters */
 	unsigned places, commits, reads, writes, layouts, lookups, readdirs;
 	unsigned unlink_calls, unlink_items;
+	/* UnlinkMany waits while this is set (up to HOLD_MS) */
+	bool hold_unlinks;
+	pthread_cond_t unlink_cond;
 	/* faults */
 	int eagain_left;		/* GetAttr answers -EAGAIN this often */
 	bool fail_writes;
@@ -104,7 +108,7 @@ static void fill_attr(uint64_t ino, Wormfs__Attr *a)
 	wormfs__attr__init(a);
 	a->ino = ino;
 	a->mode = S_IFREG | 0644;
-	a->nlink = 1;
+	a->nlink = fk.inodes[ino].links ? fk.inodes[ino].links : 1;
 	a->size = fk.inodes[ino].size;
 	a->bytes = fk.inodes[ino].size;
 	a->mtime_ns = fk.inodes[ino].mtime;
@@ -231,9 +235,11 @@ static int h_lookup(void *arg, const void *req, size_t len,
 	return rc;
 }
 
-/* UnlinkMany: every item removed (the fake keeps no names for it), after
- * UNLINK_CALL_MS, so that calls overlap the unlinks queued meanwhile. */
+/* UnlinkMany: every item removed (the name, if the fake has it), after
+ * UNLINK_CALL_MS, so that calls overlap the unlinks queued meanwhile, and
+ * after fk.hold_unlinks is cleared (at most HOLD_MS). */
 #define UNLINK_CALL_MS 200
+#define HOLD_MS 5000
 static int h_unlink_many(void *arg, const void *req, size_t len,
 			 struct wfs_rpc_reply *reply)
 {
@@ -253,8 +259,24 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 	}
 	usleep(UNLINK_CALL_MS * 1000);
 	pthread_mutex_lock(&fk.lock);
+	if (fk.hold_unlinks) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += HOLD_MS / 1000;
+		while (fk.hold_unlinks &&
+		       pthread_cond_timedwait(&fk.unlink_cond, &fk.lock,
+					      &until) == 0)
+			;
+	}
 	fk.unlink_calls++;
 	fk.unlink_items += (unsigned)r->n_items;
+	for (size_t i = 0; i < r->n_items; i++) {
+		uint64_t ino = name_find(&r->items[i]->name);
+
+		if (ino)
+			fk.inodes[ino].used = false;
+	}
 	pthread_mutex_unlock(&fk.lock);
 	for (size_t i = 0; i < r->n_items; i++) {
 		wormfs__unlink_outcome__init(&o[i]);
@@ -631,6 +653,7 @@ static void fake_clear(void)
 	fk.unlink_calls = fk.unlink_items = 0;
 	fk.eagain_left = 0;
 	fk.fail_writes = false;
+	fk.hold_unlinks = false;
 	pthread_mutex_unlock(&fk.lock);
 }
 
@@ -654,6 +677,7 @@ static int suite_init(void)
 	};
 
 	pthread_mutex_init(&fk.lock, NULL);
+	pthread_cond_init(&fk.unlink_cond, NULL);
 	if (wfs_rpc_server_new("127.0.0.1:0", 4, &fk.srv))
 		return -1;
 	for (unsigned i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
@@ -1348,6 +1372,76 @@ static void test_unlinks_batched(void)
 	wfs_client_free(c);
 }
 
+static void hold_unlinks(bool on)
+{
+	pthread_mutex_lock(&fk.lock);
+	fk.hold_unlinks = on;
+	pthread_cond_broadcast(&fk.unlink_cond);
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static void *release_unlinks(void *arg)
+{
+	(void)arg;
+	usleep(100 * 1000);
+	hold_unlinks(false);
+	return NULL;
+}
+
+/* Set the link count the fake gives @name. */
+static void fake_set_links(const char *name, uint32_t links)
+{
+	ProtobufCBinaryData b = { strlen(name), (uint8_t *)name };
+	uint64_t ino;
+
+	pthread_mutex_lock(&fk.lock);
+	ino = name_find(&b);
+	if (ino)
+		fk.inodes[ino].links = links;
+	pthread_mutex_unlock(&fk.lock);
+}
+
+/* A lookup waits for the queued unlinks of its own name, and for the
+ * others only when they may change what it found (a file with other
+ * links).  The node holds the unlinks until told (release_unlinks), so a
+ * lookup that waited when it should not would come back only once they
+ * are applied, and one that did not wait when it should would come back
+ * while they are still held. */
+static void test_lookup_beside_unlinks(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+
+	c = client();		/* clears the fake */
+	fake_add_name("keep");
+	fake_add_name("gone");
+	fake_add_name("linked");
+	fake_set_links("linked", 2);
+	hold_unlinks(true);
+	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "gone", NULL,
+						 NULL), 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "keep", &a), 0);
+	CU_ASSERT_TRUE(wfs_client_unlinking(c, 1));
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_unlinks, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "linked", &a), 0);
+	CU_ASSERT_EQUAL(a.nlink, 2);
+	CU_ASSERT_FALSE(wfs_client_unlinking(c, 1));
+	pthread_join(t, NULL);
+	/* its own name: the lookup finds it gone */
+	hold_unlinks(true);
+	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "keep", NULL,
+						 NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_unlinks, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "keep", &a), -ENOENT);
+	CU_ASSERT_FALSE(wfs_client_unlinking(c, 1));
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	wfs_client_free(c);
+}
+
 static CU_TestInfo file_tests[] = {
 	{ "sequential write, EC stripes and a replica tail",
 	  test_sequential },
@@ -1368,6 +1462,8 @@ static CU_TestInfo file_tests[] = {
 	{ "lookups of absent names answered from a list",
 	  test_dirnames },
 	{ "unlinks queued together go in few calls", test_unlinks_batched },
+	{ "a lookup waits only for the unlinks that matter to it",
+	  test_lookup_beside_unlinks },
 	{ "client arguments", test_client_args },
 	CU_TEST_INFO_NULL,
 };

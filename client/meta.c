@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
 #include "log/log.h"
@@ -114,6 +115,18 @@ static bool known_absent(struct wfs_client *c, const struct wfs_cred *cred,
 	return wfs_dirnames_absent(c->dn, parent, name, NULL);
 }
 
+/* Whether unlinks still queued here may change @a: a file's link count
+ * and ctime (one of its other names goes), a directory's times and size
+ * (names in it go).  Unlinks never name a directory, and a file with one
+ * link has no name but the one just looked up, whose unlinks were waited
+ * for. */
+static bool unlinks_may_change(struct wfs_client *c, const struct wfs_attr *a)
+{
+	if (S_ISDIR(a->mode))
+		return wfs_client_unlinking(c, a->ino);
+	return a->nlink > 1 && wfs_behind_pending(c->behind);
+}
+
 int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		      uint64_t parent, const char *name,
 		      struct wfs_attr *attr)
@@ -121,7 +134,7 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__LookupRequest req = WORMFS__LOOKUP_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
 	Wormfs__EntryReply *r = NULL;
-	struct wfs_attr ahead;
+	struct wfs_attr ahead, found;
 	int rc;
 
 	/* Before the read-ahead, which may list a page of the directory: a
@@ -143,15 +156,26 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	req.parent = parent;
 	req.name = bytes_of(name);
 	req.absent_ok = true;
-	rc = META_CALL(c, "Lookup", &req, entry_reply, &r, 0);
-	/* No attr: the name is not there (a node that ignores absent_ok
-	 * says so with ENOENT instead). */
-	if (rc == 0 && !r->attr) {
-		wfs_rpc_msg_free(&r->base);
-		rc = -ENOENT;
-	} else if (rc == 0) {
-		rc = entry_reply(rc, r, attr);
+	/* Only the unlinks of this name can change whether it is there; the
+	 * others can change what it leads to only if that is a file with
+	 * other names (its link count) or a directory they are in (its
+	 * times and size): then the lookup waits for all and asks again. */
+	wfs_behind_wait_name(c->behind, parent, name);
+	for (unsigned flags = WFS_CALL_WAITED;; flags = 0) {
+		rc = META_CALL(c, "Lookup", &req, entry_reply, &r, flags);
+		/* No attr: the name is not there (a node that ignores
+		 * absent_ok says so with ENOENT instead). */
+		if (rc == 0 && !r->attr) {
+			wfs_rpc_msg_free(&r->base);
+			rc = -ENOENT;
+		} else if (rc == 0) {
+			rc = entry_reply(rc, r, &found);
+		}
+		if (rc || !flags || !unlinks_may_change(c, &found))
+			break;
 	}
+	if (rc == 0 && attr)
+		*attr = found;
 	if (c->sa)
 		wfs_statahead_looked_up(c->sa, cred, parent, rc);
 	if (c->dn) {
