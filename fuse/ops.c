@@ -27,6 +27,11 @@
  * xattr, which the kernel asks for before every write. */
 #define NOCAP_NS 1000000000LL
 
+/* Seconds the kernel may keep the attributes of a directory whose unlinks
+ * are still being applied: any nonzero time is at least one clock tick
+ * to the kernel, enough for the checks of one unlink. */
+#define UNLINKING_ATTR_S 1e-6
+
 struct fhandle {
 	struct wfs_file *f;
 };
@@ -258,13 +263,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	 * it is now; the kernel caches it for what is left of its time.
 	 * While unlinks answered early are still being applied there, what
 	 * is kept lags them in mtime, ctime and size (not in owner or mode,
-	 * which the kernel asks for before each unlink): it is given for this
-	 * question only, and the kernel asks again next time. */
+	 * which the kernel asks for before each unlink): it is given for
+	 * about this one system call only (the kernel keeps it a clock tick,
+	 * UNLINKING_ATTR_S; 0 would make it ask again for the second of the
+	 * two permission checks of one unlink). */
 	if (wfs_itable_attr(m->itable, ino, now, &a, &until)) {
 		to_stat(&a, &st);
 		fuse_reply_attr(req, &st,
 				wfs_client_unlinking(m->client, ino)
-					? 0 : (double)(until - now) / 1e9);
+					? UNLINKING_ATTR_S
+					: (double)(until - now) / 1e9);
 		return;
 	}
 	cred_of(req, &cred, false);
