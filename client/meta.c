@@ -115,16 +115,16 @@ static bool known_absent(struct wfs_client *c, const struct wfs_cred *cred,
 	return wfs_dirnames_absent(c->dn, parent, name, NULL);
 }
 
-/* Whether unlinks still queued here may change @a: a file's link count
- * and ctime (one of its other names goes), a directory's times and size
- * (names in it go).  Unlinks never name a directory, and a file with one
- * link has no name but the one just looked up, whose unlinks were waited
- * for. */
-static bool unlinks_may_change(struct wfs_client *c, const struct wfs_attr *a)
+/* Whether unlinks queued when a lookup was sent (@pending) may have
+ * changed @a, which it found: a file's link count and ctime (one of its
+ * other names went), a directory's times and size (names in it went).
+ * Unlinks never name a directory, and a file with one link has no name
+ * but the one looked up, whose unlinks were waited for.  Whether one of
+ * them was applied just before the node answered cannot be told here, so
+ * any that was queued counts. */
+static bool unlinks_may_change(bool pending, const struct wfs_attr *a)
 {
-	if (S_ISDIR(a->mode))
-		return wfs_client_unlinking(c, a->ino);
-	return a->nlink > 1 && wfs_behind_pending(c->behind);
+	return pending && (S_ISDIR(a->mode) || a->nlink > 1);
 }
 
 int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
@@ -158,10 +158,13 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	req.absent_ok = true;
 	/* Only the unlinks of this name can change whether it is there; the
 	 * others can change what it leads to only if that is a file with
-	 * other names (its link count) or a directory they are in (its
-	 * times and size): then the lookup waits for all and asks again. */
+	 * other names (its link count) or a directory (its times and size,
+	 * if they are in it): then the lookup waits for all and asks
+	 * again. */
 	wfs_behind_wait_name(c->behind, parent, name);
 	for (unsigned flags = WFS_CALL_WAITED;; flags = 0) {
+		bool pending = wfs_behind_pending(c->behind);
+
 		rc = META_CALL(c, "Lookup", &req, entry_reply, &r, flags);
 		/* No attr: the name is not there (a node that ignores
 		 * absent_ok says so with ENOENT instead). */
@@ -171,7 +174,7 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		} else if (rc == 0) {
 			rc = entry_reply(rc, r, &found);
 		}
-		if (rc || !flags || !unlinks_may_change(c, &found))
+		if (rc || !flags || !unlinks_may_change(pending, &found))
 			break;
 	}
 	if (rc == 0 && attr)

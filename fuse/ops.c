@@ -28,8 +28,8 @@
 #define NOCAP_NS 1000000000LL
 
 /* Seconds the kernel may keep the attributes of a directory whose unlinks
- * are still being applied: any nonzero time is at least one clock tick
- * to the kernel, enough for the checks of one unlink. */
+ * are still being applied: any nonzero time is one or two clock ticks to
+ * the kernel (a few ms), enough for the checks of one unlink. */
 #define UNLINKING_ATTR_S 1e-6
 
 struct fhandle {
@@ -264,9 +264,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	 * While unlinks answered early are still being applied there, what
 	 * is kept lags them in mtime, ctime and size (not in owner or mode,
 	 * which the kernel asks for before each unlink): it is given for
-	 * about this one system call only (the kernel keeps it a clock tick,
-	 * UNLINKING_ATTR_S; 0 would make it ask again for the second of the
-	 * two permission checks of one unlink). */
+	 * about this one system call only (the kernel keeps it a clock tick
+	 * or two, UNLINKING_ATTR_S; 0 would make it ask again for the second
+	 * of the two permission checks of one unlink). */
 	if (wfs_itable_attr(m->itable, ino, now, &a, &until)) {
 		to_stat(&a, &st);
 		fuse_reply_attr(req, &st,

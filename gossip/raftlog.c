@@ -160,6 +160,7 @@ struct wfs_raftlog {
 	enum wfs_raftlog_role role;
 	uint64_t leader_id;
 	uint64_t term;
+	uint64_t start_index;	/* last entry in the log at start */
 	char leader_addr[WFS_RAFTLOG_ADDR_MAX];
 	struct wfs_raftlog_member *members; /* the latest configuration */
 	unsigned nmembers;
@@ -1083,6 +1084,9 @@ static int open_raft(struct wfs_raftlog *log)
 			      log->dir, strerror(-rc), raft_errmsg(&log->raft));
 		goto out_close_raft;
 	}
+	pthread_mutex_lock(&log->lock);
+	log->start_index = raft_last_index(&log->raft);
+	pthread_mutex_unlock(&log->lock);
 	return 0;
 
 out_close_raft:
@@ -1550,6 +1554,16 @@ enum wfs_raftlog_role wfs_raftlog_role(struct wfs_raftlog *log)
 bool wfs_raftlog_is_leader(struct wfs_raftlog *log)
 {
 	return wfs_raftlog_role(log) == WFS_RAFTLOG_LEADER;
+}
+
+uint64_t wfs_raftlog_start_index(struct wfs_raftlog *log)
+{
+	uint64_t index;
+
+	pthread_mutex_lock(&log->lock);
+	index = log->start_index;
+	pthread_mutex_unlock(&log->lock);
+	return index;
 }
 
 uint64_t wfs_raftlog_term(struct wfs_raftlog *log)

@@ -272,6 +272,12 @@ enum wfs_raftlog_role wfs_raftlog_role(struct wfs_raftlog *log);
  * Thread-safe. */
 uint64_t wfs_raftlog_term(struct wfs_raftlog *log);
 
+/* The index of the last entry this node's log held when it started (0
+ * before start, or for an empty log).  A state machine that lost applied
+ * entries in a crash has them back once it has applied this far.
+ * Thread-safe. */
+uint64_t wfs_raftlog_start_index(struct wfs_raftlog *log);
+
 /* The leader this node knows: its id into *id and its address into @addr
  * (@cap bytes, NUL-terminated; @addr NULL and @cap 0 ask for the id only).
  * Returns 0, -ENOENT when no leader is known (an election, or not running),

@@ -773,6 +773,7 @@ static void test_one_voter_pipelined(void)
 	toy_init(&nd.toy);
 	CU_ASSERT_EQUAL_FATAL(node_start(&nd, &(struct wfs_raftlog_server){
 					 1, nd.addr }, 1, 0, 0), 0);
+	CU_ASSERT(wfs_raftlog_start_index(nd.log) >= fresh.last_index);
 	CU_ASSERT_TRUE(toy_wait(&nd.toy, N));
 	CU_ASSERT_TRUE(toy_same(&nd.toy, &fresh));
 	CU_ASSERT_EQUAL(nd.toy.restores, 0);

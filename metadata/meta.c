@@ -137,6 +137,16 @@ int wfs_meta_sql_errno(sqlite3 *db, int rc)
 	}
 }
 
+/* The open batch's transaction is gone (SQLite rolled it back): it can no
+ * longer commit, and the state must be reloaded.  Lock held. */
+static void lose_batch(struct wfs_meta *m, int err)
+{
+	if (!m->batch_err)
+		m->batch_err = err;
+	m->stale = true;
+	m->went_back = true;
+}
+
 sqlite3_stmt *wfs_meta_stmt(struct wfs_meta *m, enum meta_stmt_id id)
 {
 	sqlite3_reset(m->stmt[id]);
@@ -158,6 +168,11 @@ int wfs_meta_step(struct wfs_meta *m, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	if (!m->store_err)
 		m->store_err = err;
+	/* SQLite may end the open transaction itself on such a failure, even
+	 * of a read between a batch's entries: what readers see has gone
+	 * back from that moment (the caller holds m->lock). */
+	if (m->in_batch && sqlite3_get_autocommit(m->db))
+		lose_batch(m, err);
 	return err;
 }
 
@@ -412,6 +427,12 @@ static int end_locked(struct wfs_meta *m)
 {
 	int rc = m->batch_err;
 
+	/* With no transaction open, each state write would commit alone,
+	 * claiming entries whose effects are gone. */
+	if (rc == 0 && sqlite3_get_autocommit(m->db)) {
+		lose_batch(m, -EIO);
+		rc = m->batch_err;
+	}
 	if (rc == 0)
 		rc = state_store(m);
 	if (rc == 0)
@@ -592,7 +613,7 @@ static int apply_locked(struct wfs_meta *m, uint64_t index,
 			const struct wfs_meta_op *op,
 			struct wfs_meta_result *res)
 {
-	bool own = !m->in_batch;
+	bool own = !m->in_batch, went_back = m->went_back;
 	int rc;
 
 	if (index <= m->st.applied && !m->stale) {
@@ -601,11 +622,8 @@ static int apply_locked(struct wfs_meta *m, uint64_t index,
 	}
 	/* A batch whose transaction SQLite has ended on its own must not
 	 * carry on: each entry would commit by itself. */
-	if (m->in_batch && !m->batch_err && sqlite3_get_autocommit(m->db)) {
-		m->batch_err = -EIO;
-		m->stale = true;
-		m->went_back = true;
-	}
+	if (m->in_batch && !m->batch_err && sqlite3_get_autocommit(m->db))
+		lose_batch(m, -EIO);
 	if (m->in_batch && m->batch_err)
 		return m->batch_err;
 	if (own) {
@@ -624,6 +642,9 @@ static int apply_locked(struct wfs_meta *m, uint64_t index,
 			rc = end_locked(m);
 		else
 			rollback_locked(m);
+		/* Its own transaction held the lock from begin to end: no
+		 * reader saw the entry it may have dropped. */
+		m->went_back = went_back;
 	}
 	if (rc < 0)
 		wfs_log_error("meta", "entry %llu (%s) not applied: %s",

@@ -217,13 +217,14 @@ int wfs_meta_batch_end(struct wfs_meta *m);
 /* The index of the last applied entry (0 for a new store). */
 uint64_t wfs_meta_applied_index(struct wfs_meta *m);
 
-/* Whether this store has dropped entries that reads could already see (a
- * batch whose commit failed, or that SQLite rolled back on its own): what
- * it shows now is older than what it showed, and stays so until the log
- * replays them (in storaged: after a restart).  Whatever acts outside the
- * store on what it lists, such as deleting garbage chunks, must stop, since
- * an entry it lists may have been taken back by a dropped one.  Stays true
- * until the store is opened again. */
+/* Whether this store has dropped entries of a batch that reads could
+ * already see (its commit failed, or SQLite rolled its transaction back on
+ * its own, on a failed read as well): what it shows now is older than what
+ * it showed, until the log replays them.  Whatever acts outside the store
+ * on what it lists, such as deleting garbage chunks, must stop, since an
+ * entry it lists may have been taken back by a dropped one.  Stays true
+ * until this store is closed (storaged: until a restart, or a snapshot
+ * restored over it).  An apply outside a batch never sets it. */
 bool wfs_meta_went_back(struct wfs_meta *m);
 
 /* The cluster id FORMAT recorded, into @buf.  Returns its length, -ENODEV

@@ -80,8 +80,8 @@ struct wfs_gc {
 	struct item *batch_items;	/* what the batch's strings point at */
 	uint32_t nbatch;
 	/* Not the master: the API client reports go through, and the index
-	 * this node's copy must reach before the next pass.  Collector
-	 * thread only. */
+	 * this node's copy must reach before the next pass (at start: what
+	 * the raft log held).  Collector thread only. */
 	struct wfs_rpc_client *rpc;
 	uint64_t wait_index;
 	uint64_t reports;		/* request ids */
@@ -391,9 +391,12 @@ static void *gc_main(void *arg)
 					      "to replay them from the log");
 			gc->told_stale = true;
 		} else if (result < 0 && result != -EAGAIN &&
-			   result != -ECANCELED)
+			   result != -ECANCELED) {
 			wfs_log_warn(SUB, "pass failed: %s",
 				     strerror((int)-result));
+		} else if (result >= 0) {
+			gc->told_stale = false;	/* a store restored since */
+		}
 		pthread_mutex_lock(&gc->lock);
 		gc->last_result = result;
 		gc->done = target;
@@ -450,6 +453,11 @@ int wfs_gc_start(struct wfs_node *n, unsigned interval_ms,
 	}
 	gc->n = n;
 	gc->interval_ms = interval_ms ? interval_ms : 1000;
+	/* A copy that lost applied entries in a crash (a commit not yet
+	 * synced) lists what they had settled: wait until the log replayed
+	 * them.  The master needs no such wait: it serves only after a
+	 * barrier of its term. */
+	gc->wait_index = n->raft ? wfs_raftlog_start_index(n->raft) : 0;
 	pthread_mutex_init(&gc->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -51,7 +51,8 @@ void wfs_gc_stop(struct wfs_gc *gc);
  * and its copy of the metadata is not ready, -ECANCELED when stopping,
  * -ESTALE once the metadata store has dropped entries it had applied
  * (wfs_meta_went_back): from then on the collector deletes nothing, and
- * says so in the log once, until storaged restarts).
+ * says so in the log once, until storaged restarts or a snapshot is
+ * restored over the store).
  * For tests and admin tools.  Any thread but the collector's and the raft
  * thread. */
 long wfs_gc_run(struct wfs_gc *gc);
