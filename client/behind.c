@@ -110,18 +110,27 @@ void wfs_behind_free(struct wfs_behind *b)
 	wfs_free(b);
 }
 
-/* Whether an unlink numbered @upto or lower is still on the list. */
-static bool older_pending(const struct wfs_behind *b, uint64_t upto)
-{
-	return b->ops && b->ops->seq <= upto;
-}
-
 /* Set on a worker while it runs the callbacks of what it applied: the
  * calls they make concern unlinks already applied and must not wait for
  * later ones, which no worker would take while all of them waited. */
 static __thread bool in_callback;
 
-void wfs_behind_wait(struct wfs_behind *b)
+/* Whether an unlink numbered @upto or lower is still on the list: any
+ * (@name NULL), or one of @parent/@name. */
+static bool pending_upto(const struct wfs_behind *b, uint64_t upto,
+			 uint64_t parent, const char *name)
+{
+	for (const struct unlink_op *op = b->ops; op && op->seq <= upto;
+	     op = op->next)
+		if (!name ||
+		    (op->parent == parent && strcmp(op->name, name) == 0))
+			return true;
+	return false;
+}
+
+/* Wait until pending_upto() of what is queued now is false. */
+static void wait_upto(struct wfs_behind *b, uint64_t parent,
+		      const char *name)
 {
 	uint64_t upto;
 
@@ -129,40 +138,25 @@ void wfs_behind_wait(struct wfs_behind *b)
 		return;
 	pthread_mutex_lock(&b->lock);
 	upto = b->seq;
-	while (older_pending(b, upto))
+	while (pending_upto(b, upto, parent, name))
 		pthread_cond_wait(&b->cond, &b->lock);
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* Whether an unlink of @parent/@name numbered @upto or lower is on the
- * list. */
-static bool name_pending(const struct wfs_behind *b, uint64_t upto,
-			 uint64_t parent, const char *name)
+void wfs_behind_wait(struct wfs_behind *b)
 {
-	for (const struct unlink_op *op = b->ops; op && op->seq <= upto;
-	     op = op->next)
-		if (op->parent == parent && strcmp(op->name, name) == 0)
-			return true;
-	return false;
-}
-
-bool wfs_behind_pending(struct wfs_behind *b)
-{
-	return b && atomic_load(&b->n) > 0;
+	wait_upto(b, 0, NULL);
 }
 
 void wfs_behind_wait_name(struct wfs_behind *b, uint64_t parent,
 			  const char *name)
 {
-	uint64_t upto;
+	wait_upto(b, parent, name);
+}
 
-	if (!b || in_callback || atomic_load(&b->n) == 0)
-		return;
-	pthread_mutex_lock(&b->lock);
-	upto = b->seq;
-	while (name_pending(b, upto, parent, name))
-		pthread_cond_wait(&b->cond, &b->lock);
-	pthread_mutex_unlock(&b->lock);
+bool wfs_behind_pending(struct wfs_behind *b)
+{
+	return b && atomic_load(&b->n) > 0;
 }
 
 /* Apply @n taken unlinks: in one call, or one by one for a node that

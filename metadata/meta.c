@@ -479,11 +479,8 @@ static void undo_entry(struct wfs_meta *m, const struct meta_state *saved,
 {
 	m->st = *saved;
 	if (sqlite3_get_autocommit(m->db) || run(m, ST_ROLLBACK_TO) < 0 ||
-	    run(m, ST_RELEASE) < 0) {
-		m->batch_err = err;
-		m->stale = true;
-		m->went_back = true;
-	}
+	    run(m, ST_RELEASE) < 0)
+		lose_batch(m, err);
 }
 
 /* Run @op's handler inside a savepoint.  Returns 0 with the op's outcome
