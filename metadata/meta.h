@@ -127,6 +127,9 @@ struct wfs_meta_result {
 	struct wfs_meta_attr new_dir; /* RENAME between two directories:
 				 * the target one as the op left it; else
 				 * zero */
+	uint64_t lease_dir;	/* status -EAGAIN from a directory lease:
+				 * the directory, and the session holding */
+	uint64_t lease_session;	/* it (op.h, DIR_LEASE); else 0 */
 };
 
 /* One directory entry, as iteration returns it. */
@@ -270,6 +273,19 @@ int wfs_meta_inodes(struct wfs_meta *m, uint64_t after, unsigned limit,
  * ino order.  Returns the number delivered, or an error. */
 int wfs_meta_orphans(struct wfs_meta *m, uint64_t after, unsigned limit,
 		     wfs_meta_attr_cb cb, void *arg);
+
+/* One directory lease (op.h, DIR_LEASE): @dir is held by @session. */
+typedef int (*wfs_meta_lease_cb)(void *arg, uint64_t dir, uint64_t session);
+
+/* Up to @limit leases with dir > @after, in dir order.  Returns the number
+ * delivered, or an error (a callback's negative return stops the walk and
+ * is returned). */
+int wfs_meta_leases(struct wfs_meta *m, uint64_t after, unsigned limit,
+		    wfs_meta_lease_cb cb, void *arg);
+
+/* The session holding directory @dir's lease into *session (0: none).
+ * Returns 0 or an error. */
+int wfs_meta_lease_get(struct wfs_meta *m, uint64_t dir, uint64_t *session);
 
 /* The target of symlink @ino into @buf (NUL-terminated).  Returns its length,
  * -ENOENT, -EINVAL if not a symlink, -ERANGE if @cap is too small. */

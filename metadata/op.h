@@ -62,7 +62,14 @@ enum wfs_meta_op_type {
 	WFS_META_OP_DISK_SET,	/* add or update a disk */
 	WFS_META_OP_SETTING_SET, /* set a cluster setting (the join token) */
 	WFS_META_OP_DISK_DRAIN,	/* an operator drains or undrains a disk */
+	WFS_META_OP_DIR_LEASE,	/* grant or give back a directory lease */
 	WFS_META_OP_TYPE_COUNT	/* not an op: one past the last */
+};
+
+/* What a RESERVE_IDS hands out. */
+enum wfs_meta_reserve_kind {
+	WFS_META_RESERVE_STRIPES = 0,
+	WFS_META_RESERVE_INODES = 1,
 };
 
 /* Which attributes a SETATTR changes. */
@@ -153,6 +160,12 @@ struct wfs_meta_op {
 	 * REQUEST_MAX bytes; empty: none).  Ops with the same name apply
 	 * once: the others get the first one's result (meta.h, "Retries"). */
 	struct wfs_meta_bytes request;
+	/* The client instance (mount) that asked, 0 for none: a mutation of
+	 * a directory leased to another session fails with -EAGAIN (see
+	 * DIR_LEASE).  On the wire (since format 8) for MKNOD, MKDIR,
+	 * SYMLINK, LINK, UNLINK, RMDIR, RENAME, SETATTR, SETXATTR and
+	 * REMOVEXATTR only; every other type ignores it (decode: 0). */
+	uint64_t session;
 
 	union {
 		/* FORMAT */
@@ -171,6 +184,11 @@ struct wfs_meta_op {
 			uint32_t mode;
 			uint64_t rdev;
 			struct wfs_meta_bytes target;	/* SYMLINK only */
+			/* MKNOD only (since format 8): the new inode's
+			 * number, from a RESERVE_IDS of inode numbers; 0:
+			 * the next one.  A number not yet reserved, or one
+			 * an inode has, is -EINVAL. */
+			uint64_t ino;
 		} create;
 
 		/* LINK: a new name @parent/@name for @ino. */
@@ -217,10 +235,32 @@ struct wfs_meta_op {
 			uint64_t ino;
 		} purge;
 
-		/* RESERVE_IDS: result.value is the first of @count new ids */
+		/* RESERVE_IDS: result.value is the first of @count new ids:
+		 * stripe ids (@kind 0), or inode numbers for MKNOD's
+		 * create.ino (@kind 1, since format 8) */
 		struct {
 			uint32_t count;
+			uint32_t kind;	/* enum wfs_meta_reserve_kind */
 		} reserve;
+
+		/* DIR_LEASE (since format 8): @grant 1 gives directory @ino's
+		 * lease to @session (non-zero; -EINVAL), unless another
+		 * session holds it (-EAGAIN, with result.lease_dir and
+		 * lease_session); the holder asking again is 0.  @grant 0
+		 * takes it back from @session: result.value 1 if it held it,
+		 * else 0, never an error.  A grant needs a directory
+		 * (-ENOENT, -ENOTDIR).  While a session holds the lease,
+		 * every op of another session (or none) that would change
+		 * the directory (a create, link, unlink, rmdir or rename
+		 * with it as a parent; SETATTR, SETXATTR, REMOVEXATTR of it;
+		 * its own removal by RMDIR or by a RENAME over it) fails
+		 * with -EAGAIN before changing anything.  A directory's
+		 * lease goes with the directory. */
+		struct {
+			uint64_t ino;
+			uint64_t session;
+			uint32_t grant;
+		} lease;
 
 		/* STRIPE_COMMIT: stripe @sidx of file @ino (covering bytes
 		 * [sidx * stripe span, ...)) is now @stripe_id, holding
