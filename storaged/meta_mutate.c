@@ -34,8 +34,10 @@
 #define SETATTR_KNOWN 0x1ffu
 /* Most inodes an Unlink may list as open (RemoveRequest.open_inos). */
 #define OPEN_INOS_MAX 1024
+/* How far a create's own time may be from the node's clock to be used. */
+#define CLIENT_SKEW_NS (10 * 1000000000LL)
 
-static uint32_t umask_of(const Wormfs__Caller *c)
+uint32_t wfs_svc_umask(const Wormfs__Caller *c)
 {
 	return c ? c->umask & 0777 : 0;
 }
@@ -53,8 +55,8 @@ static int propose_new(struct wfs_node *n, struct wfs_rpc_reply *reply,
 /* Directory @d of an op's result into @out: returns @out, or NULL when the
  * op reported none (ino 0).  A directory's blksize needs no policy, so the
  * store is not read. */
-static Wormfs__Attr *dir_attr(const struct wfs_meta_attr *d,
-			      Wormfs__Attr *out)
+Wormfs__Attr *wfs_svc_dir_attr(const struct wfs_meta_attr *d,
+			       Wormfs__Attr *out)
 {
 	if (!d->ino)
 		return NULL;
@@ -77,7 +79,7 @@ static int pack_attr(struct wfs_node *n, const struct wfs_meta_attr *a,
 	wfs_metafsm_read_end(n->fsm);
 	er.attr = ar.attr = &attr;
 	if (dir)
-		er.parent_attr = dir_attr(dir, &parent);
+		er.parent_attr = wfs_svc_dir_attr(dir, &parent);
 	return wfs_svc_pack(entry ? &er.base : &ar.base, buf, len);
 }
 
@@ -209,7 +211,8 @@ static int h_mknod(void *arg, const void *req, size_t len,
 	rc = wfs_svc_unpack(&wormfs__mknod_request__descriptor, req, len, &r);
 	if (rc)
 		return rc;
-	mode = (r->mode & S_IFMT) | (r->mode & 07777 & ~umask_of(r->caller));
+	mode = (r->mode & S_IFMT) |
+	       (r->mode & 07777 & ~wfs_svc_umask(r->caller));
 	rc = create_common(arg, reply, WFS_META_OP_MKNOD, r->caller, r->parent,
 			   &r->name, mode);
 	wfs_rpc_msg_free(&r->base);
@@ -226,7 +229,8 @@ static int h_mkdir(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	rc = create_common(arg, reply, WFS_META_OP_MKDIR, r->caller, r->parent,
-			   &r->name, r->mode & 07777 & ~umask_of(r->caller));
+			   &r->name,
+			   r->mode & 07777 & ~wfs_svc_umask(r->caller));
 	wfs_rpc_msg_free(&r->base);
 	return rc;
 }
@@ -266,6 +270,24 @@ static int h_symlink(void *arg, const void *req, size_t len,
 
 /* ---- Create ---- */
 
+void wfs_svc_create_op(const Wormfs__CreateRequest *r,
+		       struct wfs_meta_bytes name, struct wfs_meta_op *op)
+{
+	int64_t skew;
+
+	wfs_svc_op_init(op, WFS_META_OP_MKNOD, r->caller);
+	op->u.create.parent = r->parent;
+	op->u.create.name = name;
+	op->u.create.mode = S_IFREG |
+			    (r->mode & 07777 & ~wfs_svc_umask(r->caller));
+	op->u.create.ino = r->ino;
+	/* The client's time is what it told the kernel; far from the
+	 * node's, it is a wrong clock, not a moment ago. */
+	skew = r->time_ns - op->time_ns;
+	if (r->time_ns && skew < CLIENT_SKEW_NS && skew > -CLIENT_SKEW_NS)
+		op->time_ns = r->time_ns;
+}
+
 /* @dir: the directory the file was created in, NULL when none was. */
 static int pack_create(struct wfs_node *n, const struct wfs_meta_attr *a,
 		       const struct wfs_meta_attr *dir, void **buf,
@@ -280,7 +302,7 @@ static int pack_create(struct wfs_node *n, const struct wfs_meta_attr *a,
 	cr.attr = &attr;
 	cr.created = dir != NULL;
 	if (dir)
-		cr.parent_attr = dir_attr(dir, &parent);
+		cr.parent_attr = wfs_svc_dir_attr(dir, &parent);
 	return wfs_svc_pack(&cr.base, buf, len);
 }
 
@@ -346,10 +368,7 @@ static int create_serve(struct wfs_node *n, const Wormfs__CreateRequest *r,
 	p->gid = r->caller ? r->caller->gid : 0;
 	p->name_len = name.len;
 	memcpy(p->name, name.data, name.len);
-	wfs_svc_op_init(&op, WFS_META_OP_MKNOD, r->caller);
-	op.u.create.parent = r->parent;
-	op.u.create.name = name;
-	op.u.create.mode = S_IFREG | (r->mode & 07777 & ~umask_of(r->caller));
+	wfs_svc_create_op(r, name, &op);
 	return wfs_svc_propose(p, reply, &op);
 }
 
@@ -408,7 +427,7 @@ static int reply_remove(struct wfs_svc_pending *p, int rc,
 	rr.ino = res->meta.attr.ino;
 	rr.nlink = res->meta.attr.nlink;
 	rr.purged = res->meta.purged;
-	rr.parent_attr = dir_attr(&res->meta.dir, &parent);
+	rr.parent_attr = wfs_svc_dir_attr(&res->meta.dir, &parent);
 	return wfs_svc_pack(&rr.base, buf, len);
 }
 
@@ -416,9 +435,9 @@ static int reply_remove(struct wfs_svc_pending *p, int rc,
  * name leads to now, unless the caller has it open (0: none).  Should the
  * name lead elsewhere by the time the op applies, the op purges nothing:
  * it names the inode, not the name. */
-static uint64_t purge_target(struct wfs_node *n,
-			     const Wormfs__RemoveRequest *r,
-			     struct wfs_meta_bytes name)
+uint64_t wfs_svc_purge_target(struct wfs_node *n,
+			      const Wormfs__RemoveRequest *r,
+			      struct wfs_meta_bytes name)
 {
 	struct wfs_meta_attr a;
 	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
@@ -455,7 +474,8 @@ static int remove_common(void *arg, const void *req, size_t len,
 		op.u.remove.parent = r->parent;
 		op.u.remove.name = name;
 		if (type == WFS_META_OP_UNLINK && r->purge)
-			op.u.remove.purge_ino = purge_target(n, r, name);
+			op.u.remove.purge_ino =
+				wfs_svc_purge_target(n, r, name);
 		rc = propose_new(n, reply, &op, reply_remove);
 	}
 	wfs_rpc_msg_free(&r->base);
@@ -474,194 +494,6 @@ static int h_rmdir(void *arg, const void *req, size_t len,
 	return remove_common(arg, req, len, reply, WFS_META_OP_RMDIR);
 }
 
-/* ---- UnlinkMany ---- */
-
-/* Most items one UnlinkMany may carry. */
-#define UNLINK_MANY_MAX 256
-
-/* One UnlinkMany call: each item is its own proposal, and the call is
- * answered when the last of them is done. */
-struct unlink_many {
-	struct wfs_rpc_call *call;
-	atomic_uint left;		/* items not done yet */
-	unsigned n;
-	struct unlink_item {
-		struct unlink_many *b;
-		int rc;
-		struct wfs_meta_attr attr, dir;
-		bool purged;
-	} items[];
-};
-
-/* Whether an item's error says the master changed under it rather than
- * what the unlink came to: the client must send the call again. */
-static bool transient(int rc)
-{
-	return rc == -EAGAIN || rc == -ECONNABORTED || rc == -ECANCELED ||
-	       rc == -EHOSTUNREACH || rc == -ENOTCONN || rc == -ETIMEDOUT;
-}
-
-/* Answer the call.  If any item met a change of master, the whole call
- * fails with -EAGAIN: the client sends it again under the same request id,
- * and the items applied already are not applied twice (each entry's name
- * is the id and the item's place). */
-static void unlink_many_finish(struct unlink_many *b)
-{
-	Wormfs__UnlinkManyReply r = WORMFS__UNLINK_MANY_REPLY__INIT;
-	Wormfs__UnlinkOutcome *outs = NULL, **ptrs = NULL;
-	Wormfs__RemoveReply *rrs = NULL;
-	Wormfs__Attr *dirs = NULL;
-	void *buf = NULL;
-	size_t len = 0;
-	int rc = -ENOMEM;
-
-	for (unsigned i = 0; i < b->n && rc != -EAGAIN; i++)
-		if (transient(b->items[i].rc))
-			rc = -EAGAIN;
-	if (rc != -EAGAIN) {
-		outs = wfs_calloc(b->n, sizeof(*outs));
-		ptrs = wfs_calloc(b->n, sizeof(*ptrs));
-		rrs = wfs_calloc(b->n, sizeof(*rrs));
-		dirs = wfs_calloc(b->n, sizeof(*dirs));
-	}
-	if (outs && ptrs && rrs && dirs) {
-		for (unsigned i = 0; i < b->n; i++) {
-			const struct unlink_item *it = &b->items[i];
-
-			wormfs__unlink_outcome__init(&outs[i]);
-			ptrs[i] = &outs[i];
-			outs[i].error = it->rc;
-			if (it->rc)
-				continue;
-			wormfs__remove_reply__init(&rrs[i]);
-			rrs[i].ino = it->attr.ino;
-			rrs[i].nlink = it->attr.nlink;
-			rrs[i].purged = it->purged;
-			rrs[i].parent_attr = dir_attr(&it->dir, &dirs[i]);
-			outs[i].reply = &rrs[i];
-		}
-		r.outcomes = ptrs;
-		r.n_outcomes = b->n;
-		rc = wfs_svc_pack(&r.base, &buf, &len);
-	}
-	/* Out of memory with every item applied: a retry gets the same
-	 * outcomes back from the store. */
-	if (rc == -ENOMEM)
-		rc = -EAGAIN;
-	wfs_rpc_call_finish(b->call, rc, buf, len);
-	wfs_free(dirs);
-	wfs_free(rrs);
-	wfs_free(ptrs);
-	wfs_free(outs);
-	wfs_free(b);
-}
-
-/* An item's entry applied, or its proposal failed (@res NULL).  A
- * wfs_node_done_cb. */
-static void unlink_item_done(void *arg, int rc,
-			     const struct wfs_metafsm_result *res)
-{
-	struct unlink_item *it = arg;
-	struct unlink_many *b = it->b;
-
-	if (rc == 0)
-		rc = res->meta.status;
-	it->rc = rc;
-	if (rc == 0) {
-		it->attr = res->meta.attr;
-		it->dir = res->meta.dir;
-		it->purged = res->meta.purged;
-	}
-	if (atomic_fetch_sub(&b->left, 1) == 1)
-		unlink_many_finish(b);
-}
-
-static int h_unlink_many(void *arg, const void *req, size_t len,
-			 struct wfs_rpc_reply *reply)
-{
-	struct wfs_node *n = arg;
-	const char *id = wfs_rpc_reply_request_id(reply);
-	Wormfs__UnlinkManyRequest *r;
-	struct unlink_many *b;
-	struct unlink_prop {
-		struct wfs_meta_op op;
-		char rname[WFS_META_REQUEST_MAX + 1];
-	} *ups;
-	const struct wfs_meta_op **ops;
-	void **args;
-	int rc;
-
-	rc = wfs_svc_unpack(&wormfs__unlink_many_request__descriptor, req,
-			    len, &r);
-	if (rc)
-		return rc;
-	if (r->n_items == 0 || r->n_items > UNLINK_MANY_MAX)
-		rc = -EINVAL;
-	for (size_t i = 0; rc == 0 && i < r->n_items; i++) {
-		struct wfs_meta_bytes name;
-
-		rc = wfs_svc_name(&r->items[i]->name, &name);
-		if (rc == 0 && r->items[i]->n_open_inos > OPEN_INOS_MAX)
-			rc = -EINVAL;
-	}
-	if (rc == 0)
-		rc = wfs_node_serving(n);
-	b = rc ? NULL : wfs_calloc(1, sizeof(*b) + r->n_items *
-					       sizeof(b->items[0]));
-	if (rc == 0 && !b)
-		rc = -ENOMEM;
-	if (rc) {
-		wfs_rpc_msg_free(&r->base);
-		return rc;
-	}
-	b->n = (unsigned)r->n_items;
-	/* One count more than items, dropped once all are proposed: the
-	 * call cannot finish while this thread still walks the list. */
-	atomic_init(&b->left, b->n + 1);
-	b->call = wfs_rpc_reply_later(reply);
-	/* All items are proposed together, so they are written together. */
-	ups = wfs_calloc(b->n, sizeof(*ups));
-	ops = wfs_calloc(b->n, sizeof(*ops));
-	args = wfs_calloc(b->n, sizeof(*args));
-	for (unsigned i = 0; ups && ops && args && i < b->n; i++) {
-		const Wormfs__RemoveRequest *it = r->items[i];
-		struct wfs_meta_op *op = &ups[i].op;
-
-		b->items[i].b = b;
-		wfs_svc_op_init(op, WFS_META_OP_UNLINK, it->caller);
-		op->u.remove.parent = it->parent;
-		wfs_svc_name(&it->name, &op->u.remove.name);
-		if (it->purge)
-			op->u.remove.purge_ino = purge_target(n, it,
-							      op->u.remove.name);
-		/* The item's own name for retries: "<id>#<place>". */
-		if (id) {
-			int l = snprintf(ups[i].rname, sizeof(ups[i].rname),
-					 "%s#%u", id, i);
-
-			if (l > 0 && (size_t)l < sizeof(ups[i].rname))
-				op->request = (struct wfs_meta_bytes){
-					ups[i].rname, (size_t)l };
-		}
-		ops[i] = op;
-		args[i] = &b->items[i];
-	}
-	rc = ups && ops && args ? wfs_node_propose_many(n, b->n, ops,
-							unlink_item_done, args)
-				: -ENOMEM;
-	for (unsigned i = 0; rc && i < b->n; i++) {
-		b->items[i].b = b;
-		unlink_item_done(&b->items[i], rc, NULL);
-	}
-	wfs_free(ups);
-	wfs_free(ops);
-	wfs_free(args);
-	wfs_rpc_msg_free(&r->base);
-	if (atomic_fetch_sub(&b->left, 1) == 1)
-		unlink_many_finish(b);
-	return 0;
-}
-
 static int reply_rename(struct wfs_svc_pending *p, int rc,
 			const struct wfs_metafsm_result *res, void **buf,
 			size_t *len)
@@ -675,8 +507,8 @@ static int reply_rename(struct wfs_svc_pending *p, int rc,
 	rr.ino = res->meta.attr.ino;
 	rr.replaced_ino = res->replaced_ino;
 	rr.replaced_nlink = res->replaced_nlink;
-	rr.parent_attr = dir_attr(&res->meta.dir, &parent);
-	rr.new_parent_attr = dir_attr(&res->meta.new_dir, &new_parent);
+	rr.parent_attr = wfs_svc_dir_attr(&res->meta.dir, &parent);
+	rr.new_parent_attr = wfs_svc_dir_attr(&res->meta.new_dir, &new_parent);
 	return wfs_svc_pack(&rr.base, buf, len);
 }
 
@@ -865,7 +697,6 @@ static const struct {
 	{ WFS_SVC_META("Symlink"), h_symlink },
 	{ WFS_SVC_META("Link"), h_link },
 	{ WFS_SVC_META("Unlink"), h_unlink },
-	{ WFS_SVC_META("UnlinkMany"), h_unlink_many },
 	{ WFS_SVC_META("Rmdir"), h_rmdir },
 	{ WFS_SVC_META("Rename"), h_rename },
 	{ WFS_SVC_META("Release"), h_release },

@@ -55,6 +55,7 @@ void wfs_svc_op_init(struct wfs_meta_op *op, uint32_t type,
 	op->time_ns = wfs_node_now_ns();
 	op->uid = caller ? caller->uid : 0;
 	op->gid = caller ? caller->gid : 0;
+	op->session = caller ? caller->session : 0;
 }
 
 void wfs_svc_attr(struct wfs_meta *m, const struct wfs_meta_attr *a,
@@ -742,5 +743,7 @@ int wfs_metasvc_register(struct wfs_node *n, struct wfs_rpc_server *s)
 		rc = wfs_rpc_server_handle(s, reads[i].method, reads[i].cb, n);
 	if (rc == 0)
 		rc = wfs_svc_register_mutations(n, s);
+	if (rc == 0)
+		rc = wfs_svc_register_behind(n, s);
 	return rc;
 }

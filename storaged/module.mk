@@ -15,11 +15,11 @@ bench_chunk_USES := storaged chunk erasure mem log
 MODULES += daemon
 daemon_SRCS := storaged/node.c storaged/identity.c storaged/metafsm.c \
 	storaged/locks.c storaged/gc.c storaged/pidfile.c \
-	storaged/meta_service.c storaged/meta_mutate.c \
+	storaged/meta_service.c storaged/meta_mutate.c storaged/meta_behind.c \
 	storaged/stripe_service.c storaged/chunk_service.c \
 	storaged/admin_service.c storaged/forward.c \
 	storaged/cluster_service.c storaged/liveness.c storaged/transfer.c \
-	storaged/nodemeta.c storaged/drain.c
+	storaged/nodemeta.c storaged/drain.c storaged/leases.c
 daemon_TESTS := storaged/locks_test.c storaged/identity_test.c \
 	storaged/pidfile_test.c storaged/metafsm_test.c storaged/node_test.c \
 	storaged/transfer_test.c storaged/nodemeta_test.c \

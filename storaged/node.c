@@ -77,6 +77,7 @@ struct prop {
 	wfs_node_done_cb cb;
 	void *arg;
 	bool named;		/* the op has a request name: safe to retry */
+	uint32_t type;		/* the op's */
 };
 
 static void prop_done(void *arg, int rc, void *result)
@@ -100,6 +101,13 @@ static void prop_done(void *arg, int rc, void *result)
 			      "(was %s/raft removed?)", p->n->cfg->node.data_dir);
 		rc = -EIO;
 	}
+	/* Refused for another client's directory lease: ask its holder to
+	 * give it back (a request for the lease itself recalls nothing, or
+	 * two clients filling one directory would take it from each other
+	 * all day). */
+	if (rc == 0 && res->meta.status == -EAGAIN && res->meta.lease_dir &&
+	    p->type != WFS_META_OP_DIR_LEASE)
+		wfs_leases_recall(p->n->leases, res->meta.lease_dir);
 	p->cb(p->arg, rc, rc == 0 ? result : NULL);
 	wfs_free(p);
 }
@@ -132,7 +140,8 @@ int wfs_node_propose_many(struct wfs_node *n, unsigned count,
 			break;
 		}
 		*p = (struct prop){ n, cb, args[made],
-				    ops[made]->request.len > 0 };
+				    ops[made]->request.len > 0,
+				    ops[made]->type };
 		rp[made] = (struct wfs_raftlog_prop){ buf, len, prop_done, p };
 	}
 	if (rc == 0)
@@ -659,6 +668,8 @@ static void upkeep_tick(struct wfs_node *n, uint64_t *next_disks)
 	}
 	if (ensure_formatted(n) != 0)
 		return;
+	if (wfs_node_serving(n) == 0)
+		wfs_leases_tick(n->leases);
 	wfs_liveness_sync(n->liveness);
 	wfs_cluster_balance(n);
 	pthread_mutex_lock(&n->lock);
@@ -748,8 +759,10 @@ static void on_state(void *arg, enum wfs_raftlog_role role, uint64_t leader)
 	int rc = -ENOMEM;
 
 	(void)leader;
-	if (role != WFS_RAFTLOG_LEADER)
+	if (role != WFS_RAFTLOG_LEADER) {
 		wfs_stripesvc_drop_ids(n->stripes);
+		wfs_leases_clear(n->leases);
+	}
 	if (role == WFS_RAFTLOG_LEADER &&
 	    atomic_load(&n->ready_term) != term) {
 		rb = wfs_malloc(sizeof(*rb));
@@ -1184,6 +1197,8 @@ static int start_parts(struct wfs_node *n)
 	if (rc == 0)
 		rc = wfs_locks_new(0, &n->locks);
 	if (rc == 0)
+		rc = wfs_leases_new(n, &n->leases);
+	if (rc == 0)
 		rc = wfs_stripesvc_new(n, &n->stripes);
 	if (rc == 0)
 		rc = make_server(n);
@@ -1291,6 +1306,7 @@ void wfs_node_stop(struct wfs_node *n)
 	wfs_net_free(n->net);
 	wfs_stripesvc_free(n->stripes);
 	wfs_locks_free(n->locks);
+	wfs_leases_free(n->leases);
 	wfs_metafsm_close(n->fsm);
 	wfs_store_close(n->store);
 	if (n->id.node_id[0])

@@ -16,6 +16,7 @@
 #include "rpc/rpc.h"
 #include "storaged/chunkstore.h"
 #include "storaged/identity.h"
+#include "storaged/leases.h"
 #include "storaged/locks.h"
 #include "storaged/metafsm.h"
 #include "storaged/node.h"
@@ -65,6 +66,7 @@ struct wfs_node {
 	struct wfs_raftlog *raft;
 	struct wfs_rpc_server *rpc;
 	struct wfs_locks *locks;
+	struct wfs_leases *leases;	/* the master's lease clocks */
 	struct wfs_stripesvc *stripes;
 	struct wfs_gc *gc;
 	struct wfs_drain *drain;	/* moves chunks off draining disks */

@@ -1312,12 +1312,191 @@ static void test_unlink_many(void)
 			-EINVAL);
 }
 
+/* ---- creates answered early: ReserveInos, Lease, CreateMany ---- */
+
+static int lease_call(struct tnode *t, Wormfs__Caller *who, uint64_t dir,
+		      bool release, bool *held, bool *recalled)
+{
+	Wormfs__LeaseRequest r = WORMFS__LEASE_REQUEST__INIT;
+	Wormfs__LeaseReply *rep;
+	int rc;
+
+	r.caller = who;
+	r.dir = dir;
+	r.release = release;
+	rc = call(t, M("Lease"), &r.base, &wormfs__lease_reply__descriptor,
+		  &rep);
+	if (rc)
+		return rc;
+	*held = rep->held;
+	if (recalled)
+		*recalled = rep->recalled;
+	wfs_rpc_msg_free(&rep->base);
+	return 0;
+}
+
+static int reserve_inos(struct tnode *t, uint32_t count, uint64_t *first)
+{
+	Wormfs__ReserveInosRequest r = WORMFS__RESERVE_INOS_REQUEST__INIT;
+	Wormfs__ReserveInosReply *rep;
+	int rc;
+
+	r.count = count;
+	rc = call(t, M("ReserveInos"), &r.base,
+		  &wormfs__reserve_inos_reply__descriptor, &rep);
+	if (rc)
+		return rc;
+	*first = rep->first;
+	CU_ASSERT_EQUAL(rep->count, count);
+	wfs_rpc_msg_free(&rep->base);
+	return 0;
+}
+
+/* CreateMany of @n names in @dir for @who with inode numbers from
+ * @first: the reply, or NULL with *rc set. */
+static Wormfs__CreateManyReply *create_many(struct tnode *t,
+					    Wormfs__Caller *who, uint64_t dir,
+					    const char *const *names,
+					    unsigned n, uint64_t first,
+					    int64_t time_ns, const char *id,
+					    int *rc)
+{
+	Wormfs__CreateManyRequest req = WORMFS__CREATE_MANY_REQUEST__INIT;
+	Wormfs__CreateRequest items[8], *ptrs[8];
+	struct wfs_rpc_call_opts o = { .request_id = id };
+	Wormfs__CreateManyReply *r = NULL;
+
+	for (unsigned i = 0; i < n; i++) {
+		wormfs__create_request__init(&items[i]);
+		items[i].caller = who;
+		items[i].parent = dir;
+		items[i].name = bin(names[i]);
+		items[i].mode = 0666;
+		items[i].flags = O_CREAT;
+		items[i].ino = first + i;
+		items[i].time_ns = time_ns;
+		ptrs[i] = &items[i];
+	}
+	req.items = ptrs;
+	req.n_items = n;
+	*rc = wfs_rpc_call_msg_opts(t->c, M("CreateMany"), &req.base,
+				    &wormfs__create_many_reply__descriptor,
+				    TIMEOUT_MS, &o, (ProtobufCMessage **)&r);
+	return *rc ? NULL : r;
+}
+
+static void test_create_many_leases(void)
+{
+	static const char *const names[] = { "c0", "c1" };
+	Wormfs__Caller one = caller, two = caller;
+	Wormfs__CreateManyReply *r;
+	struct tnode *t = &shared;
+	uint64_t d, first, ino;
+	bool held, recalled;
+	int64_t when = wfs_node_now_ns() - 5000000000LL;
+	Wormfs__Attr a;
+	int rc;
+
+	one.session = 0x1111;
+	two.session = 0x2222;
+	CU_ASSERT_EQUAL_FATAL(do_mkdir(t, 1, "early", &d), 0);
+	CU_ASSERT_EQUAL_FATAL(reserve_inos(t, 4, &first), 0);
+	CU_ASSERT_EQUAL_FATAL(lease_call(t, &one, d, false, &held, &recalled),
+			      0);
+	CU_ASSERT(held);
+	CU_ASSERT(!recalled);
+	/* Twice under one request id: applied once, the same outcomes. */
+	for (int round = 0; round < 2; round++) {
+		r = create_many(t, &one, d, names, 2, first, when,
+				"node-test-create-many", &rc);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+		CU_ASSERT_EQUAL_FATAL(r->n_outcomes, 2);
+		for (unsigned i = 0; i < 2; i++) {
+			CU_ASSERT_EQUAL(r->outcomes[i]->error, 0);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(r->outcomes[i]->reply);
+			CU_ASSERT_EQUAL(r->outcomes[i]->reply->attr->ino,
+					first + i);
+			CU_ASSERT_EQUAL(r->outcomes[i]->reply->attr->mode,
+					S_IFREG | 0644);
+			CU_ASSERT_EQUAL(r->outcomes[i]->reply->attr->mtime_ns,
+					when);
+			CU_ASSERT(r->outcomes[i]->reply->created);
+		}
+		check_parent(t, r->outcomes[1]->reply->parent_attr, d);
+		CU_ASSERT_EQUAL(r->n_recalled, 0);
+		wfs_rpc_msg_free(&r->base);
+	}
+	CU_ASSERT_EQUAL(do_lookup(t, d, "c1", &a), 0);
+	CU_ASSERT_EQUAL(a.ino, first + 1);
+	/* Another session is refused while the lease is held, and the
+	 * holder is told at its next call. */
+	CU_ASSERT_EQUAL(do_create(t, d, "other", O_CREAT, NULL, NULL),
+			-EAGAIN);
+	CU_ASSERT_EQUAL(lease_call(t, &two, d, false, &held, NULL), 0);
+	CU_ASSERT(!held);
+	r = create_many(t, &one, d, (const char *const[]){ "c2" }, 1,
+			first + 2, 0, NULL, &rc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(r->outcomes[0]->error, 0);
+	CU_ASSERT_EQUAL_FATAL(r->n_recalled, 1);
+	CU_ASSERT_EQUAL(r->recalled[0], d);
+	wfs_rpc_msg_free(&r->base);
+	CU_ASSERT_EQUAL(lease_call(t, &one, d, false, &held, &recalled), 0);
+	CU_ASSERT(held && recalled);
+	/* An existing name fails whatever the flags; a number never
+	 * reserved, or one in use, is refused. */
+	r = create_many(t, &one, d, (const char *const[]){ "c0", "c3", "c4" },
+			3, first + 3, 0, NULL, &rc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(r->outcomes[0]->error, -EEXIST);
+	CU_ASSERT_EQUAL(r->outcomes[1]->error, 0);
+	CU_ASSERT_EQUAL(r->outcomes[2]->error, -EINVAL);	/* not reserved */
+	wfs_rpc_msg_free(&r->base);
+	r = create_many(t, &one, d, (const char *const[]){ "c5" }, 1, first,
+			0, NULL, &rc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(r->outcomes[0]->error, -EINVAL);	/* in use */
+	wfs_rpc_msg_free(&r->base);
+	/* Given back: the other session goes ahead. */
+	CU_ASSERT_EQUAL(lease_call(t, &one, d, true, &held, NULL), 0);
+	CU_ASSERT(!held);
+	CU_ASSERT_EQUAL(do_create(t, d, "other", O_CREAT, &ino, NULL), 0);
+	/* A holder that does not give a recalled lease back loses it within
+	 * seconds (the master's upkeep takes it back). */
+	CU_ASSERT_EQUAL_FATAL(lease_call(t, &one, d, false, &held, NULL), 0);
+	CU_ASSERT_FATAL(held);
+	CU_ASSERT_EQUAL(do_create(t, d, "third", O_CREAT, NULL, NULL),
+			-EAGAIN);
+	held = false;
+	for (int i = 0; i < 100 && !held; i++) {
+		CU_ASSERT_EQUAL_FATAL(lease_call(t, &two, d, false, &held,
+						 NULL), 0);
+		if (!held)
+			usleep(100000);
+	}
+	CU_ASSERT(held);
+	CU_ASSERT_EQUAL(lease_call(t, &two, d, true, &held, NULL), 0);
+	/* Bad requests. */
+	CU_ASSERT_EQUAL(lease_call(t, &caller, d, false, &held, NULL),
+			-EINVAL);	/* no session */
+	CU_ASSERT_EQUAL(reserve_inos(t, 0, &first), -EINVAL);
+	CU_ASSERT_EQUAL(reserve_inos(t, 5000, &first), -EINVAL);
+	CU_ASSERT_PTR_NULL(create_many(t, &one, d, names, 0, first, 0, NULL,
+				       &rc));
+	CU_ASSERT_EQUAL(rc, -EINVAL);
+	CU_ASSERT_PTR_NULL(create_many(t, &one, d,
+				       (const char *const[]){ "a/b" }, 1,
+				       first, 0, NULL, &rc));
+	CU_ASSERT_EQUAL(rc, -EINVAL);
+}
+
 static void test_malformed(void)
 {
 	static const char *const methods[] = {
 		M("Lookup"), M("GetAttr"), M("SetAttr"), M("ReadDir"),
 		M("Mknod"), M("Create"), M("Mkdir"), M("Symlink"), M("Link"),
-		M("Unlink"), M("UnlinkMany"), M("Rmdir"), M("Rename"),
+		M("Unlink"), M("UnlinkMany"), M("CreateMany"), M("Lease"),
+		M("ReserveInos"), M("Rmdir"), M("Rename"),
 		M("Readlink"),
 		M("Release"), M("Statfs"), M("GetXattr"), M("SetXattr"),
 		M("ListXattr"), M("RemoveXattr"), M("Lock"), M("PlaceStripe"),
@@ -1894,6 +2073,8 @@ static CU_TestInfo node_tests[] = {
 	{ "GetLayout brings a small file's first copy", test_first_copy },
 	{ "parallel placements get distinct ids", test_parallel_placement },
 	{ "unlink many in one call", test_unlink_many },
+	{ "early creates: inode numbers, leases, create many",
+	  test_create_many_leases },
 	{ "malformed requests get errors", test_malformed },
 	{ "chunk checks and size limits", test_chunk_checks },
 	{ "admin status", test_status },

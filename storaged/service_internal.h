@@ -20,6 +20,10 @@ struct wfs_node;
  * or the error of wfs_rpc_server_handle. */
 int wfs_svc_register_mutations(struct wfs_node *n, struct wfs_rpc_server *s);
 
+/* Route UnlinkMany, CreateMany, Lease and ReserveInos (meta_behind.c) on
+ * @s to node @n.  Returns 0 or the error of wfs_rpc_server_handle. */
+int wfs_svc_register_behind(struct wfs_node *n, struct wfs_rpc_server *s);
+
 /* Names of the methods, "/wormfs.<Service>/<Method>". */
 #define WFS_SVC_META(m) "/wormfs.Meta/" m
 
@@ -50,6 +54,28 @@ void wfs_svc_op_init(struct wfs_meta_op *op, uint32_t type,
  * No allocation. */
 void wfs_svc_attr(struct wfs_meta *m, const struct wfs_meta_attr *a,
 		  Wormfs__Attr *out);
+
+/* The umask of @caller (NULL: none), as the node applies it to created
+ * modes. */
+uint32_t wfs_svc_umask(const Wormfs__Caller *caller);
+
+/* The MKNOD op of Create request @r for the checked name @name (borrowed
+ * from @r): mode, the client's inode number and, when near the node's
+ * clock, its time. */
+void wfs_svc_create_op(const Wormfs__CreateRequest *r,
+		       struct wfs_meta_bytes name, struct wfs_meta_op *op);
+
+/* Directory @d of an op's result into @out: returns @out, or NULL when the
+ * op reported none (ino 0).  No store read. */
+Wormfs__Attr *wfs_svc_dir_attr(const struct wfs_meta_attr *d,
+			       Wormfs__Attr *out);
+
+/* The inode an Unlink asking to purge (@r->purge) may drop with @name: the
+ * one the name leads to now, unless @r lists it open (0: none).  Reads
+ * the store; a handler's thread. */
+uint64_t wfs_svc_purge_target(struct wfs_node *n,
+			      const Wormfs__RemoveRequest *r,
+			      struct wfs_meta_bytes name);
 
 /* Pack @msg as a reply into *buf and *len (wfs_malloc).  Returns 0 or
  * -ENOMEM. */

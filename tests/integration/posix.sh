@@ -117,6 +117,62 @@ import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 os.fsync(fd)' "$u2" || wfs_fail "a second fsync fails again: the error was reported once"
 
+wfs_step "two mounts create the same names at once: O_EXCL wins exactly once per name"
+# Each mount answers creates early in a directory it holds the lease of
+# (client/behind.c); the other's creates there wait until it gives the
+# lease back.  Whatever the interleaving, each name must be made by
+# exactly one of them, hold what its maker wrote, and read the same
+# through both mounts.
+r=$WFS_MNT/race r2=$mnt2/race
+mkdir "$r" || wfs_fail "mkdir $r"
+race_py='
+import os, sys, time
+d, tag, out = sys.argv[1], sys.argv[2], sys.argv[3]
+won = []
+t_end = time.monotonic() + 120
+for i in range(400):
+    if time.monotonic() > t_end:
+        sys.exit("out of time")
+    p = "%s/n%d" % (d, i)
+    try:
+        fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        continue
+    os.write(fd, tag.encode())
+    os.close(fd)
+    won.append(i)
+open(out, "w").write(" ".join(map(str, won)))
+'
+timeout -k 5 150 python3 -c "$race_py" "$r" one "$WFS_TMP/won1" &
+p1=$!
+timeout -k 5 150 python3 -c "$race_py" "$r2" two "$WFS_TMP/won2" &
+p2=$!
+wait "$p1" || wfs_fail "the first mount's creates failed"
+wait "$p2" || wfs_fail "the second mount's creates failed"
+python3 - "$r" "$r2" "$WFS_TMP/won1" "$WFS_TMP/won2" <<'PYEOF' || wfs_fail "names made twice, or lost"
+import os, sys
+d1, d2, f1, f2 = sys.argv[1:5]
+won = [set(map(int, open(f).read().split())) for f in (f1, f2)]
+both = won[0] & won[1]
+assert not both, "made by both mounts: %s" % sorted(both)[:10]
+assert won[0] | won[1] == set(range(400)), "made by neither: %s" % sorted(set(range(400)) - won[0] - won[1])[:10]
+for i in range(400):
+    want = "one" if i in won[0] else "two"
+    for d in (d1, d2):
+        got = open("%s/n%d" % (d, i)).read()
+        assert got == want, "%s/n%d holds %r, its maker wrote %r" % (d, i, got, want)
+print("mount one made %d names, mount two %d" % (len(won[0]), len(won[1])))
+PYEOF
+[ "$(ls "$r2" | wc -l)" = 400 ] || wfs_fail "the second mount lists $(ls "$r2" | wc -l) names, not 400"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(fd)' "$r" || wfs_fail "fsync of the race directory reports a failed early create"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(fd)' "$r2" || wfs_fail "fsync through the second mount reports a failed early create"
+
 wfs_step "with -o sync_unlink the same unlink fails in unlink() itself"
 mnt3=$WFS_TMP/mnt3
 WFS_MOUNT_OPTS=sync_unlink wfs_mount "$WFS_API" "$mnt3" "$WFS_TMP/wormfs3.log" ||
