@@ -7,46 +7,54 @@
  * anything the encoder accepts the decoder accepts too: an op that reached
  * the log can always be read back.
  *
- * Wire form, format version 7.  An op is exactly one msgpack array, with
+ * Wire form, format version 8.  An op is exactly one msgpack array, with
  * nothing before or after it:
  *
  *   [version, type, time_ns, uid, gid, arg..., request]
  *
- *   version  u32, 7 (1 to 6 are still read).  The array and this first
+ *   version  u32, 8 (1 to 7 are still read).  The array and this first
  *            element are the one part no future version may change.
  *   type     u32, enum wfs_meta_op_type: format 1, mknod 2, mkdir 3,
  *            symlink 4, link 5, unlink 6, rmdir 7, rename 8, setattr 9,
  *            setxattr 10, removexattr 11, purge 12, reserve_ids 13,
  *            stripe_commit 14, chunk_set 15, gc_done 16, policy_set 17,
  *            dir_policy 18, node_set 19, node_remove 20, disk_set 21,
- *            setting_set 22 (since 5), disk_drain 23 (since 7: an older
- *            format naming it is refused).
+ *            setting_set 22 (since 5), disk_drain 23 (since 7),
+ *            dir_lease 24 (since 8).  A format older than a type's
+ *            "since" naming it is refused (checked for 23 and 24).
  *   time_ns  i64;  uid, gid  u32.
  *   request  bytes(REQUEST_MAX), since version 4 (before: empty): the
  *            client's name for the request the op carries out, so that a
  *            retry applies as the first try did (meta.h, "Retries").
- *   arg...   positional, exactly these per type (field names of op.h):
+ *   arg...   positional, exactly these per type (field names of op.h;
+ *            "session" is the op's own session, not a member of u):
  *
  *   format         root_mode u32, k u32, m u32, chunk_size u32,
  *                  cluster_id bytes(ID_MAX)
- *   mknod          parent u64, name bytes(NAME_MAX), mode u32, rdev u64
- *   mkdir          parent u64, name bytes(NAME_MAX), mode u32
+ *   mknod          parent u64, name bytes(NAME_MAX), mode u32, rdev u64,
+ *                  ino u64 (since 8), session u64 (since 8)
+ *   mkdir          parent u64, name bytes(NAME_MAX), mode u32,
+ *                  session u64 (since 8)
  *   symlink        parent u64, name bytes(NAME_MAX), mode u32,
- *                  target bytes(SYMLINK_MAX)
- *   link           ino u64, parent u64, name bytes(NAME_MAX)
+ *                  target bytes(SYMLINK_MAX), session u64 (since 8)
+ *   link           ino u64, parent u64, name bytes(NAME_MAX),
+ *                  session u64 (since 8)
  *   unlink         parent u64, name bytes(NAME_MAX), purge_ino u64
- *                  (since 3)
- *   rmdir          parent u64, name bytes(NAME_MAX)
+ *                  (since 3), session u64 (since 8)
+ *   rmdir          parent u64, name bytes(NAME_MAX), session u64 (since 8)
  *   rename         parent u64, name bytes(NAME_MAX), new_parent u64,
- *                  new_name bytes(NAME_MAX), flags u32
+ *                  new_name bytes(NAME_MAX), flags u32,
+ *                  session u64 (since 8)
  *   setattr        ino u64, flags u32, mode u32, uid u32, gid u32, size u64,
  *                  atime_ns i64, mtime_ns i64, ctime_ns i64 (all of them,
- *                  whatever flags selects)
+ *                  whatever flags selects), session u64 (since 8)
  *   setxattr       ino u64, name bytes(XATTR_NAME_MAX),
- *                  value bytes(XATTR_VALUE_MAX), flags u32
- *   removexattr    ino u64, name bytes(XATTR_NAME_MAX)
+ *                  value bytes(XATTR_VALUE_MAX), flags u32,
+ *                  session u64 (since 8)
+ *   removexattr    ino u64, name bytes(XATTR_NAME_MAX),
+ *                  session u64 (since 8)
  *   purge          ino u64
- *   reserve_ids    count u32
+ *   reserve_ids    count u32, kind u32 (since 8)
  *   stripe_commit  ino u64, sidx u64, stripe_id u64, expected_version u64,
  *                  kind u32, k u32, m u32, chunk_size u32, length u32,
  *                  file_size u64, chunks, expected_length u64 (since 2)
@@ -65,6 +73,7 @@
  *                  op.h)
  *   setting_set    key bytes(ID_MAX), value bytes(SETTING_MAX)
  *   disk_drain     id bytes(ID_MAX), draining u32
+ *   dir_lease      ino u64, session u64, grant u32
  *
  * Elements, in msgpack's own formats (multi-byte numbers big-endian):
  *
@@ -131,8 +140,10 @@
  * fill_defaults): version 2 added stripe_commit's expected_length, version
  * 3 unlink's purge_ino, version 6 chunk_set's from_node and from_disk (a
  * move) and disk_set's keep_state, version 7 the location of each gc_done
- * entry and the disk_drain type (draining left disk_set's state). */
-#define OP_FORMAT_VERSION 7
+ * entry and the disk_drain type (draining left disk_set's state), version
+ * 8 the session of the namespace and attribute ops, mknod's ino,
+ * reserve_ids' kind and the dir_lease type (directory leases). */
+#define OP_FORMAT_VERSION 8
 #define OP_FORMAT_OLDEST 1
 /* The format that added the trailing request element to every type. */
 #define OP_REQUEST_SINCE 4
@@ -151,6 +162,9 @@
 #define GC_ENTRY_MIN_SIZE 3	/* 92 00 00 */
 /* The format that gave gc_done entries their location. */
 #define OP_GC_PLACE_SINCE 7
+/* The format of directory leases: the session of the ops a lease blocks,
+ * mknod's chosen ino, reserve_ids' kind, the dir_lease type. */
+#define OP_LEASE_SINCE 8
 
 enum field_kind {
 	F_END = 0,	/* ends a field list */
@@ -189,6 +203,10 @@ struct op_desc {
 #define LOC(member) { F_LOC, AT(member), 0 }
 #define CHUNKS { F_CHUNKS, AT(stripe), 0 }
 #define GC { F_GC, AT(gc), 0 }
+/* The op's session: a top-level member, not in the union, on the wire
+ * last among the args of the types a lease can refuse. */
+#define SESSION                                                               \
+	{ F_U64, offsetof(struct wfs_meta_op, session), 0, OP_LEASE_SINCE }
 
 /* The args of every op type, in wire order: the table above, as data. */
 static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
@@ -198,42 +216,45 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 		BYTES(format.cluster_id, WFS_META_ID_MAX) } },
 	[WFS_META_OP_MKNOD] = { "mknod", {
 		U64(create.parent), BYTES(create.name, WFS_META_NAME_MAX),
-		U32(create.mode), U64(create.rdev) } },
+		U32(create.mode), U64(create.rdev),
+		{ F_U64, AT(create.ino), 0, OP_LEASE_SINCE }, SESSION } },
 	[WFS_META_OP_MKDIR] = { "mkdir", {
 		U64(create.parent), BYTES(create.name, WFS_META_NAME_MAX),
-		U32(create.mode) } },
+		U32(create.mode), SESSION } },
 	[WFS_META_OP_SYMLINK] = { "symlink", {
 		U64(create.parent), BYTES(create.name, WFS_META_NAME_MAX),
 		U32(create.mode),
-		BYTES(create.target, WFS_META_SYMLINK_MAX) } },
+		BYTES(create.target, WFS_META_SYMLINK_MAX), SESSION } },
 	[WFS_META_OP_LINK] = { "link", {
 		U64(link.ino), U64(link.parent),
-		BYTES(link.name, WFS_META_NAME_MAX) } },
+		BYTES(link.name, WFS_META_NAME_MAX), SESSION } },
 	[WFS_META_OP_UNLINK] = { "unlink", {
 		U64(remove.parent), BYTES(remove.name, WFS_META_NAME_MAX),
-		{ F_U64, AT(remove.purge_ino), 0, 3 } } },
+		{ F_U64, AT(remove.purge_ino), 0, 3 }, SESSION } },
 	[WFS_META_OP_RMDIR] = { "rmdir", {
-		U64(remove.parent), BYTES(remove.name, WFS_META_NAME_MAX) } },
+		U64(remove.parent), BYTES(remove.name, WFS_META_NAME_MAX),
+		SESSION } },
 	[WFS_META_OP_RENAME] = { "rename", {
 		U64(rename.parent), BYTES(rename.name, WFS_META_NAME_MAX),
 		U64(rename.new_parent),
 		BYTES(rename.new_name, WFS_META_NAME_MAX),
-		U32(rename.flags) } },
+		U32(rename.flags), SESSION } },
 	[WFS_META_OP_SETATTR] = { "setattr", {
 		U64(setattr.ino), U32(setattr.flags), U32(setattr.mode),
 		U32(setattr.uid), U32(setattr.gid), U64(setattr.size),
 		I64(setattr.atime_ns), I64(setattr.mtime_ns),
-		I64(setattr.ctime_ns) } },
+		I64(setattr.ctime_ns), SESSION } },
 	[WFS_META_OP_SETXATTR] = { "setxattr", {
 		U64(xattr.ino), BYTES(xattr.name, WFS_META_XATTR_NAME_MAX),
 		BYTES(xattr.value, WFS_META_XATTR_VALUE_MAX),
-		U32(xattr.flags) } },
+		U32(xattr.flags), SESSION } },
 	[WFS_META_OP_REMOVEXATTR] = { "removexattr", {
 		U64(xattr.ino),
-		BYTES(xattr.name, WFS_META_XATTR_NAME_MAX) } },
+		BYTES(xattr.name, WFS_META_XATTR_NAME_MAX), SESSION } },
 	[WFS_META_OP_PURGE] = { "purge", { U64(purge.ino) } },
 	[WFS_META_OP_RESERVE_IDS] = { "reserve_ids", {
-		U32(reserve.count) } },
+		U32(reserve.count),
+		{ F_U32, AT(reserve.kind), 0, OP_LEASE_SINCE } } },
 	[WFS_META_OP_STRIPE_COMMIT] = { "stripe_commit", {
 		U64(stripe.ino), U64(stripe.sidx), U64(stripe.stripe_id),
 		U64(stripe.expected_version), U32(stripe.kind),
@@ -268,6 +289,9 @@ static const struct op_desc descs[WFS_META_OP_TYPE_COUNT] = {
 		BYTES(setting.value, WFS_META_SETTING_MAX) } },
 	[WFS_META_OP_DISK_DRAIN] = { "disk_drain", {
 		BYTES(drain.id, WFS_META_ID_MAX), U32(drain.draining) }, 7 },
+	[WFS_META_OP_DIR_LEASE] = { "dir_lease", {
+		U64(lease.ino), U64(lease.session), U32(lease.grant) },
+		OP_LEASE_SINCE },
 };
 
 static const struct op_desc *desc_of(uint32_t type)
@@ -339,7 +363,10 @@ static void fill_defaults(struct wfs_meta_op *op, uint32_t version,
 	}
 	/* unlink's purge_ino before version 3: 0, never purge; chunk_set's
 	 * from_node and from_disk before 6: empty, a plain set; disk_set's
-	 * keep_state before 6: 0 (all as zeroed). */
+	 * keep_state before 6: 0; before 8, the session of every type that
+	 * carries one: 0, no session (a lease refuses such an op, but no
+	 * lease existed before 8), mknod's ino: 0, the next number, and
+	 * reserve_ids' kind: 0, stripe ids (all as zeroed). */
 	if (version < 2 && op->type == WFS_META_OP_STRIPE_COMMIT)
 		op->u.stripe.expected_length = WFS_META_LENGTH_ANY;
 	if (version == 6 && op->type == WFS_META_OP_DISK_SET)

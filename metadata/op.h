@@ -51,7 +51,8 @@ enum wfs_meta_op_type {
 	WFS_META_OP_SETXATTR,
 	WFS_META_OP_REMOVEXATTR,
 	WFS_META_OP_PURGE,	/* drop an orphan (nlink 0, no longer open) */
-	WFS_META_OP_RESERVE_IDS, /* hand out a range of stripe ids */
+	WFS_META_OP_RESERVE_IDS, /* hand out a range of stripe ids or inode
+				  * numbers */
 	WFS_META_OP_STRIPE_COMMIT, /* a stripe's new version and its chunks */
 	WFS_META_OP_CHUNK_SET,	/* repair moved or lost one chunk of a stripe */
 	WFS_META_OP_GC_DONE,	/* old chunks deleted from their disks */
