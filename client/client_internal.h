@@ -89,6 +89,9 @@ struct wfs_client {
 	struct wfs_behind *behind;	/* unlinks in the background */
 
 	uint8_t id[16];			/* random client id */
+	uint64_t session;		/* random, non-zero: Caller.session of
+					 * every call, which the nodes tell
+					 * directory leases apart by */
 	char id_hex[2 * 16 + 1];	/* the same in hex, for request ids */
 	atomic_uint_fast64_t req_seq;	/* the last request number used */
 };
@@ -170,9 +173,10 @@ struct wfs_unlink_item {
 int wfs_meta_unlink_many(struct wfs_client *c, struct wfs_unlink_item *items,
 			 unsigned n, unsigned flags);
 
-/* Point @pb (initialized) at @cred's fields; @cred must outlive @pb's
- * use. */
-void wfs_caller_fill(Wormfs__Caller *pb, const struct wfs_cred *cred);
+/* Point @pb (initialized) at @cred's fields and set c->session; @cred
+ * must outlive @pb's use. */
+void wfs_caller_fill(const struct wfs_client *c, Wormfs__Caller *pb,
+		     const struct wfs_cred *cred);
 
 /* The node with @id (may be empty) and @addr, interned; NULL when out of
  * memory or when @addr is empty. */

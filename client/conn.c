@@ -179,8 +179,10 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 	}
 }
 
-void wfs_caller_fill(Wormfs__Caller *pb, const struct wfs_cred *cred)
+void wfs_caller_fill(const struct wfs_client *c, Wormfs__Caller *pb,
+		     const struct wfs_cred *cred)
 {
+	pb->session = c->session;
 	pb->uid = cred->uid;
 	pb->gid = cred->gid;
 	pb->pid = cred->pid;
@@ -315,6 +317,29 @@ struct wfs_lstripe *wfs_lstripe_from_pb(struct wfs_client *c,
 	return s;
 }
 
+/* A session id (Caller.session): random and non-zero.  Unlike the id
+ * above it must not be shared with another client, which would then hold
+ * this one's directory leases too: getrandom may wait for the kernel's
+ * pool to be ready (at boot only), and without it the wall clock in
+ * nanoseconds and the pid stand in. */
+static uint64_t new_session(void)
+{
+	uint64_t v = 0;
+	ssize_t n;
+
+	do
+		n = getrandom(&v, sizeof(v), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(v)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = ((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec) ^
+		    ((uint64_t)getpid() << 40);
+	}
+	return v ? v : 1;
+}
+
 static void fill_defaults(struct wfs_client_opts *o)
 {
 	if (o->retry_ms <= 0)
@@ -434,6 +459,7 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	}
 	for (size_t k = 0; k < sizeof(c->id); k++)
 		snprintf(c->id_hex + 2 * k, 3, "%02x", c->id[k]);
+	c->session = new_session();
 	/* Enough for a few directories being walked at once. */
 	if (c->opts.statahead_ms)
 		rc = wfs_statahead_new(c->opts.statahead_ms,

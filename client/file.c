@@ -1101,7 +1101,7 @@ static int create_call(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__CreateReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name.data = (uint8_t *)name;

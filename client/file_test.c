@@ -52,9 +52,15 @@ struct fchunk {
 	size_t len;
 };
 
+/* An inode of the fake's one flat directory, in a slot of fk.inodes. */
 struct finode {
 	bool used;
+	uint64_t ino;			/* < MAX_INODES when the fake picked
+					 * it, else a reserved one */
+	uint64_t cookie;		/* its readdir cookie: larger for each
+					 * name added, as on the node */
 	char name[64];
+	uint32_t mode, uid, gid;
 	uint64_t size;
 	int64_t mtime, ctime;
 	uint32_t links;			/* 0 is 1 */
@@ -64,8 +70,13 @@ static struct fake {
 	pthread_mutex_t lock;
 	struct wfs_rpc_server *srv;
 	char addr[64];
-	uint64_t next_stripe, clock;
-	struct finode inodes[MAX_INODES];	/* by ino */
+	uint64_t next_stripe, next_cookie;
+	int64_t clock;
+	struct finode inodes[MAX_INODES];
+	/* Caller.session: the first one seen, and calls that came with
+	 * another or none */
+	uint64_t session;
+	unsigned other_sessions;
 	struct fstripe stripes[MAX_STRIPES];
 	struct fchunk chunks[MAX_CHUNKS];
 	/* counters */
@@ -80,9 +91,68 @@ static struct fake {
 	bool bad_copies;		/* first copies with a byte changed */
 } fk;
 
+/* The fake's clock: the wall clock, but never the same time twice. */
 static int64_t tick(void)
 {
-	return ++fk.clock * 1000;
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	fk.clock = now > fk.clock ? now : fk.clock + 1;
+	return fk.clock;
+}
+
+/* The inode numbered @ino, or NULL. */
+static struct finode *fino(uint64_t ino)
+{
+	for (unsigned i = 0; i < MAX_INODES; i++)
+		if (fk.inodes[i].used && fk.inodes[i].ino == ino)
+			return &fk.inodes[i];
+	return NULL;
+}
+
+/* A new inode @ino named @name (a regular file, 0644, root's); NULL when
+ * the fake is full or the name too long. */
+static struct finode *fnew(uint64_t ino, const void *name, size_t len)
+{
+	for (unsigned i = 0; i < MAX_INODES; i++) {
+		struct finode *in = &fk.inodes[i];
+
+		if (in->used)
+			continue;
+		if (len >= sizeof(in->name))
+			return NULL;
+		memset(in, 0, sizeof(*in));
+		in->used = true;
+		in->ino = ino;
+		in->cookie = ++fk.next_cookie + 2;
+		memcpy(in->name, name, len);
+		in->mode = S_IFREG | 0644;
+		in->mtime = in->ctime = tick();
+		return in;
+	}
+	return NULL;
+}
+
+/* The smallest inode number the fake can pick that no inode has. */
+static uint64_t free_ino(void)
+{
+	for (uint64_t ino = 2; ino < MAX_INODES; ino++)
+		if (!fino(ino))
+			return ino;
+	return 0;
+}
+
+/* Note the session of a call's @caller. */
+static void saw_session(const Wormfs__Caller *caller)
+{
+	uint64_t s = caller ? caller->session : 0;
+
+	if (!fk.session && s)
+		fk.session = s;
+	else if (s != fk.session || !s)
+		fk.other_sessions++;
 }
 
 static struct fstripe *slot(uint64_t ino, uint64_t sidx)
@@ -103,17 +173,25 @@ static struct fchunk *chunk_find(uint64_t id, uint64_t v, uint32_t index)
 	return NULL;
 }
 
+#define POLICY 7
+
 static void fill_attr(uint64_t ino, Wormfs__Attr *a)
 {
+	const struct finode *in = fino(ino);
+
 	wormfs__attr__init(a);
 	a->ino = ino;
-	a->mode = S_IFREG | 0644;
-	a->nlink = fk.inodes[ino].links ? fk.inodes[ino].links : 1;
-	a->size = fk.inodes[ino].size;
-	a->bytes = fk.inodes[ino].size;
-	a->mtime_ns = fk.inodes[ino].mtime;
-	a->ctime_ns = fk.inodes[ino].ctime;
+	a->mode = in->mode;
+	a->nlink = in->links ? in->links : 1;
+	a->uid = in->uid;
+	a->gid = in->gid;
+	a->size = in->size;
+	a->bytes = in->size;
+	a->mtime_ns = in->mtime;
+	a->ctime_ns = in->ctime;
+	a->atime_ns = a->btime_ns = in->ctime;
 	a->generation = ino;
+	a->policy_id = POLICY;
 	a->blksize = SPAN;
 }
 
@@ -141,7 +219,7 @@ static int h_getattr(void *arg, const void *req, size_t len,
 	if (fk.eagain_left > 0) {
 		fk.eagain_left--;
 		rc = -EAGAIN;
-	} else if (r->ino >= MAX_INODES || !fk.inodes[r->ino].used) {
+	} else if (!fino(r->ino)) {
 		rc = -ENOENT;
 	} else {
 		fill_attr(r->ino, &a);
@@ -165,8 +243,8 @@ static void truncate_locked(uint64_t ino, uint64_t size)
 		else if (s->sidx * SPAN + s->length > size)
 			s->length = (uint32_t)(size - s->sidx * SPAN);
 	}
-	fk.inodes[ino].size = size;
-	fk.inodes[ino].mtime = fk.inodes[ino].ctime = tick();
+	fino(ino)->size = size;
+	fino(ino)->mtime = fino(ino)->ctime = tick();
 }
 
 static int h_setattr(void *arg, const void *req, size_t len,
@@ -181,14 +259,14 @@ static int h_setattr(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fk.lock);
-	if (r->ino >= MAX_INODES || !fk.inodes[r->ino].used) {
+	if (!fino(r->ino)) {
 		rc = -ENOENT;
 	} else {
 		if (r->valid & WORMFS__SET_ATTR_FIELD__SETATTR_SIZE)
 			truncate_locked(r->ino, r->size);
 		if (r->valid & WORMFS__SET_ATTR_FIELD__SETATTR_MTIME)
-			fk.inodes[r->ino].mtime = r->mtime_ns;
-		fk.inodes[r->ino].ctime = tick();
+			fino(r->ino)->mtime = r->mtime_ns;
+		fino(r->ino)->ctime = tick();
 		fill_attr(r->ino, &a);
 		ar.attr = &a;
 		rc = wfs_rpc_reply_set_msg(reply, &ar.base);
@@ -201,11 +279,11 @@ static int h_setattr(void *arg, const void *req, size_t len,
 /* The inode named @name, or 0. */
 static uint64_t name_find(const ProtobufCBinaryData *name)
 {
-	for (uint64_t i = 2; i < MAX_INODES; i++)
+	for (unsigned i = 0; i < MAX_INODES; i++)
 		if (fk.inodes[i].used &&
 		    strlen(fk.inodes[i].name) == name->len &&
 		    !memcmp(fk.inodes[i].name, name->data, name->len))
-			return i;
+			return fk.inodes[i].ino;
 	return 0;
 }
 
@@ -223,6 +301,7 @@ static int h_lookup(void *arg, const void *req, size_t len,
 		return rc;
 	pthread_mutex_lock(&fk.lock);
 	fk.lookups++;
+	saw_session(r->caller);
 	ino = name_find(&r->name);
 	if (ino) {
 		fill_attr(ino, &a);
@@ -275,7 +354,7 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 		uint64_t ino = name_find(&r->items[i]->name);
 
 		if (ino)
-			fk.inodes[ino].used = false;
+			fino(ino)->used = false;
 	}
 	pthread_mutex_unlock(&fk.lock);
 	for (size_t i = 0; i < r->n_items; i++) {
@@ -292,15 +371,14 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 	return rc;
 }
 
-/* Inodes are handed out in increasing order and never removed here, so
- * ino + 2 serves as a cookie (larger for every name added). */
+/* Entries in cookie order, from after the one asked for. */
 static int h_readdir(void *arg, const void *req, size_t len,
 		     struct wfs_rpc_reply *reply)
 {
 	Wormfs__ReadDirRequest *r;
 	Wormfs__ReadDirReply rr = WORMFS__READ_DIR_REPLY__INIT;
 	Wormfs__DirEntry e[MAX_INODES], *p[MAX_INODES];
-	uint64_t ino;
+	uint64_t after;
 	int rc = unpack(&wormfs__read_dir_request__descriptor, req, len, &r);
 
 	(void)arg;
@@ -309,19 +387,25 @@ static int h_readdir(void *arg, const void *req, size_t len,
 	pthread_mutex_lock(&fk.lock);
 	fk.readdirs++;
 	rr.eof = true;
-	for (ino = 2; ino < MAX_INODES; ino++) {
-		if (!fk.inodes[ino].used || ino + 2 <= r->cookie)
-			continue;
+	for (after = r->cookie;;) {
+		const struct finode *in = NULL;
+
+		for (unsigned i = 0; i < MAX_INODES; i++)
+			if (fk.inodes[i].used && fk.inodes[i].cookie > after &&
+			    (!in || fk.inodes[i].cookie < in->cookie))
+				in = &fk.inodes[i];
+		if (!in)
+			break;
 		if (rr.n_entries == r->limit) {
 			rr.eof = false;
 			break;
 		}
 		wormfs__dir_entry__init(&e[rr.n_entries]);
-		e[rr.n_entries].ino = ino;
-		e[rr.n_entries].mode = S_IFREG | 0644;
-		e[rr.n_entries].cookie = ino + 2;
-		e[rr.n_entries].name.data = (uint8_t *)fk.inodes[ino].name;
-		e[rr.n_entries].name.len = strlen(fk.inodes[ino].name);
+		e[rr.n_entries].ino = in->ino;
+		e[rr.n_entries].mode = in->mode;
+		e[rr.n_entries].cookie = after = in->cookie;
+		e[rr.n_entries].name.data = (uint8_t *)in->name;
+		e[rr.n_entries].name.len = strlen(in->name);
 		p[rr.n_entries] = &e[rr.n_entries];
 		rr.n_entries++;
 	}
@@ -345,6 +429,7 @@ static int h_create(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fk.lock);
+	saw_session(r->caller);
 	ino = name_find(&r->name);
 	if (ino && (r->flags & O_EXCL)) {
 		rc = -EEXIST;
@@ -352,14 +437,19 @@ static int h_create(void *arg, const void *req, size_t len,
 		if (r->flags & O_TRUNC)
 			truncate_locked(ino, 0);
 	} else {
-		for (ino = 2; ino < MAX_INODES && fk.inodes[ino].used; ino++)
-			;
-		if (ino == MAX_INODES || r->name.len >= 64) {
+		struct finode *in = NULL;
+
+		ino = free_ino();
+		if (ino)
+			in = fnew(ino, r->name.data, r->name.len);
+		if (!in) {
 			rc = -ENOSPC;
 		} else {
-			fk.inodes[ino].used = true;
-			memcpy(fk.inodes[ino].name, r->name.data, r->name.len);
-			fk.inodes[ino].mtime = fk.inodes[ino].ctime = tick();
+			in->mode = S_IFREG | (r->mode & 07777 &
+					      ~(r->caller ? r->caller->umask
+							  : 0));
+			in->uid = r->caller ? r->caller->uid : 0;
+			in->gid = r->caller ? r->caller->gid : 0;
 			cr.created = true;
 		}
 	}
@@ -444,6 +534,10 @@ static int h_commit(void *arg, const void *req, size_t len,
 	pthread_mutex_lock(&fk.lock);
 	fk.commits++;
 	s = slot(r->ino, r->sidx);
+	if (!fino(r->ino)) {
+		rc = -ENOENT;
+		goto out_unlock;
+	}
 	if ((s ? s->version : 0) != r->expected_version ||
 	    (s && r->check_length && s->length != r->expected_length)) {
 		rc = -ESTALE;
@@ -462,9 +556,9 @@ static int h_commit(void *arg, const void *req, size_t len,
 	s->n = (uint32_t)r->n_chunks;
 	for (unsigned i = 0; i < s->n && i < K + M; i++)
 		s->state[i] = r->chunks[i]->state;
-	if (r->file_size > fk.inodes[r->ino].size)
-		fk.inodes[r->ino].size = r->file_size;
-	fk.inodes[r->ino].mtime = fk.inodes[r->ino].ctime = tick();
+	if (r->file_size > fino(r->ino)->size)
+		fino(r->ino)->size = r->file_size;
+	fino(r->ino)->mtime = fino(r->ino)->ctime = tick();
 	cr.version = s->version;
 	fill_attr(r->ino, &a);
 	cr.attr = &a;
@@ -496,6 +590,11 @@ static int h_layout(void *arg, const void *req, size_t len,
 		goto out_free;
 	pthread_mutex_lock(&fk.lock);
 	fk.layouts++;
+	if (!fino(r->ino)) {
+		pthread_mutex_unlock(&fk.lock);
+		rc = -ENOENT;
+		goto out_free;
+	}
 	/* In sidx order: pick the next smallest each time. */
 	for (;;) {
 		struct fstripe *best = NULL;
@@ -648,6 +747,9 @@ static void fake_clear(void)
 	}
 	memset(fk.stripes, 0, sizeof(fk.stripes));
 	memset(fk.inodes, 0, sizeof(fk.inodes));
+	fk.next_cookie = 0;
+	fk.session = 0;
+	fk.other_sessions = 0;
 	fk.places = fk.commits = fk.reads = fk.writes = fk.layouts = 0;
 	fk.lookups = fk.readdirs = 0;
 	fk.unlink_calls = fk.unlink_items = 0;
@@ -804,7 +906,7 @@ static void test_sequential(void)
 	CU_ASSERT_EQUAL(fake_stripe(f, 10)->kind, WFS_STRIPE_REPLICA);
 	CU_ASSERT_EQUAL(fake_stripe(f, 10)->length, 12345);
 	CU_ASSERT_EQUAL(fake_stripe(f, 10)->n, M + 1);
-	CU_ASSERT_EQUAL(fk.inodes[wfs_file_ino(f)].size, size);
+	CU_ASSERT_EQUAL(fino(wfs_file_ino(f))->size, size);
 	/* Each stripe written once. */
 	CU_ASSERT_EQUAL(fk.commits, 11);
 	f = reopen(c, f, 0);
@@ -1204,7 +1306,7 @@ static void test_stripe_truncated_by_another(void)
 	write_ok(f, model, src + 3, 100, 0);
 	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
 	CU_ASSERT_EQUAL(slot(2, 0)->length, 500);
-	CU_ASSERT_EQUAL(fk.inodes[2].size, 500);
+	CU_ASSERT_EQUAL(fino(2)->size, 500);
 	/* Read back by this client, whose cache held the long version... */
 	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
 	check_file(f, model, 500);
@@ -1269,13 +1371,7 @@ static void test_client_args(void)
 static void fake_add_name(const char *name)
 {
 	pthread_mutex_lock(&fk.lock);
-	for (uint64_t ino = 2; ino < MAX_INODES; ino++)
-		if (!fk.inodes[ino].used) {
-			fk.inodes[ino].used = true;
-			snprintf(fk.inodes[ino].name, sizeof(fk.inodes[ino].name),
-				 "%s", name);
-			break;
-		}
+	fnew(free_ino(), name, strlen(name));
 	pthread_mutex_unlock(&fk.lock);
 }
 
@@ -1397,7 +1493,7 @@ static void fake_set_links(const char *name, uint32_t links)
 	pthread_mutex_lock(&fk.lock);
 	ino = name_find(&b);
 	if (ino)
-		fk.inodes[ino].links = links;
+		fino(ino)->links = links;
 	pthread_mutex_unlock(&fk.lock);
 }
 
@@ -1442,6 +1538,30 @@ static void test_lookup_beside_unlinks(void)
 	wfs_client_free(c);
 }
 
+/* Every call names the client's session, a non-zero number of its own:
+ * what the nodes tell directory leases apart by. */
+static void test_session(void)
+{
+	struct wfs_client *c = client(), *c2 = NULL;
+	struct wfs_client_opts o = { .nodes = fk.addr };
+	struct wfs_file *f = create(c, "s", 0);
+	struct wfs_attr a;
+	uint64_t first;
+
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "s", &a), 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "t", &a), -ENOENT);
+	CU_ASSERT_NOT_EQUAL(fk.session, 0);
+	CU_ASSERT_EQUAL(fk.other_sessions, 0);
+	first = fk.session;
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c2, &cred, 1, "s", &a), 0);
+	CU_ASSERT_EQUAL(fk.other_sessions, 1);
+	CU_ASSERT_EQUAL(fk.session, first);
+	wfs_client_free(c2);
+}
+
 static CU_TestInfo file_tests[] = {
 	{ "sequential write, EC stripes and a replica tail",
 	  test_sequential },
@@ -1464,6 +1584,7 @@ static CU_TestInfo file_tests[] = {
 	{ "unlinks queued together go in few calls", test_unlinks_batched },
 	{ "a lookup waits only for the unlinks that matter to it",
 	  test_lookup_beside_unlinks },
+	{ "every call names the client's session", test_session },
 	{ "client arguments", test_client_args },
 	CU_TEST_INFO_NULL,
 };

@@ -151,7 +151,7 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		}
 		return 0;
 	}
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -201,7 +201,7 @@ int wfs_client_getattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__AttrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "GetAttr", &req, attr_reply, &r, 0);
@@ -226,7 +226,7 @@ int wfs_meta_setattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__AttrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.valid = set->valid;
@@ -270,7 +270,7 @@ int wfs_client_mknod(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -290,7 +290,7 @@ int wfs_client_mkdir(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -309,7 +309,7 @@ int wfs_client_symlink(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -328,7 +328,7 @@ int wfs_client_link(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.new_parent = new_parent;
@@ -375,7 +375,7 @@ static int remove_name(struct wfs_client *c, const char *method, bool purge,
 	uint64_t open[OPEN_LIST_MAX];
 	int rc, n = purge ? open_inos(c, open, OPEN_LIST_MAX) : -1;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -439,7 +439,7 @@ int wfs_meta_unlink_many(struct wfs_client *c, struct wfs_unlink_item *items,
 	nopen = open_inos(c, open, OPEN_LIST_MAX);
 	for (unsigned i = 0; i < n; i++) {
 		wormfs__caller__init(&callers[i]);
-		wfs_caller_fill(&callers[i], items[i].cred);
+		wfs_caller_fill(c, &callers[i], items[i].cred);
 		wormfs__remove_request__init(&rr[i]);
 		rr[i].caller = &callers[i];
 		rr[i].parent = items[i].parent;
@@ -505,7 +505,7 @@ int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__RenameReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -539,7 +539,7 @@ int wfs_client_readlink(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__ReadlinkReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "Readlink", &req, readlink_reply, &r, 0);
@@ -564,7 +564,7 @@ int wfs_client_forget(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__ReleaseReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.client_id.data = c->id;
@@ -583,7 +583,7 @@ int wfs_client_statfs(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__StatfsReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "Statfs", &req, statfs_reply, &r, 0);
@@ -661,7 +661,7 @@ int wfs_client_readdir(struct wfs_client *c, const struct wfs_cred *cred,
 	int rc;
 
 	*out = NULL;
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.cookie = cookie;
@@ -711,7 +711,7 @@ int wfs_client_getxattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__GetXattrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.name = bytes_of(name);
@@ -736,7 +736,7 @@ int wfs_client_setxattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__SetXattrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.name = bytes_of(name);
@@ -759,7 +759,7 @@ int wfs_client_listxattr(struct wfs_client *c, const struct wfs_cred *cred,
 	size_t total = 0, off = 0;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "ListXattr", &req, list_xattr_reply, &r, 0);
@@ -789,7 +789,7 @@ int wfs_client_removexattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__RemoveXattrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.name = bytes_of(name);
@@ -813,7 +813,7 @@ int wfs_client_lock(struct wfs_client *c, const struct wfs_cred *cred,
 
 	if (op == WFS_LOCK_SET_WAIT)
 		flags |= WFS_CALL_TIMEOUT_FINAL | WFS_CALL_LONG;
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.kind = (Wormfs__LockKind)lk->kind;
@@ -877,7 +877,7 @@ static int get_layout(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__GetLayoutRequest req = WORMFS__GET_LAYOUT_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.sidx = from;
