@@ -14,8 +14,9 @@
  * node), so a layout of a million stripes points at a handful of nodes.
  *
  * Every reply passes here, so this is where the directories a namespace
- * reply carries (EntryReply, CreateReply, RemoveReply, RenameReply) go to
- * opts.dir_attr, whichever file made the call.
+ * reply carries (EntryReply, CreateReply, RemoveReply, RenameReply, and
+ * those in UnlinkMany and CreateMany replies) go to opts.dir_attr,
+ * whichever file made the call.
  */
 #include "client/client_internal.h"
 
@@ -87,6 +88,12 @@ static void report_dirs(struct wfs_client *c,
 			   ((const Wormfs__RemoveReply *)resp)->parent_attr);
 	} else if (desc == &wormfs__unlink_many_reply__descriptor) {
 		const Wormfs__UnlinkManyReply *r = (const void *)resp;
+
+		for (size_t i = 0; i < r->n_outcomes; i++)
+			if (r->outcomes[i] && r->outcomes[i]->reply)
+				report_dir(c, r->outcomes[i]->reply->parent_attr);
+	} else if (desc == &wormfs__create_many_reply__descriptor) {
+		const Wormfs__CreateManyReply *r = (const void *)resp;
 
 		for (size_t i = 0; i < r->n_outcomes; i++)
 			if (r->outcomes[i] && r->outcomes[i]->reply)
@@ -474,6 +481,13 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 		if (rc)
 			stop_pools(c);
 	}
+	if (rc == 0 && c->opts.early_creates) {
+		rc = wfs_leases_new(c, &c->leases);
+		if (rc) {
+			wfs_behind_free(c->behind);
+			stop_pools(c);
+		}
+	}
 	if (rc)
 		goto out_free;
 	wfs_chunkio_init(c, &c->io);
@@ -498,10 +512,16 @@ void wfs_client_free(struct wfs_client *c)
 {
 	if (!c)
 		return;
-	/* Files first: their flushes still wait for queued unlinks. */
+	/* Files first: their flushes still wait for queued operations.
+	 * Then no lease is asked for any more, the queue is applied (its
+	 * creates still report to the leases), and what is held goes
+	 * back. */
 	wfs_file_close_all(c);
+	wfs_leases_stop(c->leases);
 	wfs_behind_free(c->behind);
 	c->behind = NULL;
+	wfs_leases_free(c->leases);
+	c->leases = NULL;
 	wfs_pool_free(c->stripe_pool);
 	wfs_pool_free(c->io_pool);
 	for (unsigned k = 0; k <= WFS_EC_MAX_K; k++)
