@@ -224,9 +224,11 @@ int wfs_meta_reserve_inos(struct wfs_client *c, uint32_t count,
  * held whose last complete reading started before @since_ns
  * (CLOCK_MONOTONIC): what a new lease of @dir needs before the list can
  * prove a name absent (client/leases_internal.h).  Waits for the queued
- * operations, as any listing.  Returns whether it read. */
-bool wfs_meta_relist(struct wfs_client *c, const struct wfs_cred *cred,
-		     uint64_t dir, int64_t since_ns);
+ * operations, as any listing.  Returns 1 when it read, 0 when there was
+ * nothing to read, -EBUSY when a reading that started before @since_ns is
+ * under way (ask again later). */
+int wfs_meta_relist(struct wfs_client *c, const struct wfs_cred *cred,
+		    uint64_t dir, int64_t since_ns);
 
 /* Point @pb (initialized) at @cred's fields and set c->session; @cred
  * must outlive @pb's use. */

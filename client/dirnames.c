@@ -393,20 +393,22 @@ out:
 	return want;
 }
 
-bool wfs_dirnames_want_after(struct wfs_dirnames *dn, uint64_t dir,
-			     int64_t since_ns, uint64_t *cookie,
-			     uint64_t *ticket)
+int wfs_dirnames_want_after(struct wfs_dirnames *dn, uint64_t dir,
+			    int64_t since_ns, uint64_t *cookie,
+			    uint64_t *ticket)
 {
 	int64_t now = now_ms();
-	bool want = false;
+	int want = 0;
 	struct slot *s;
 
 	pthread_mutex_lock(&dn->lock);
 	s = slot_find(dn, dir);
-	if (s && s->listed && !s->fetching && !too_big(dn, dir, now) &&
-	    s->valid_ns <= since_ns) {
+	if (s && s->fetching && s->round_ns <= since_ns) {
+		want = -EBUSY;
+	} else if (s && s->listed && !s->fetching && !too_big(dn, dir, now) &&
+		   s->valid_ns <= since_ns) {
 		start_round(dn, s, now, cookie, ticket);
-		want = true;
+		want = 1;
 	}
 	pthread_mutex_unlock(&dn->lock);
 	return want;

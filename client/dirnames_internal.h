@@ -90,12 +90,14 @@ bool wfs_dirnames_want(struct wfs_dirnames *dn, uint64_t dir,
 		       uint64_t *cookie, uint64_t *ticket);
 
 /* Like wfs_dirnames_want, for a caller that needs @dir's list read after
- * @since_ns (CLOCK_MONOTONIC; see wfs_dirnames_absent_after): true when
- * a list of @dir is held but its last complete round started before
- * then (and none is under way), whatever its age. */
-bool wfs_dirnames_want_after(struct wfs_dirnames *dn, uint64_t dir,
-			     int64_t since_ns, uint64_t *cookie,
-			     uint64_t *ticket);
+ * @since_ns (CLOCK_MONOTONIC; see wfs_dirnames_absent_after): 1 when a
+ * list of @dir is held but its last complete round started before then,
+ * whatever its age (the caller lists, as after wfs_dirnames_want); 0 when
+ * none is needed (no list, or one read since); -EBUSY when a round that
+ * started before then is under way (ask again once it is over). */
+int wfs_dirnames_want_after(struct wfs_dirnames *dn, uint64_t dir,
+			    int64_t since_ns, uint64_t *cookie,
+			    uint64_t *ticket);
 
 /* A page of the listing of @ticket came: @rc 0 with the @n entries at
  * @ents (@eof: the directory ends there), or the error @rc.  Returns true

@@ -51,6 +51,9 @@
  * for during this; after a failed ReserveInos, none during RETRY_MS. */
 #define OFF_MS 60000
 #define RETRY_MS 1000
+/* How soon to look again at a list of names being read when a lease
+ * needs it read anew: a page is a call, a few milliseconds. */
+#define RELIST_MS 5
 
 enum lease_state {
 	L_FREE,		/* slot unused */
@@ -78,7 +81,8 @@ struct lease {
 	unsigned outstanding;	/* early creates answered, not yet over */
 	bool recalled;		/* another client waits for it */
 	bool evict;		/* the table is full: give it back */
-	bool relist;		/* read @dir's list of names anew */
+	int64_t relist_ms;	/* read @dir's list of names anew from then
+				 * (0: no need) */
 	bool have_tmpl;		/* policy_id and blksize are known */
 	uint32_t policy_id, blksize;
 	char *proofs[PROOFS];	/* names proven absent; NULL: none */
@@ -222,17 +226,20 @@ static void pick(struct wfs_leases *l, int64_t now, struct job *j,
 		if (e->state == L_WANT && now >= l->off_until) {
 			e->state = L_ASKING;
 			j->kind = J_ASK;
-		} else if (e->state == L_HELD && e->relist) {
-			e->relist = false;
+		} else if (e->state == L_HELD && e->relist_ms &&
+			   now >= e->relist_ms) {
+			e->relist_ms = 0;
 			j->kind = J_RELIST;
 		} else if (e->state == L_HELD && !e->outstanding &&
 			   (e->recalled || e->evict ||
 			    now - e->used_ms >= IDLE_MS)) {
 			e->state = L_GIVING;
 			j->kind = J_GIVE;
-		} else if (e->state == L_HELD && !e->outstanding &&
-			   e->used_ms + IDLE_MS < *wake) {
-			*wake = e->used_ms + IDLE_MS;
+		} else if (e->state == L_HELD) {
+			if (!e->outstanding && e->used_ms + IDLE_MS < *wake)
+				*wake = e->used_ms + IDLE_MS;
+			if (e->relist_ms && e->relist_ms < *wake)
+				*wake = e->relist_ms;
 		} else if (e->state == L_COOL && now >= e->cool_ms) {
 			lease_reset(e, L_FREE, 0);
 		}
@@ -306,7 +313,7 @@ static void do_ask(struct wfs_leases *l, const struct job *j)
 		e->recalled = recalled;
 		/* A list of names held from before the grant proves nothing:
 		 * read what was added since (one short page, usually). */
-		e->relist = l->c->dn != NULL;
+		e->relist_ms = l->c->dn ? now : 0;
 		clear_proofs(e);
 		l->st.grants++;
 		l->st.recalls += recalled;
@@ -337,10 +344,16 @@ static void do_give(struct wfs_leases *l, const struct job *j)
 
 static void do_relist(struct wfs_leases *l, const struct job *j)
 {
-	bool listed = wfs_meta_relist(l->c, &j->cred, j->dir, j->since_ns);
+	int rc = wfs_meta_relist(l->c, &j->cred, j->dir, j->since_ns);
 
 	pthread_mutex_lock(&l->lock);
-	l->st.relists += listed;
+	if (rc == 1)
+		l->st.relists++;
+	/* A reading from before the grant is under way: once it is over,
+	 * read again (the lease is still the same, or this is moot). */
+	if (rc == -EBUSY && j->e->state == L_HELD &&
+	    j->e->grant_ns == j->since_ns)
+		j->e->relist_ms = wfs_client_now_ms() + RELIST_MS;
 	pthread_mutex_unlock(&l->lock);
 }
 

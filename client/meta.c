@@ -110,16 +110,18 @@ static void list_names(struct wfs_client *c, const struct wfs_cred *cred,
 		list_pages(c, cred, parent, cookie, ticket);
 }
 
-bool wfs_meta_relist(struct wfs_client *c, const struct wfs_cred *cred,
-		     uint64_t dir, int64_t since_ns)
+int wfs_meta_relist(struct wfs_client *c, const struct wfs_cred *cred,
+		    uint64_t dir, int64_t since_ns)
 {
 	uint64_t cookie, ticket;
+	int rc;
 
-	if (!c->dn ||
-	    !wfs_dirnames_want_after(c->dn, dir, since_ns, &cookie, &ticket))
-		return false;
-	list_pages(c, cred, dir, cookie, ticket);
-	return true;
+	if (!c->dn)
+		return 0;
+	rc = wfs_dirnames_want_after(c->dn, dir, since_ns, &cookie, &ticket);
+	if (rc == 1)
+		list_pages(c, cred, dir, cookie, ticket);
+	return rc;
 }
 
 /* Whether @name is known not to be in @parent, from its list of names
