@@ -84,7 +84,7 @@ static struct fake {
 	unsigned places, commits, reads, writes, layouts, lookups, readdirs;
 	unsigned unlink_calls, unlink_items;
 	/* UnlinkMany, CreateMany wait while these are set (up to HOLD_MS) */
-	bool hold_unlinks, hold_creates;
+	bool hold_unlinks, hold_creates, hold_lookups;
 	pthread_cond_t unlink_cond;	/* either changed */
 	/* ReserveInos: numbers from RESERVED on, at most reserve_max a call
 	 * (0: as many as asked) */
@@ -365,6 +365,8 @@ static uint64_t name_find(const ProtobufCBinaryData *name)
 	return 0;
 }
 
+static void held(bool *hold);
+
 static int h_lookup(void *arg, const void *req, size_t len,
 		    struct wfs_rpc_reply *reply)
 {
@@ -381,6 +383,10 @@ static int h_lookup(void *arg, const void *req, size_t len,
 	fk.lookups++;
 	saw_session(r->caller);
 	ino = name_find(&r->name);
+	/* Held with its answer known, as a reply on its way. */
+	held(&fk.hold_lookups);
+	if (ino && !fino(ino))
+		ino = 0;
 	if (ino) {
 		fill_attr(ino, &a);
 		er.attr = &a;
@@ -1019,7 +1025,7 @@ static void fake_clear(void)
 	fk.unlink_calls = fk.unlink_items = 0;
 	fk.eagain_left = 0;
 	fk.fail_writes = false;
-	fk.hold_unlinks = fk.hold_creates = false;
+	fk.hold_unlinks = fk.hold_creates = fk.hold_lookups = false;
 	fk.next_reserved = RESERVED;
 	fk.reserve_calls = fk.reserve_max = 0;
 	memset(fk.leases, 0, sizeof(fk.leases));
@@ -1983,9 +1989,19 @@ static void test_create_early(void)
 	CU_ASSERT_EQUAL(b.blksize, a.blksize);
 	pthread_join(t, NULL);
 	CU_ASSERT_FALSE(wfs_client_unlinking(c, 1));
+	/* A lookup of a name being made waits for it too. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &who, 1, "early2", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &who, "early2", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED + 1);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "early2", &b), 0);
+	CU_ASSERT_EQUAL(b.ino, a.ino);
+	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
 	CU_ASSERT_EQUAL(fk.creates, 1);
-	CU_ASSERT_EQUAL(fk.create_items, 1);
+	CU_ASSERT_EQUAL(fk.create_items, 2);
 	CU_ASSERT_EQUAL(fk.create_no_excl, 0);
 	CU_ASSERT_EQUAL(fk.other_sessions, 0);
 	wfs_client_free(c);
@@ -2099,6 +2115,7 @@ static void test_recall_after_drain(void)
 	struct wfs_attr a;
 	pthread_t t;
 
+	/* Another client waits: the CreateMany reply says so. */
 	fake_clear();
 	c = lease_client(false);
 	take_lease(c, "first");
@@ -2106,7 +2123,6 @@ static void test_recall_after_drain(void)
 	hold_creates(true);
 	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
 	CU_ASSERT_EQUAL(a.ino, RESERVED);
-	/* Another client waits: the CreateMany reply says so. */
 	pthread_mutex_lock(&fk.lock);
 	fk.leases[0].waiter = true;
 	pthread_mutex_unlock(&fk.lock);
@@ -2126,6 +2142,194 @@ static void test_recall_after_drain(void)
 	CU_ASSERT_EQUAL(lstats(c).cooling, 1);
 	CU_ASSERT_EQUAL(lstats(c).held, 0);
 	CU_ASSERT_EQUAL(fk.lease_grants, 1);
+	wfs_client_free(c);
+
+	/* Recalled while a create under it is still out: kept until that
+	 * one is applied, but answers no create meanwhile. */
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "y", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	wfs_leases_recall(c->leases, 1);
+	CU_ASSERT_EQUAL(lstats(c).held, 1);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
+			      0);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "y", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	pthread_join(t, NULL);
+	CU_ASSERT_TRUE(wait_until(lease_gone, c));
+	CU_ASSERT(event_at("c:x") >= 0);
+	CU_ASSERT(event_at("c:x") < event_at("r:1"));
+	wfs_client_free(c);
+}
+
+/* A lease answers creates only while a call sent less than 1.5 s ago
+ * found it ours: the CreateMany replies of a stream of creates keep it
+ * so, while one create held at the node for longer does not. */
+static void test_lease_confirmation(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	char name[16];
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	for (unsigned i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "s%u", i);
+		CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, name, &a),
+				-ENOENT);
+		CU_ASSERT_EQUAL(create_as(c, &cred, name, O_EXCL, &a), 0);
+		CU_ASSERT(a.ino >= RESERVED);
+		CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+		usleep(100 * 1000);
+	}
+	CU_ASSERT_EQUAL(fk.lease_grants, 1);
+	CU_ASSERT_EQUAL(fk.create_items, 20);
+	/* A create answered, and not yet sent (so the queue is not slow),
+	 * keeps the lease but vouches for nothing. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "y", &a), -ENOENT);
+	CU_ASSERT_TRUE(wfs_leases_early(c->leases, &cred, 1, "x", 0644, 1,
+					&a));
+	usleep(1600 * 1000);
+	CU_ASSERT_EQUAL(lstats(c).held, 1);
+	CU_ASSERT_FALSE(wfs_leases_usable(c->leases, 1));
+	CU_ASSERT_EQUAL(create_as(c, &cred, "y", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	wfs_leases_applied(c->leases, 1, -ECANCELED, NULL);
+	CU_ASSERT_TRUE(wait_until(lease_gone, c));
+	wfs_client_free(c);
+}
+
+static void *lookup_z(void *arg)
+{
+	struct wfs_attr a;
+
+	return (void *)(intptr_t)wfs_client_lookup(arg, &cred, 1, "z", &a);
+}
+
+static void *lookup_w(void *arg)
+{
+	struct wfs_attr a;
+
+	return (void *)(intptr_t)wfs_client_lookup(arg, &cred, 1, "w", &a);
+}
+
+static bool lookup_arrived(struct wfs_client *c)
+{
+	(void)c;
+	pthread_mutex_lock(&fk.lock);
+	bool in = fk.lookups > 0;
+	pthread_mutex_unlock(&fk.lock);
+	return in;
+}
+
+/* A lookup sent before the grant arrived proves nothing, even if its
+ * answer comes after: another client may have made the name in between;
+ * nor does one that was out while this client made the name. */
+static void test_lookup_across_grant(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+	void *rc;
+
+	fake_clear();
+	c = lease_client(false);
+	fk.hold_lookups = true;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, lookup_z, c), 0);
+	CU_ASSERT_TRUE(wait_until(lookup_arrived, c));
+	take_lease(c, "first");
+	pthread_mutex_lock(&fk.lock);
+	fk.hold_lookups = false;
+	pthread_cond_broadcast(&fk.unlink_cond);
+	pthread_mutex_unlock(&fk.lock);
+	pthread_join(t, &rc);
+	CU_ASSERT_EQUAL((intptr_t)rc, -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "z", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(fk.create_items, 0);
+	/* Likewise one answered "absent" before this client made the name
+	 * and arriving after. */
+	fk.lookups = 0;
+	fk.hold_lookups = true;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, lookup_w, c), 0);
+	CU_ASSERT_TRUE(wait_until(lookup_arrived, c));
+	CU_ASSERT_EQUAL(create_as(c, &cred, "w", O_EXCL, &a), 0);
+	pthread_mutex_lock(&fk.lock);
+	fk.hold_lookups = false;
+	pthread_cond_broadcast(&fk.unlink_cond);
+	pthread_mutex_unlock(&fk.lock);
+	pthread_join(t, &rc);
+	CU_ASSERT_EQUAL((intptr_t)rc, -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "w", O_EXCL, &a), -EEXIST);
+	CU_ASSERT_EQUAL(fk.create_items, 0);
+	wfs_client_free(c);
+}
+
+/* Directory 1's lease goes to another session (@on) or back to none. */
+static void foreign_lease(bool on)
+{
+	struct flease *l;
+
+	pthread_mutex_lock(&fk.lock);
+	l = flease(1, true);
+	if (l)
+		l->holder = on ? 42 : 0;
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static void *foreign_lease_ends(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	foreign_lease(false);
+	return NULL;
+}
+
+/* Creates and unlinks another session's lease holds off (the node says
+ * EAGAIN for the item: this client's lease was lost, or it has none) are
+ * sent again until they go through; a lease of this client there counts
+ * as recalled. */
+static void test_held_off_resent(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+
+	fake_clear();
+	fake_add_name("old");
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	/* Revoked and granted to another session meanwhile. */
+	foreign_lease(true);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, foreign_lease_ends,
+					     NULL), 0);
+	hold_creates(false);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT_TRUE(fake_has("x"));
+	CU_ASSERT(fk.create_calls >= 2);
+	CU_ASSERT_EQUAL(lstats(c).recalls, 1);
+	/* An unlink likewise. */
+	foreign_lease(true);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, foreign_lease_ends,
+					     NULL), 0);
+	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "old", NULL,
+						 NULL), 0);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT_FALSE(fake_has("old"));
+	CU_ASSERT(fk.unlink_calls >= 2);
 	wfs_client_free(c);
 }
 
@@ -2169,12 +2373,22 @@ static void test_unlink_after_create(void)
 	CU_ASSERT_EQUAL(a.ino, RESERVED);
 	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "x", NULL,
 						 NULL), 0);
+	/* A call's worth waits: a second worker starts, and must not send
+	 * them either. */
+	for (unsigned i = 0; i < 40; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "v%u", i);
+		CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, name,
+							 NULL, NULL), 0);
+	}
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
 			      0);
 	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
 	pthread_join(t, NULL);
 	CU_ASSERT(event_at("c:x") >= 0);
 	CU_ASSERT(event_at("c:x") < event_at("u>x"));
+	CU_ASSERT(event_at("c:x") < event_at("u>v39"));
 	CU_ASSERT(event_at("u:x") >= 0);
 	CU_ASSERT_FALSE(fake_has("x"));
 	wfs_client_free(c);
@@ -2324,6 +2538,34 @@ static void test_ino_pool(void)
 	wfs_client_free(c);
 }
 
+/* Without the node's word on a new file's policy there (the lease came
+ * after an open of an existing file), creates are the node's until one
+ * gives it. */
+static void test_template_needed(void)
+{
+	struct wfs_client *c;
+	struct wfs_file *f = NULL;
+	struct wfs_attr a;
+	bool created = true;
+
+	fake_clear();
+	fake_add_name("exists");
+	c = lease_client(false);
+	CU_ASSERT_EQUAL(wfs_file_create(c, &cred, 1, "exists", 0644,
+					O_CREAT | O_RDWR, &a, &created, &f),
+			0);
+	CU_ASSERT_FALSE(created);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_TRUE(wait_until(lease_ready, c));
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "y", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "y", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "z", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "z", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	wfs_client_free(c);
+}
+
 /* Another client's create in a leased directory waits until the lease is
  * given back, then goes through. */
 static void test_other_client_waits(void)
@@ -2372,6 +2614,12 @@ static CU_TestInfo file_tests[] = {
 	  test_create_sync_cases },
 	{ "a recalled lease goes back once its creates are applied",
 	  test_recall_after_drain },
+	{ "a lease is used only while calls confirm it",
+	  test_lease_confirmation },
+	{ "a lookup sent before the grant proves nothing",
+	  test_lookup_across_grant },
+	{ "creates and unlinks held off by a lease are sent again",
+	  test_held_off_resent },
 	{ "an early create that fails fails the next settle",
 	  test_early_create_fails },
 	{ "an unlink of a name made early follows its create",
@@ -2381,6 +2629,8 @@ static CU_TestInfo file_tests[] = {
 	{ "a list of names proves absence only when read under the lease",
 	  test_dirnames_proof },
 	{ "inode numbers are reserved in ranges", test_ino_pool },
+	{ "an early create needs the node's policy of the directory",
+	  test_template_needed },
 	{ "another client's create waits for the lease",
 	  test_other_client_waits },
 	{ "client arguments", test_client_args },
