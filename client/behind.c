@@ -1,11 +1,18 @@
-/* client/behind: unlinks applied in the background (behind_internal.h).
+/* client/behind: unlinks and creates applied in the background
+ * (behind_internal.h).
  *
- * Queued unlinks sit on one list, oldest first, each with a sequence
- * number; workers take the oldest untaken ones, many per call
- * (UnlinkMany), and drop them from the list once applied.  A waiter notes the
- * last number given out and sleeps until no unlink at or below it is left
- * on the list, so unlinks queued after it started waiting cannot hold it
- * up (an `rm -rf` next door cannot starve a lookup).
+ * Queued operations sit on one list, oldest first, each with a sequence
+ * number; workers take the oldest untaken ones, many of one kind per call
+ * (UnlinkMany, CreateMany), and drop them from the list once applied.
+ * Taking always starts at the oldest untaken operation, so the taken ones
+ * are always the head of the list, and a worker sees at once whether an
+ * operation of the other kind is still out before the first it could
+ * take: then it takes nothing, and the worker that has that one out takes
+ * the rest when it is done (a worker goes on until nothing is left that
+ * it may take).  A waiter notes the last number given out and sleeps
+ * until no operation at or below it is left on the list, so operations
+ * queued after it started waiting cannot hold it up (an `rm -rf` next door
+ * cannot starve a lookup).
  */
 #include "client/behind_internal.h"
 
@@ -15,22 +22,24 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include "client/client_internal.h"
+#include "client/leases_internal.h"
 #include "log/log.h"
 #include "mem/mem.h"
 
-/* Calls in flight at once, and unlinks per call: while one call is out
- * the kernel's next unlinks queue up, and the next call takes them all.
- * A second worker starts only once PER_CALL wait untaken: a call costs
- * the client and the node far more than an item in it, so starting one
- * per unlink while another is out would make many small calls exactly
- * when the machine is busiest.
+/* Calls in flight at once, and operations per call: while one call is
+ * out the kernel's next operations queue up, and the next call takes them
+ * all.  A second worker starts only once PER_CALL wait untaken: a call
+ * costs the client and the node far more than an item in it, so starting
+ * one per operation while another is out would make many small calls
+ * exactly when the machine is busiest.
  * At most QUEUE_MAX wait or run; a caller queueing more waits for a place
- * (removals never pile up unbounded behind a slow cluster).  Once the
+ * (changes never pile up unbounded behind a slow cluster).  Once the
  * oldest has waited SLOW_MS, the cluster is in trouble (an election, a
- * node down): new unlinks are then applied before they are answered, so
- * few are ever answered early and then delayed for long. */
+ * node down): new operations are then applied before they are answered,
+ * so few are ever answered early and then delayed for long. */
 #define WORKERS 4
 #define PER_CALL 32
 #define QUEUE_MAX 128
@@ -38,16 +47,25 @@
 /* How long to keep one name per call after a node said it does not know
  * UnlinkMany (a rolling upgrade ends). */
 #define SINGLE_MS 60000
+/* Back-off between the sendings of unlinks or creates another session's
+ * lease held off (EAGAIN), as wfs_meta_call's for a whole call. */
+#define BACKOFF_MIN_MS 20
+#define BACKOFF_MAX_MS 1000
 
-struct unlink_op {
-	struct unlink_op *next;		/* on b->ops; b->lock */
+enum op_kind { OP_UNLINK, OP_CREATE };
+
+struct op {
+	struct op *next;		/* on b->ops; b->lock */
 	uint64_t seq;
 	int64_t queued_ms;		/* CLOCK_MONOTONIC */
 	bool taken;			/* a worker is applying it; b->lock */
+	enum op_kind kind;
 	struct wfs_cred cred;
 	uint64_t parent;
-	wfs_client_unlinked_cb done;
+	wfs_client_unlinked_cb done;	/* OP_UNLINK */
 	void *arg;
+	struct wfs_attr attr;		/* OP_CREATE: what it was answered
+					 * with */
 	char name[];
 };
 
@@ -61,8 +79,8 @@ struct wfs_behind {
 	struct wfs_client *c;
 	struct wfs_pool *pool;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* an unlink finished */
-	struct unlink_op *ops;		/* queued or running, by seq; lock */
+	pthread_cond_t cond;		/* an operation finished */
+	struct op *ops;			/* queued or running, by seq; lock */
 	uint64_t seq;			/* the last number given; lock */
 	atomic_uint n;			/* ops on the list; written under lock */
 	unsigned untaken;		/* of those, not taken by a worker; lock */
@@ -70,8 +88,8 @@ struct wfs_behind {
 					 * lock */
 	int64_t single_until;		/* before this (ms), one name per call:
 					 * the node predates UnlinkMany; lock */
-	bool slow;			/* unlinks are applied before they are
-					 * answered (SLOW_MS); lock */
+	bool slow;			/* operations are applied before they
+					 * are answered (SLOW_MS); lock */
 	struct worker workers[WORKERS];
 };
 
@@ -103,24 +121,24 @@ void wfs_behind_free(struct wfs_behind *b)
 		return;
 	wfs_pool_free(b->pool);		/* runs what is queued */
 	if (b->err)
-		wfs_log_error("client", "an unlink made before the client "
-			      "stopped failed: %s", strerror(-b->err));
+		wfs_log_error("client", "an unlink or create made before the "
+			      "client stopped failed: %s", strerror(-b->err));
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);
 	wfs_free(b);
 }
 
 /* Set on a worker while it runs the callbacks of what it applied: the
- * calls they make concern unlinks already applied and must not wait for
- * later ones, which no worker would take while all of them waited. */
+ * calls they make concern operations already applied and must not wait
+ * for later ones, which no worker would take while all of them waited. */
 static __thread bool in_callback;
 
-/* Whether an unlink numbered @upto or lower is still on the list: any
+/* Whether an operation numbered @upto or lower is still on the list: any
  * (@name NULL), or one of @parent/@name. */
 static bool pending_upto(const struct wfs_behind *b, uint64_t upto,
 			 uint64_t parent, const char *name)
 {
-	for (const struct unlink_op *op = b->ops; op && op->seq <= upto;
+	for (const struct op *op = b->ops; op && op->seq <= upto;
 	     op = op->next)
 		if (!name ||
 		    (op->parent == parent && strcmp(op->name, name) == 0))
@@ -159,43 +177,99 @@ bool wfs_behind_pending(struct wfs_behind *b)
 	return b && atomic_load(&b->n) > 0;
 }
 
-/* Apply @n taken unlinks: in one call, or one by one for a node that
- * predates UnlinkMany.  Sets each item's outcome. */
-static void apply(struct wfs_behind *b, struct unlink_op **ops,
-		  struct wfs_unlink_item *items, unsigned n)
+static void sleep_ms(int64_t ms)
 {
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- unlinks ---- */
+
+/* Wait @*backoff before sending again what a lease held off, doubling
+ * it; false (and no wait) when that would pass @deadline. */
+static bool backoff_wait(int64_t deadline, int64_t *backoff)
+{
+	if (wfs_client_now_ms() + *backoff > deadline)
+		return false;
+	sleep_ms(*backoff);
+	*backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+						 : *backoff * 2;
+	return true;
+}
+
+/* Send the unlinks of @items[0..n) still to be made (rc -EAGAIN): in one
+ * call, or one by one for a node that predates UnlinkMany.  Returns the
+ * number another session's lease of their directory held off. */
+static unsigned send_unlinks(struct wfs_behind *b,
+			     struct wfs_unlink_item *items, unsigned n)
+{
+	struct wfs_unlink_item todo[PER_CALL];
+	unsigned map[PER_CALL], m = 0, left = 0;
 	bool single;
 	int rc;
 
 	for (unsigned i = 0; i < n; i++)
-		items[i] = (struct wfs_unlink_item){
-			.cred = &ops[i]->cred, .parent = ops[i]->parent,
-			.name = ops[i]->name, .nlink = 1 };
+		if (items[i].rc == -EAGAIN) {
+			map[m] = i;
+			todo[m++] = items[i];
+		}
 	pthread_mutex_lock(&b->lock);
 	single = wfs_client_now_ms() < b->single_until;
 	pthread_mutex_unlock(&b->lock);
 	if (!single) {
-		rc = wfs_meta_unlink_many(b->c, items, n, WFS_CALL_BEHIND);
-		if (rc != -EOPNOTSUPP) {
-			for (unsigned i = 0; rc && i < n; i++)
-				items[i].rc = rc;
+		rc = wfs_meta_unlink_many(b->c, todo, m, WFS_CALL_BEHIND);
+		if (rc == -EOPNOTSUPP) {
+			wfs_log_warn("client", "the cluster does not know "
+				     "UnlinkMany (an older node): unlinking "
+				     "one name per call");
+			pthread_mutex_lock(&b->lock);
+			b->single_until = wfs_client_now_ms() + SINGLE_MS;
+			pthread_mutex_unlock(&b->lock);
+			single = true;
+		}
+		for (unsigned j = 0; !single && rc && j < m; j++)
+			todo[j].rc = rc;
+	}
+	/* One per call: the call itself waits out a lease (wfs_meta_call
+	 * retries -EAGAIN). */
+	for (unsigned j = 0; single && j < m; j++)
+		todo[j].rc = wfs_meta_unlink(b->c, todo[j].cred,
+					     todo[j].parent, todo[j].name,
+					     WFS_CALL_BEHIND, &todo[j].ino,
+					     &todo[j].nlink);
+	for (unsigned j = 0; j < m; j++) {
+		items[map[j]] = todo[j];
+		left += todo[j].rc == -EAGAIN;
+	}
+	return left;
+}
+
+/* Apply @n taken unlinks; those held off by another session's lease of
+ * their directory (which the node recalls meanwhile) are sent again, with
+ * back-off, up to the retry deadline.  Sets each item's outcome. */
+static void apply_unlinks(struct wfs_behind *b, struct op **ops,
+			  struct wfs_unlink_item *items, unsigned n)
+{
+	int64_t deadline = wfs_client_now_ms() + b->c->opts.retry_ms;
+	int64_t backoff = BACKOFF_MIN_MS;
+
+	for (unsigned i = 0; i < n; i++)
+		items[i] = (struct wfs_unlink_item){
+			.cred = &ops[i]->cred, .parent = ops[i]->parent,
+			.name = ops[i]->name, .nlink = 1, .rc = -EAGAIN };
+	while (send_unlinks(b, items, n))
+		if (!backoff_wait(deadline, &backoff)) {
+			for (unsigned i = 0; i < n; i++)
+				if (items[i].rc == -EAGAIN)
+					items[i].rc = -EIO;
 			return;
 		}
-		wfs_log_warn("client", "the cluster does not know UnlinkMany "
-			     "(an older node): unlinking one name per call");
-		pthread_mutex_lock(&b->lock);
-		b->single_until = wfs_client_now_ms() + SINGLE_MS;
-		pthread_mutex_unlock(&b->lock);
-	}
-	for (unsigned i = 0; i < n; i++)
-		items[i].rc = wfs_meta_unlink(b->c, items[i].cred,
-					      items[i].parent, items[i].name,
-					      WFS_CALL_BEHIND, &items[i].ino,
-					      &items[i].nlink);
 }
 
 /* Log an unlink's failure; a name already gone counts as removed. */
-static int outcome(struct unlink_op *op, struct wfs_unlink_item *it)
+static int unlink_outcome(struct op *op, struct wfs_unlink_item *it)
 {
 	if (it->rc == -ENOENT) {
 		/* Someone else removed it first: it is gone, as asked. */
@@ -214,53 +288,224 @@ static int outcome(struct unlink_op *op, struct wfs_unlink_item *it)
 	return it->rc;
 }
 
-/* A worker: takes the oldest unlinks no one has taken, up to PER_CALL,
- * applies them, and goes on until none is left. */
+/* Apply @n taken unlinks and run their callbacks; their outcomes into
+ * @rcs. */
+static void run_unlinks(struct wfs_behind *b, struct op **ops, int *rcs,
+			unsigned n)
+{
+	struct wfs_unlink_item items[PER_CALL];
+
+	apply_unlinks(b, ops, items, n);
+	/* The callbacks run before the unlinks leave the list, so a settle
+	 * also waits for what they do (an orphan's release); the calls they
+	 * make do not wait (in_callback). */
+	in_callback = true;
+	for (unsigned i = 0; i < n; i++) {
+		rcs[i] = unlink_outcome(ops[i], &items[i]);
+		if (ops[i]->done)
+			ops[i]->done(ops[i]->arg, rcs[i], items[i].ino,
+				     items[i].nlink);
+	}
+	in_callback = false;
+}
+
+/* ---- creates ---- */
+
+/* The directories of @items[0..n) into @dirs (distinct); returns how
+ * many. */
+static unsigned dirs_of(const struct wfs_create_item *items, unsigned n,
+			uint64_t *dirs)
+{
+	unsigned nd = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = 0;
+
+		while (k < nd && dirs[k] != items[i].parent)
+			k++;
+		if (k == nd)
+			dirs[nd++] = items[i].parent;
+	}
+	return nd;
+}
+
+/* Send the creates of @items[0..n) still to be made (rc -EAGAIN) in one
+ * CreateMany, and tell the leases what the reply says of them.  Returns
+ * the number still held off by another session's lease. */
+static unsigned send_creates(struct wfs_behind *b,
+			     struct wfs_create_item *items, unsigned n)
+{
+	struct wfs_leases *l = b->c->leases;
+	struct wfs_create_item todo[PER_CALL];
+	uint64_t dirs[PER_CALL], stamps[PER_CALL], recalled[PER_CALL];
+	unsigned map[PER_CALL], m = 0, nd, nrec = 0, left = 0;
+	int64_t sent = wfs_client_now_ms();
+	int rc;
+
+	for (unsigned i = 0; i < n; i++)
+		if (items[i].rc == -EAGAIN) {
+			map[m] = i;
+			todo[m++] = items[i];
+		}
+	nd = dirs_of(todo, m, dirs);
+	for (unsigned k = 0; k < nd; k++)
+		stamps[k] = wfs_leases_sending(l, dirs[k]);
+	rc = wfs_meta_create_many(b->c, todo, m, WFS_CALL_BEHIND, recalled,
+				  &nrec);
+	for (unsigned j = 0; j < m; j++) {
+		if (rc)
+			todo[j].rc = rc;
+		items[map[j]].rc = todo[j].rc;
+		items[map[j]].attr = todo[j].attr;
+		left += todo[j].rc == -EAGAIN;
+	}
+	if (rc)
+		return 0;
+	for (unsigned k = 0; k < nrec; k++)
+		wfs_leases_recall(l, recalled[k]);
+	/* A directory where a create was held off is another session's: the
+	 * lease was lost.  One where they went through, not recalled, is
+	 * still ours as of the sending. */
+	for (unsigned k = 0; k < nd; k++) {
+		bool through = false, held_off = false, rec = false;
+
+		for (unsigned j = 0; j < m; j++)
+			if (todo[j].parent == dirs[k]) {
+				through |= todo[j].rc != -EAGAIN;
+				held_off |= todo[j].rc == -EAGAIN;
+			}
+		for (unsigned j = 0; j < nrec; j++)
+			rec |= recalled[j] == dirs[k];
+		if (held_off)
+			wfs_leases_recall(l, dirs[k]);
+		else if (through && !rec)
+			wfs_leases_confirm(l, dirs[k], stamps[k], sent);
+	}
+	return left;
+}
+
+/* Apply @n taken creates (one CreateMany, and again for those another
+ * session's lease held off, with back-off, up to the retry deadline).
+ * Sets each item's outcome. */
+static void apply_creates(struct wfs_behind *b, struct op **ops,
+			  struct wfs_create_item *items, unsigned n)
+{
+	int64_t deadline = wfs_client_now_ms() + b->c->opts.retry_ms;
+	int64_t backoff = BACKOFF_MIN_MS;
+
+	for (unsigned i = 0; i < n; i++)
+		items[i] = (struct wfs_create_item){
+			.cred = &ops[i]->cred, .parent = ops[i]->parent,
+			.name = ops[i]->name,
+			.mode = ops[i]->attr.mode & 07777,
+			.ino = ops[i]->attr.ino,
+			.time_ns = ops[i]->attr.mtime_ns, .rc = -EAGAIN };
+	while (send_creates(b, items, n))
+		if (!backoff_wait(deadline, &backoff)) {
+			for (unsigned i = 0; i < n; i++)
+				if (items[i].rc == -EAGAIN)
+					items[i].rc = -EIO;
+			return;
+		}
+}
+
+/* Log a create's failure, and a file made otherwise than answered. */
+static int create_outcome(const struct op *op,
+			  const struct wfs_create_item *it)
+{
+	if (it->rc) {
+		wfs_log_error("client", "create of '%s' in directory %" PRIu64
+			      " as inode %" PRIu64 " (answered before it was "
+			      "applied) failed: %s; the file is not there",
+			      op->name, op->parent, op->attr.ino,
+			      strerror(-it->rc));
+		return it->rc;
+	}
+	/* The template was stale: the policy of the directory (or of one
+	 * above) changed since the node last made a file there. */
+	if (it->attr.blksize != op->attr.blksize ||
+	    it->attr.policy_id != op->attr.policy_id)
+		wfs_log_warn("client", "file '%s' in directory %" PRIu64
+			     " (inode %" PRIu64 ") got policy %u and block "
+			     "size %u, not %u and %u as answered: writes "
+			     "through its first open may fail", op->name,
+			     op->parent, op->attr.ino, it->attr.policy_id,
+			     it->attr.blksize, op->attr.policy_id,
+			     op->attr.blksize);
+	return 0;
+}
+
+static void run_creates(struct wfs_behind *b, struct op **ops, int *rcs,
+			unsigned n)
+{
+	struct wfs_create_item items[PER_CALL];
+
+	apply_creates(b, ops, items, n);
+	for (unsigned i = 0; i < n; i++) {
+		rcs[i] = create_outcome(ops[i], &items[i]);
+		wfs_leases_applied(b->c->leases, ops[i]->parent, rcs[i],
+				   rcs[i] ? NULL : &items[i].attr);
+	}
+}
+
+/* ---- workers ---- */
+
+/* Take the oldest untaken operations, up to PER_CALL, all of the kind of
+ * the first, into @ops; none if an operation of another kind is out
+ * before them (its worker takes them later).  b->lock held. */
+static unsigned take(struct wfs_behind *b, struct op **ops)
+{
+	unsigned out_kinds = 0, n = 0;
+
+	for (struct op *op = b->ops; op && n < PER_CALL; op = op->next) {
+		if (op->taken) {
+			out_kinds |= 1u << op->kind;
+			continue;
+		}
+		if (n == 0 && (out_kinds & ~(1u << op->kind)))
+			break;
+		if (n > 0 && op->kind != ops[0]->kind)
+			break;
+		op->taken = true;
+		ops[n++] = op;
+	}
+	b->untaken -= n;
+	return n;
+}
+
+/* A worker: takes what it may (take()), applies it, and goes on until
+ * nothing is left that it may take. */
 static void run_worker(struct wfs_task *t)
 {
 	struct worker *w = (struct worker *)t;
 	struct wfs_behind *b = w->b;
-	struct unlink_op *ops[PER_CALL];
-	struct wfs_unlink_item items[PER_CALL];
+	struct op *ops[PER_CALL];
+	int rcs[PER_CALL];
 
 	for (;;) {
-		unsigned n = 0;
+		unsigned n;
 
 		pthread_mutex_lock(&b->lock);
-		for (struct unlink_op *op = b->ops; op && n < PER_CALL;
-		     op = op->next)
-			if (!op->taken) {
-				op->taken = true;
-				ops[n++] = op;
-			}
-		b->untaken -= n;
+		n = take(b, ops);
 		if (n == 0) {
 			w->busy = false;
 			pthread_mutex_unlock(&b->lock);
 			return;
 		}
 		pthread_mutex_unlock(&b->lock);
-		apply(b, ops, items, n);
-		/* The callbacks run before the unlinks leave the list, so a
-		 * settle also waits for what they do (an orphan's release);
-		 * the calls they make do not wait (in_callback). */
-		in_callback = true;
-		for (unsigned i = 0; i < n; i++) {
-			items[i].rc = outcome(ops[i], &items[i]);
-			if (ops[i]->done)
-				ops[i]->done(ops[i]->arg, items[i].rc,
-					     items[i].ino, items[i].nlink);
-		}
-		in_callback = false;
+		if (ops[0]->kind == OP_UNLINK)
+			run_unlinks(b, ops, rcs, n);
+		else
+			run_creates(b, ops, rcs, n);
 		pthread_mutex_lock(&b->lock);
 		for (unsigned i = 0; i < n; i++) {
-			struct unlink_op **pp = &b->ops;
+			struct op **pp = &b->ops;
 
 			while (*pp != ops[i])
 				pp = &(*pp)->next;
 			*pp = ops[i]->next;
-			if (items[i].rc && !b->err)
-				b->err = items[i].rc;
+			if (rcs[i] && !b->err)
+				b->err = rcs[i];
 			wfs_free(ops[i]);
 		}
 		atomic_fetch_sub(&b->n, n);
@@ -269,55 +514,65 @@ static void run_worker(struct wfs_task *t)
 	}
 }
 
-int wfs_client_unlink_behind(struct wfs_client *c,
-			     const struct wfs_cred *cred, uint64_t parent,
-			     const char *name, wfs_client_unlinked_cb done,
-			     void *arg)
-{
-	struct wfs_behind *b = c->behind;
-	size_t len = strlen(name);
-	struct unlink_op *op, **tail;
-	struct worker *w = NULL;
-	int64_t now = wfs_client_now_ms();
-	unsigned busy = 0;
-	bool slow;
+/* ---- queueing ---- */
 
-	if (len > NAME_MAX)
-		return -ENAMETOOLONG;
-	pthread_mutex_lock(&b->lock);
-	slow = b->ops && now - b->ops->queued_ms > SLOW_MS;
+/* Whether the queue is slow at @now (the oldest operation waited over
+ * SLOW_MS), saying so when that changes.  b->lock held. */
+static bool queue_slow(struct wfs_behind *b, int64_t now)
+{
+	bool slow = b->ops && now - b->ops->queued_ms > SLOW_MS;
+
 	if (slow != b->slow) {
 		b->slow = slow;
 		if (slow)
 			wfs_log_warn("client", "the cluster has not applied an "
-				     "unlink queued %lld ms ago: unlinks are "
-				     "answered once applied until it catches "
-				     "up", (long long)(now - b->ops->queued_ms));
+				     "operation queued %lld ms ago: unlinks "
+				     "and creates are answered once applied "
+				     "until it catches up",
+				     (long long)(now - b->ops->queued_ms));
 		else
-			wfs_log_info("client", "unlinks are answered once "
-				     "queued again");
+			wfs_log_info("client", "unlinks and creates are "
+				     "answered once queued again");
 	}
-	pthread_mutex_unlock(&b->lock);
-	if (slow) {
-		uint64_t ino = 0;
-		uint32_t nlink = 1;
-		int rc = wfs_meta_unlink(c, cred, parent, name, 0, &ino,
-					 &nlink);
+	return slow;
+}
 
-		if (rc == 0 && done)
-			done(arg, 0, ino, nlink);
-		return rc;
-	}
-	op = wfs_malloc(sizeof(*op) + len + 1);
+static bool is_slow(struct wfs_behind *b, int64_t now)
+{
+	bool slow;
+
+	pthread_mutex_lock(&b->lock);
+	slow = queue_slow(b, now);
+	pthread_mutex_unlock(&b->lock);
+	return slow;
+}
+
+/* A new operation for @name, or NULL when out of memory. */
+static struct op *op_new(enum op_kind kind, const struct wfs_cred *cred,
+			 uint64_t parent, const char *name, int64_t now)
+{
+	size_t len = strlen(name);
+	struct op *op = wfs_malloc(sizeof(*op) + len + 1);
+
 	if (!op)
-		return -ENOMEM;
+		return NULL;
 	memset(op, 0, sizeof(*op));
 	memcpy(op->name, name, len + 1);
+	op->kind = kind;
 	op->cred = *cred;
 	op->parent = parent;
-	op->done = done;
-	op->arg = arg;
 	op->queued_ms = now;
+	return op;
+}
+
+/* Put @op at the end of the queue, waiting for a place.  Returns the
+ * worker to submit (NULL: none needed). */
+static struct worker *enqueue(struct wfs_behind *b, struct op *op)
+{
+	struct op **tail;
+	struct worker *w = NULL;
+	unsigned busy = 0;
+
 	pthread_mutex_lock(&b->lock);
 	while (atomic_load(&b->n) >= QUEUE_MAX)
 		pthread_cond_wait(&b->cond, &b->lock);
@@ -337,9 +592,78 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 	if (w)
 		w->busy = true;
 	pthread_mutex_unlock(&b->lock);
+	return w;
+}
+
+int wfs_client_unlink_behind(struct wfs_client *c,
+			     const struct wfs_cred *cred, uint64_t parent,
+			     const char *name, wfs_client_unlinked_cb done,
+			     void *arg)
+{
+	struct wfs_behind *b = c->behind;
+	int64_t now = wfs_client_now_ms();
+	struct worker *w;
+	struct op *op;
+
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (is_slow(b, now)) {
+		uint64_t ino = 0;
+		uint32_t nlink = 1;
+		int rc = wfs_meta_unlink(c, cred, parent, name, 0, &ino,
+					 &nlink);
+
+		if (rc == 0 && done)
+			done(arg, 0, ino, nlink);
+		return rc;
+	}
+	op = op_new(OP_UNLINK, cred, parent, name, now);
+	if (!op)
+		return -ENOMEM;
+	op->done = done;
+	op->arg = arg;
+	w = enqueue(b, op);
 	/* A lookup must not be answered from a page read ahead with the name
 	 * in it.  Forgotten once queued: a page whose read started before
 	 * this is dropped, and one started after waits for the unlink. */
+	wfs_name_changed(c, parent, name);
+	if (w)
+		wfs_pool_submit(b->pool, &w->task, run_worker);
+	return 0;
+}
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int wfs_behind_create(struct wfs_client *c, const struct wfs_cred *cred,
+		      uint64_t parent, const char *name, uint32_t mode,
+		      struct wfs_attr *attr)
+{
+	struct wfs_behind *b = c->behind;
+	int64_t now = wfs_client_now_ms();
+	struct worker *w;
+	struct op *op;
+
+	if (!c->leases || is_slow(b, now))
+		return 1;
+	op = op_new(OP_CREATE, cred, parent, name, now);
+	if (!op)
+		return 1;
+	if (!wfs_leases_early(c->leases, cred, parent, name, mode,
+			      realtime_ns(), &op->attr)) {
+		wfs_free(op);
+		return 1;
+	}
+	*attr = op->attr;
+	w = enqueue(b, op);
+	/* As for an unlink: the name goes on the list of names at once (a
+	 * lookup of it must not be answered "absent"), and what was read
+	 * ahead of it goes. */
 	wfs_name_changed(c, parent, name);
 	if (w)
 		wfs_pool_submit(b->pool, &w->task, run_worker);
@@ -354,7 +678,7 @@ bool wfs_client_unlinking(struct wfs_client *c, uint64_t dir)
 	if (atomic_load(&b->n) == 0)
 		return false;
 	pthread_mutex_lock(&b->lock);
-	for (struct unlink_op *op = b->ops; op && !found; op = op->next)
+	for (struct op *op = b->ops; op && !found; op = op->next)
 		found = op->parent == dir;
 	pthread_mutex_unlock(&b->lock);
 	return found;

@@ -46,8 +46,8 @@ struct wfs_attr;
  * symlink, link, unlink or rmdir, both directories of a rename, straight
  * from the call's reply (a mount may answer the kernel's next getattr of
  * the directory with them).  Runs on the calling thread, before the call
- * returns (for an unlink in the background: on the thread applying it);
- * it must not call the client. */
+ * returns (for an unlink or create in the background: on the thread
+ * applying it); it must not call the client. */
 typedef void (*wfs_client_dir_cb)(void *arg, const struct wfs_attr *dir);
 
 /* How a client is set up; zero fields take the defaults. */
@@ -77,6 +77,11 @@ struct wfs_client_opts {
 				 * lookup asks the node; the caller must
 				 * check search permission itself;
 				 * client/dirnames_internal.h) */
+	bool early_creates;	/* answer a create before it is applied when
+				 * this client holds its directory's lease
+				 * (client/behind_internal.h; false, the
+				 * default: every create is applied first,
+				 * and no lease is ever asked for) */
 	wfs_client_dir_cb dir_attr; /* may be NULL */
 	void *dir_attr_arg;	/* for dir_attr; must outlive the client */
 };
@@ -302,12 +307,14 @@ int wfs_client_unlink_behind(struct wfs_client *c,
 			     const char *name, wfs_client_unlinked_cb done,
 			     void *arg);
 
-/* Whether unlinks queued in directory @dir are not yet applied. */
+/* Whether unlinks or creates queued in directory @dir are not yet
+ * applied (its attributes on the node lag what this client did). */
 bool wfs_client_unlinking(struct wfs_client *c, uint64_t dir);
 
-/* Wait until every unlink queued so far is applied (and its callback
- * done).  Returns 0, or -EIO when an unlink of this client failed since
- * the last settle (logged with its name and error). */
+/* Wait until every unlink and create queued so far is applied (and each
+ * unlink's callback done).  Returns 0, or -EIO when one of them, answered
+ * before it was applied, failed since the last settle (logged with its
+ * directory, name and error). */
 int wfs_client_settle(struct wfs_client *c);
 
 /* Rename, with @flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE (Linux
@@ -405,7 +412,11 @@ int wfs_file_open(struct wfs_client *c, const struct wfs_cred *cred,
 
 /* Create and open @name in @parent (open(2) with O_CREAT: O_EXCL fails on
  * an existing name, O_TRUNC truncates one).  *created (may be NULL) says
- * whether the file is new. */
+ * whether the file is new.  With opts.early_creates the file may be made
+ * after this returns, as a queued unlink is removed
+ * (client/behind_internal.h): every later call of this client comes
+ * after it, and wfs_client_settle reports its failure.  Returns 0,
+ * -EEXIST, -EISDIR, or the call's error. */
 int wfs_file_create(struct wfs_client *c, const struct wfs_cred *cred,
 		    uint64_t parent, const char *name, uint32_t mode,
 		    int flags, struct wfs_attr *attr, bool *created,

@@ -15,6 +15,7 @@
 #include "client/client.h"
 #include "client/dirnames_internal.h"
 #include "client/geom_internal.h"
+#include "client/leases_internal.h"
 #include "client/pool_internal.h"
 #include "client/statahead_internal.h"
 #include "client/stripe_internal.h"
@@ -86,9 +87,14 @@ struct wfs_client {
 
 	struct wfs_statahead *sa;	/* NULL: no read-ahead of names */
 	struct wfs_dirnames *dn;	/* NULL: every lookup asks the node */
-	struct wfs_behind *behind;	/* unlinks in the background */
+	struct wfs_behind *behind;	/* unlinks and creates in the
+					 * background */
+	struct wfs_leases *leases;	/* NULL: no early creates */
 
 	uint8_t id[16];			/* random client id */
+	uint64_t session;		/* random, non-zero: Caller.session of
+					 * every call, which the nodes tell
+					 * directory leases apart by */
 	char id_hex[2 * 16 + 1];	/* the same in hex, for request ids */
 	atomic_uint_fast64_t req_seq;	/* the last request number used */
 };
@@ -103,10 +109,11 @@ static inline int64_t wfs_client_now_ms(void)
 }
 
 /* @name in @dir was made, removed or replaced through this client: names
- * read ahead that it made stale go (client/statahead_internal.h), and it
- * goes on the directory's list of names (client/dirnames_internal.h).
- * Call after the change's call returned, whatever its outcome, and before
- * the change returns to its caller. */
+ * read ahead that it made stale go (client/statahead_internal.h), it goes
+ * on the directory's list of names (client/dirnames_internal.h), and a
+ * proof that it is absent goes (client/leases_internal.h).  Call after the
+ * change's call returned (or once queued), whatever its outcome, and
+ * before the change returns to its caller. */
 static inline void wfs_name_changed(struct wfs_client *c, uint64_t dir,
 				    const char *name)
 {
@@ -114,6 +121,7 @@ static inline void wfs_name_changed(struct wfs_client *c, uint64_t dir,
 		wfs_statahead_forget_name(c->sa, dir, name);
 	if (c->dn)
 		wfs_dirnames_add(c->dn, dir, name);
+	wfs_leases_name_changed(c->leases, dir, name);
 }
 
 static inline void wfs_sa_forget_ino(struct wfs_client *c, uint64_t ino)
@@ -127,10 +135,11 @@ enum wfs_call_flags {
 	WFS_CALL_EAGAIN_FINAL = 1 << 0,	 /* -EAGAIN is an answer (locks) */
 	WFS_CALL_TIMEOUT_FINAL = 1 << 1, /* so is -ETIMEDOUT */
 	WFS_CALL_LONG = 1 << 2,		 /* a call that may wait (a lock) */
-	WFS_CALL_BEHIND = 1 << 3,	 /* a background unlink: does not
-					  * wait for the others (behind.c) */
-	WFS_CALL_WAITED = 1 << 4,	 /* the caller waited for the
-					  * unlinks that matter to it */
+	WFS_CALL_BEHIND = 1 << 3,	 /* a background unlink or create:
+					  * does not wait for the others
+					  * (behind.c) */
+	WFS_CALL_WAITED = 1 << 4,	 /* the caller waited for the queued
+					  * operations that matter to it */
 };
 
 /* Call metadata method @method with @req; on success *resp is a new
@@ -139,7 +148,8 @@ enum wfs_call_flags {
  * the next node and retries with backoff until opts.retry_ms have passed,
  * then fails with -EIO.  Other errors are returned as they came.  Unless
  * @flags has WFS_CALL_BEHIND or WFS_CALL_WAITED, it first waits for the
- * unlinks queued in the background before it (behind_internal.h). */
+ * unlinks and creates queued in the background before it
+ * (behind_internal.h). */
 int wfs_meta_call(struct wfs_client *c, const char *method,
 		  const ProtobufCMessage *req,
 		  const ProtobufCMessageDescriptor *desc,
@@ -170,9 +180,60 @@ struct wfs_unlink_item {
 int wfs_meta_unlink_many(struct wfs_client *c, struct wfs_unlink_item *items,
 			 unsigned n, unsigned flags);
 
-/* Point @pb (initialized) at @cred's fields; @cred must outlive @pb's
- * use. */
-void wfs_caller_fill(Wormfs__Caller *pb, const struct wfs_cred *cred);
+/* One create of wfs_meta_create_many: what to make (a regular file
+ * @parent/@name, number @ino from ReserveInos, permission bits @mode,
+ * times @time_ns), then its outcome: rc, and when 0 the attributes the
+ * node gave it. */
+struct wfs_create_item {
+	const struct wfs_cred *cred;
+	uint64_t parent;
+	const char *name;
+	uint32_t mode;
+	uint64_t ino;
+	int64_t time_ns;
+	int rc;
+	struct wfs_attr attr;
+};
+
+#define WFS_CREATE_MANY_MAX 256
+
+/* Make @n (1..WFS_CREATE_MANY_MAX) files in one call (CreateMany), each
+ * with O_EXCL, with @flags for wfs_meta_call.  Returns 0 with each item's
+ * outcome set and, in @recalled (room for @n), the *nrecalled directories
+ * whose lease this session holds and another client waits for; or the
+ * call's error with no outcome known. */
+int wfs_meta_create_many(struct wfs_client *c, struct wfs_create_item *items,
+			 unsigned n, unsigned flags, uint64_t *recalled,
+			 unsigned *nrecalled);
+
+/* Ask for directory @dir's lease for this client's session as @cred, or
+ * give it back (@release).  On success *held says whether the session
+ * holds it now and *recalled whether another client waits for it.  Does
+ * not wait for queued operations (WFS_CALL_WAITED).  Returns 0 or the
+ * call's error (-EOPNOTSUPP: the node predates leases). */
+int wfs_meta_lease(struct wfs_client *c, const struct wfs_cred *cred,
+		   uint64_t dir, bool release, bool *held, bool *recalled);
+
+/* Reserve up to @count inode numbers for creates: on success [*first,
+ * *first + *n), *n >= 1.  Does not wait for queued operations.  Returns 0
+ * or the call's error. */
+int wfs_meta_reserve_inos(struct wfs_client *c, uint32_t count,
+			  uint64_t *first, uint32_t *n);
+
+/* Read @dir's list of names (client/dirnames) anew, as @cred, if one is
+ * held whose last complete reading started before @since_ns
+ * (CLOCK_MONOTONIC): what a new lease of @dir needs before the list can
+ * prove a name absent (client/leases_internal.h).  Waits for the queued
+ * operations, as any listing.  Returns 1 when it read, 0 when there was
+ * nothing to read, -EBUSY when a reading that started before @since_ns is
+ * under way (ask again later). */
+int wfs_meta_relist(struct wfs_client *c, const struct wfs_cred *cred,
+		    uint64_t dir, int64_t since_ns);
+
+/* Point @pb (initialized) at @cred's fields and set c->session; @cred
+ * must outlive @pb's use. */
+void wfs_caller_fill(const struct wfs_client *c, Wormfs__Caller *pb,
+		     const struct wfs_cred *cred);
 
 /* The node with @id (may be empty) and @addr, interned; NULL when out of
  * memory or when @addr is empty. */

@@ -14,8 +14,9 @@
  * node), so a layout of a million stripes points at a handful of nodes.
  *
  * Every reply passes here, so this is where the directories a namespace
- * reply carries (EntryReply, CreateReply, RemoveReply, RenameReply) go to
- * opts.dir_attr, whichever file made the call.
+ * reply carries (EntryReply, CreateReply, RemoveReply, RenameReply, and
+ * those in UnlinkMany and CreateMany replies) go to opts.dir_attr,
+ * whichever file made the call.
  */
 #include "client/client_internal.h"
 
@@ -87,6 +88,12 @@ static void report_dirs(struct wfs_client *c,
 			   ((const Wormfs__RemoveReply *)resp)->parent_attr);
 	} else if (desc == &wormfs__unlink_many_reply__descriptor) {
 		const Wormfs__UnlinkManyReply *r = (const void *)resp;
+
+		for (size_t i = 0; i < r->n_outcomes; i++)
+			if (r->outcomes[i] && r->outcomes[i]->reply)
+				report_dir(c, r->outcomes[i]->reply->parent_attr);
+	} else if (desc == &wormfs__create_many_reply__descriptor) {
+		const Wormfs__CreateManyReply *r = (const void *)resp;
 
 		for (size_t i = 0; i < r->n_outcomes; i++)
 			if (r->outcomes[i] && r->outcomes[i]->reply)
@@ -179,8 +186,10 @@ int wfs_meta_call(struct wfs_client *c, const char *method,
 	}
 }
 
-void wfs_caller_fill(Wormfs__Caller *pb, const struct wfs_cred *cred)
+void wfs_caller_fill(const struct wfs_client *c, Wormfs__Caller *pb,
+		     const struct wfs_cred *cred)
 {
+	pb->session = c->session;
 	pb->uid = cred->uid;
 	pb->gid = cred->gid;
 	pb->pid = cred->pid;
@@ -315,6 +324,29 @@ struct wfs_lstripe *wfs_lstripe_from_pb(struct wfs_client *c,
 	return s;
 }
 
+/* A session id (Caller.session): random and non-zero.  Unlike the id
+ * above it must not be shared with another client, which would then hold
+ * this one's directory leases too: getrandom may wait for the kernel's
+ * pool to be ready (at boot only), and without it the wall clock in
+ * nanoseconds and the pid stand in. */
+static uint64_t new_session(void)
+{
+	uint64_t v = 0;
+	ssize_t n;
+
+	do
+		n = getrandom(&v, sizeof(v), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(v)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = ((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec) ^
+		    ((uint64_t)getpid() << 40);
+	}
+	return v ? v : 1;
+}
+
 static void fill_defaults(struct wfs_client_opts *o)
 {
 	if (o->retry_ms <= 0)
@@ -434,6 +466,7 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 	}
 	for (size_t k = 0; k < sizeof(c->id); k++)
 		snprintf(c->id_hex + 2 * k, 3, "%02x", c->id[k]);
+	c->session = new_session();
 	/* Enough for a few directories being walked at once. */
 	if (c->opts.statahead_ms)
 		rc = wfs_statahead_new(c->opts.statahead_ms,
@@ -447,6 +480,13 @@ int wfs_client_new(const struct wfs_client_opts *opts,
 		rc = wfs_behind_new(c, &c->behind);
 		if (rc)
 			stop_pools(c);
+	}
+	if (rc == 0 && c->opts.early_creates) {
+		rc = wfs_leases_new(c, &c->leases);
+		if (rc) {
+			wfs_behind_free(c->behind);
+			stop_pools(c);
+		}
 	}
 	if (rc)
 		goto out_free;
@@ -472,10 +512,16 @@ void wfs_client_free(struct wfs_client *c)
 {
 	if (!c)
 		return;
-	/* Files first: their flushes still wait for queued unlinks. */
+	/* Files first: their flushes still wait for queued operations.
+	 * Then no lease is asked for any more, the queue is applied (its
+	 * creates still report to the leases), and what is held goes
+	 * back. */
 	wfs_file_close_all(c);
+	wfs_leases_stop(c->leases);
 	wfs_behind_free(c->behind);
 	c->behind = NULL;
+	wfs_leases_free(c->leases);
+	c->leases = NULL;
 	wfs_pool_free(c->stripe_pool);
 	wfs_pool_free(c->io_pool);
 	for (unsigned k = 0; k <= WFS_EC_MAX_K; k++)

@@ -44,10 +44,12 @@ struct slot {
 	bool listed;		/* a round reached the end: the list holds
 				 * every name @dir had at valid_ms */
 	int64_t valid_ms;
+	int64_t valid_ns;	/* the same, in ns (wfs_dirnames_absent_after) */
 	uint64_t cookie;	/* the largest cookie listed */
 	bool fetching;		/* a round is under way */
 	uint64_t round;		/* its ticket */
 	int64_t round_ms;	/* when it started */
+	int64_t round_ns;
 	struct dn_name **buckets; /* NULL until the first round */
 	unsigned mask, count;
 };
@@ -77,6 +79,14 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static uint64_t name_hash(const char *name)
@@ -306,6 +316,24 @@ bool wfs_dirnames_absent(struct wfs_dirnames *dn, uint64_t dir,
 	return absent;
 }
 
+bool wfs_dirnames_absent_after(struct wfs_dirnames *dn, uint64_t dir,
+			       const char *name, int64_t since_ns)
+{
+	size_t len = strlen(name);
+	bool absent = false;
+	struct slot *s;
+
+	if (len == 0 || len > NAME_MAX || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0 || strchr(name, '/'))
+		return false;
+	pthread_mutex_lock(&dn->lock);
+	s = slot_find(dn, dir);
+	if (s && s->listed && s->valid_ns > since_ns)
+		absent = !names_has(s, name, name_hash(name));
+	pthread_mutex_unlock(&dn->lock);
+	return absent;
+}
+
 void wfs_dirnames_looked_up(struct wfs_dirnames *dn, uint64_t dir, int rc)
 {
 	struct slot *s;
@@ -319,6 +347,21 @@ void wfs_dirnames_looked_up(struct wfs_dirnames *dn, uint64_t dir, int rc)
 		s->misses = 0;
 	}
 	pthread_mutex_unlock(&dn->lock);
+}
+
+/* Start a round of @s's listing at @now: its ticket and where it lists
+ * from.  Its start in ns is taken last, so that every call the caller
+ * makes for the round is sent after it. */
+static void start_round(struct wfs_dirnames *dn, struct slot *s, int64_t now,
+			uint64_t *cookie, uint64_t *ticket)
+{
+	s->fetching = true;
+	s->round = ++dn->rounds;
+	s->round_ms = now;
+	*cookie = s->cookie;
+	*ticket = s->round;
+	dn->st.listings++;
+	s->round_ns = now_ns();
 }
 
 bool wfs_dirnames_want(struct wfs_dirnames *dn, uint64_t dir,
@@ -343,14 +386,30 @@ bool wfs_dirnames_want(struct wfs_dirnames *dn, uint64_t dir,
 			goto out;
 		s->mask = FIRST_BUCKETS - 1;
 	}
-	s->fetching = true;
-	s->round = ++dn->rounds;
-	s->round_ms = now;
-	*cookie = s->cookie;
-	*ticket = s->round;
-	dn->st.listings++;
+	start_round(dn, s, now, cookie, ticket);
 	want = true;
 out:
+	pthread_mutex_unlock(&dn->lock);
+	return want;
+}
+
+int wfs_dirnames_want_after(struct wfs_dirnames *dn, uint64_t dir,
+			    int64_t since_ns, uint64_t *cookie,
+			    uint64_t *ticket)
+{
+	int64_t now = now_ms();
+	int want = 0;
+	struct slot *s;
+
+	pthread_mutex_lock(&dn->lock);
+	s = slot_find(dn, dir);
+	if (s && s->fetching && s->round_ns <= since_ns) {
+		want = -EBUSY;
+	} else if (s && s->listed && !s->fetching && !too_big(dn, dir, now) &&
+		   s->valid_ns <= since_ns) {
+		start_round(dn, s, now, cookie, ticket);
+		want = 1;
+	}
 	pthread_mutex_unlock(&dn->lock);
 	return want;
 }
@@ -382,6 +441,7 @@ bool wfs_dirnames_fill(struct wfs_dirnames *dn, uint64_t dir,
 	if (eof) {
 		s->listed = true;
 		s->valid_ms = s->round_ms;
+		s->valid_ns = s->round_ns;
 		s->fetching = false;
 	} else if (n == 0) {
 		/* No progress and no end: a node answering oddly. */

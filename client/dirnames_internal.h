@@ -72,6 +72,14 @@ void wfs_dirnames_free(struct wfs_dirnames *dn);
 bool wfs_dirnames_absent(struct wfs_dirnames *dn, uint64_t dir,
 			 const char *name, bool *refresh);
 
+/* Whether @dir's list lacks @name and was read by a round started after
+ * @since_ns (CLOCK_MONOTONIC): whatever the list's age, since a caller
+ * that knows no other client can have added a name to @dir since then (a
+ * directory lease, client/leases_internal.h) needs no more.  Counts as no
+ * hit. */
+bool wfs_dirnames_absent_after(struct wfs_dirnames *dn, uint64_t dir,
+			       const char *name, int64_t since_ns);
+
 /* A lookup in @dir was asked of the node, with the outcome @rc. */
 void wfs_dirnames_looked_up(struct wfs_dirnames *dn, uint64_t dir, int rc);
 
@@ -80,6 +88,16 @@ void wfs_dirnames_looked_up(struct wfs_dirnames *dn, uint64_t dir, int rc);
  * none is needed (or one of @dir is under way). */
 bool wfs_dirnames_want(struct wfs_dirnames *dn, uint64_t dir,
 		       uint64_t *cookie, uint64_t *ticket);
+
+/* Like wfs_dirnames_want, for a caller that needs @dir's list read after
+ * @since_ns (CLOCK_MONOTONIC; see wfs_dirnames_absent_after): 1 when a
+ * list of @dir is held but its last complete round started before then,
+ * whatever its age (the caller lists, as after wfs_dirnames_want); 0 when
+ * none is needed (no list, or one read since); -EBUSY when a round that
+ * started before then is under way (ask again once it is over). */
+int wfs_dirnames_want_after(struct wfs_dirnames *dn, uint64_t dir,
+			    int64_t since_ns, uint64_t *cookie,
+			    uint64_t *ticket);
 
 /* A page of the listing of @ticket came: @rc 0 with the @n entries at
  * @ents (@eof: the directory ends there), or the error @rc.  Returns true

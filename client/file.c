@@ -1092,6 +1092,8 @@ int wfs_file_open(struct wfs_client *c, const struct wfs_cred *cred,
 	return rc;
 }
 
+/* Create @name in @parent now, as open(2) @flags say; the node's answer
+ * into *attr and *created. */
 static int create_call(struct wfs_client *c, const struct wfs_cred *cred,
 		       uint64_t parent, const char *name, uint32_t mode,
 		       int flags, struct wfs_attr *attr, bool *created)
@@ -1101,7 +1103,7 @@ static int create_call(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__CreateReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name.data = (uint8_t *)name;
@@ -1124,6 +1126,27 @@ static int create_call(struct wfs_client *c, const struct wfs_cred *cred,
 	return rc;
 }
 
+/* Create @name in @parent: answered here when its directory's lease
+ * allows (client/behind_internal.h), else by the node.  *made says
+ * whether the file is new. */
+static int create(struct wfs_client *c, const struct wfs_cred *cred,
+		  uint64_t parent, const char *name, uint32_t mode, int flags,
+		  struct wfs_attr *attr, bool *made)
+{
+	int rc;
+
+	if ((mode & S_IFMT) == 0 || S_ISREG(mode)) {
+		rc = wfs_behind_create(c, cred, parent, name, mode, attr);
+		if (rc <= 0) {
+			*made = rc == 0;
+			return rc;
+		}
+	}
+	rc = create_call(c, cred, parent, name, mode, flags, attr, made);
+	wfs_leases_created_sync(c->leases, cred, parent, rc, attr, *made);
+	return rc;
+}
+
 int wfs_file_create(struct wfs_client *c, const struct wfs_cred *cred,
 		    uint64_t parent, const char *name, uint32_t mode,
 		    int flags, struct wfs_attr *attr, bool *created,
@@ -1137,7 +1160,7 @@ int wfs_file_create(struct wfs_client *c, const struct wfs_cred *cred,
 	*out = NULL;
 	if (!attr)
 		attr = &tmp;
-	rc = create_call(c, cred, parent, name, mode, flags, attr, &made);
+	rc = create(c, cred, parent, name, mode, flags, attr, &made);
 	if (rc)
 		return rc;
 	if (created)

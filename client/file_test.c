@@ -12,6 +12,7 @@
  * the fake holds (stripe kinds, versions, lengths, which calls were made).
  */
 #include "client/client.h"
+#include "client/client_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,9 +53,15 @@ struct fchunk {
 	size_t len;
 };
 
+/* An inode of the fake's one flat directory, in a slot of fk.inodes. */
 struct finode {
 	bool used;
+	uint64_t ino;			/* < MAX_INODES when the fake picked
+					 * it, else a reserved one */
+	uint64_t cookie;		/* its readdir cookie: larger for each
+					 * name added, as on the node */
 	char name[64];
+	uint32_t mode, uid, gid;
 	uint64_t size;
 	int64_t mtime, ctime;
 	uint32_t links;			/* 0 is 1 */
@@ -64,25 +71,166 @@ static struct fake {
 	pthread_mutex_t lock;
 	struct wfs_rpc_server *srv;
 	char addr[64];
-	uint64_t next_stripe, clock;
-	struct finode inodes[MAX_INODES];	/* by ino */
+	uint64_t next_stripe, next_cookie;
+	int64_t clock;
+	struct finode inodes[MAX_INODES];
+	/* Caller.session: the first one seen, and calls that came with
+	 * another or none */
+	uint64_t session;
+	unsigned other_sessions;
 	struct fstripe stripes[MAX_STRIPES];
 	struct fchunk chunks[MAX_CHUNKS];
 	/* counters */
 	unsigned places, commits, reads, writes, layouts, lookups, readdirs;
 	unsigned unlink_calls, unlink_items;
-	/* UnlinkMany waits while this is set (up to HOLD_MS) */
-	bool hold_unlinks;
-	pthread_cond_t unlink_cond;
+	/* UnlinkMany, CreateMany wait while these are set (up to HOLD_MS) */
+	bool hold_unlinks, hold_creates, hold_lookups;
+	pthread_cond_t unlink_cond;	/* either changed */
+	/* ReserveInos: numbers from RESERVED on, at most reserve_max a call
+	 * (0: as many as asked) */
+	uint64_t next_reserved;
+	unsigned reserve_calls, reserve_max;
+	/* directory leases: who holds each, and whether another waits */
+	struct flease {
+		uint64_t dir, holder;
+		bool waiter;
+	} leases[8];
+	bool lease_refuse;		/* Lease: "another session holds it" */
+	bool lease_recall;		/* every lease held is recalled */
+	unsigned lease_asks, lease_grants, lease_releases;
+	/* creates: calls to Create that made a file; CreateMany calls and
+	 * items; creates without O_EXCL among the items */
+	unsigned creates, create_calls, create_items, create_no_excl;
+	char fail_name[64];		/* this CreateMany item fails... */
+	int fail_errno;			/* ...with this */
+	bool fail_readdir;		/* ReadDir answers -EIO */
+	/* what the fake saw, in order: "c>NAME" a CreateMany item came,
+	 * "c:NAME" a file was made (Create or CreateMany), "u>NAME" an
+	 * UnlinkMany item came, "u:NAME" it was applied, "r:DIR" a lease
+	 * was given back */
+	char events[512][24];
+	unsigned nevents;
 	/* faults */
 	int eagain_left;		/* GetAttr answers -EAGAIN this often */
 	bool fail_writes;
 	bool bad_copies;		/* first copies with a byte changed */
 } fk;
 
+/* The fake's clock: the wall clock, but never the same time twice. */
 static int64_t tick(void)
 {
-	return ++fk.clock * 1000;
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	fk.clock = now > fk.clock ? now : fk.clock + 1;
+	return fk.clock;
+}
+
+/* The inode numbered @ino, or NULL. */
+static struct finode *fino(uint64_t ino)
+{
+	for (unsigned i = 0; i < MAX_INODES; i++)
+		if (fk.inodes[i].used && fk.inodes[i].ino == ino)
+			return &fk.inodes[i];
+	return NULL;
+}
+
+/* A new inode @ino named @name (a regular file, 0644, root's); NULL when
+ * the fake is full or the name too long. */
+static struct finode *fnew(uint64_t ino, const void *name, size_t len)
+{
+	for (unsigned i = 0; i < MAX_INODES; i++) {
+		struct finode *in = &fk.inodes[i];
+
+		if (in->used)
+			continue;
+		if (len >= sizeof(in->name))
+			return NULL;
+		memset(in, 0, sizeof(*in));
+		in->used = true;
+		in->ino = ino;
+		in->cookie = ++fk.next_cookie + 2;
+		memcpy(in->name, name, len);
+		in->mode = S_IFREG | 0644;
+		in->mtime = in->ctime = tick();
+		return in;
+	}
+	return NULL;
+}
+
+/* The smallest inode number the fake can pick that no inode has. */
+static uint64_t free_ino(void)
+{
+	for (uint64_t ino = 2; ino < MAX_INODES; ino++)
+		if (!fino(ino))
+			return ino;
+	return 0;
+}
+
+#define RESERVED 1000
+
+/* Record event @e (fk.lock held). */
+static void event(const char *kind, const void *name, size_t len)
+{
+	if (fk.nevents < sizeof(fk.events) / sizeof(fk.events[0]))
+		snprintf(fk.events[fk.nevents++], sizeof(fk.events[0]),
+			 "%s%.*s", kind, (int)len, (const char *)name);
+}
+
+/* Where event @e came first, or -1. */
+static int event_at(const char *e)
+{
+	int at = -1;
+
+	pthread_mutex_lock(&fk.lock);
+	for (unsigned i = 0; i < fk.nevents && at < 0; i++)
+		if (strcmp(fk.events[i], e) == 0)
+			at = (int)i;
+	pthread_mutex_unlock(&fk.lock);
+	return at;
+}
+
+/* The lease entry of @dir (a new one if @add), or NULL. */
+static struct flease *flease(uint64_t dir, bool add)
+{
+	struct flease *free_one = NULL;
+
+	for (unsigned i = 0; i < 8; i++) {
+		if (fk.leases[i].holder && fk.leases[i].dir == dir)
+			return &fk.leases[i];
+		if (!fk.leases[i].holder && !free_one)
+			free_one = &fk.leases[i];
+	}
+	if (add && free_one) {
+		memset(free_one, 0, sizeof(*free_one));
+		free_one->dir = dir;
+	}
+	return add ? free_one : NULL;
+}
+
+/* -EAGAIN when another session than @caller's holds @dir's lease (which
+ * then has a waiter), else 0: the rule of every mutation. */
+static int lease_check(const Wormfs__Caller *caller, uint64_t dir)
+{
+	struct flease *l = flease(dir, false);
+
+	if (!l || l->holder == (caller ? caller->session : 0))
+		return 0;
+	l->waiter = true;
+	return -EAGAIN;
+}
+
+/* Note the session of a call's @caller. */
+static void saw_session(const Wormfs__Caller *caller)
+{
+	uint64_t s = caller ? caller->session : 0;
+
+	if (!fk.session && s)
+		fk.session = s;
+	else if (s != fk.session || !s)
+		fk.other_sessions++;
 }
 
 static struct fstripe *slot(uint64_t ino, uint64_t sidx)
@@ -103,17 +251,25 @@ static struct fchunk *chunk_find(uint64_t id, uint64_t v, uint32_t index)
 	return NULL;
 }
 
+#define POLICY 7
+
 static void fill_attr(uint64_t ino, Wormfs__Attr *a)
 {
+	const struct finode *in = fino(ino);
+
 	wormfs__attr__init(a);
 	a->ino = ino;
-	a->mode = S_IFREG | 0644;
-	a->nlink = fk.inodes[ino].links ? fk.inodes[ino].links : 1;
-	a->size = fk.inodes[ino].size;
-	a->bytes = fk.inodes[ino].size;
-	a->mtime_ns = fk.inodes[ino].mtime;
-	a->ctime_ns = fk.inodes[ino].ctime;
+	a->mode = in->mode;
+	a->nlink = in->links ? in->links : 1;
+	a->uid = in->uid;
+	a->gid = in->gid;
+	a->size = in->size;
+	a->bytes = in->size;
+	a->mtime_ns = in->mtime;
+	a->ctime_ns = in->ctime;
+	a->atime_ns = a->btime_ns = in->ctime;
 	a->generation = ino;
+	a->policy_id = POLICY;
 	a->blksize = SPAN;
 }
 
@@ -141,7 +297,7 @@ static int h_getattr(void *arg, const void *req, size_t len,
 	if (fk.eagain_left > 0) {
 		fk.eagain_left--;
 		rc = -EAGAIN;
-	} else if (r->ino >= MAX_INODES || !fk.inodes[r->ino].used) {
+	} else if (!fino(r->ino)) {
 		rc = -ENOENT;
 	} else {
 		fill_attr(r->ino, &a);
@@ -165,8 +321,8 @@ static void truncate_locked(uint64_t ino, uint64_t size)
 		else if (s->sidx * SPAN + s->length > size)
 			s->length = (uint32_t)(size - s->sidx * SPAN);
 	}
-	fk.inodes[ino].size = size;
-	fk.inodes[ino].mtime = fk.inodes[ino].ctime = tick();
+	fino(ino)->size = size;
+	fino(ino)->mtime = fino(ino)->ctime = tick();
 }
 
 static int h_setattr(void *arg, const void *req, size_t len,
@@ -181,14 +337,14 @@ static int h_setattr(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fk.lock);
-	if (r->ino >= MAX_INODES || !fk.inodes[r->ino].used) {
+	if (!fino(r->ino)) {
 		rc = -ENOENT;
 	} else {
 		if (r->valid & WORMFS__SET_ATTR_FIELD__SETATTR_SIZE)
 			truncate_locked(r->ino, r->size);
 		if (r->valid & WORMFS__SET_ATTR_FIELD__SETATTR_MTIME)
-			fk.inodes[r->ino].mtime = r->mtime_ns;
-		fk.inodes[r->ino].ctime = tick();
+			fino(r->ino)->mtime = r->mtime_ns;
+		fino(r->ino)->ctime = tick();
 		fill_attr(r->ino, &a);
 		ar.attr = &a;
 		rc = wfs_rpc_reply_set_msg(reply, &ar.base);
@@ -201,13 +357,15 @@ static int h_setattr(void *arg, const void *req, size_t len,
 /* The inode named @name, or 0. */
 static uint64_t name_find(const ProtobufCBinaryData *name)
 {
-	for (uint64_t i = 2; i < MAX_INODES; i++)
+	for (unsigned i = 0; i < MAX_INODES; i++)
 		if (fk.inodes[i].used &&
 		    strlen(fk.inodes[i].name) == name->len &&
 		    !memcmp(fk.inodes[i].name, name->data, name->len))
-			return i;
+			return fk.inodes[i].ino;
 	return 0;
 }
+
+static void held(bool *hold);
 
 static int h_lookup(void *arg, const void *req, size_t len,
 		    struct wfs_rpc_reply *reply)
@@ -223,7 +381,12 @@ static int h_lookup(void *arg, const void *req, size_t len,
 		return rc;
 	pthread_mutex_lock(&fk.lock);
 	fk.lookups++;
+	saw_session(r->caller);
 	ino = name_find(&r->name);
+	/* Held with its answer known, as a reply on its way. */
+	held(&fk.hold_lookups);
+	if (ino && !fino(ino))
+		ino = 0;
 	if (ino) {
 		fill_attr(ino, &a);
 		er.attr = &a;
@@ -240,6 +403,19 @@ static int h_lookup(void *arg, const void *req, size_t len,
  * after fk.hold_unlinks is cleared (at most HOLD_MS). */
 #define UNLINK_CALL_MS 200
 #define HOLD_MS 5000
+
+/* Wait while *@hold is set, at most HOLD_MS (fk.lock held). */
+static void held(bool *hold)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += HOLD_MS / 1000;
+	while (*hold && pthread_cond_timedwait(&fk.unlink_cond, &fk.lock,
+					       &until) == 0)
+		;
+}
+
 static int h_unlink_many(void *arg, const void *req, size_t len,
 			 struct wfs_rpc_reply *reply)
 {
@@ -257,34 +433,32 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 		wfs_rpc_msg_free(&r->base);
 		return -EINVAL;
 	}
+	pthread_mutex_lock(&fk.lock);
+	for (size_t i = 0; i < r->n_items; i++)
+		event("u>", r->items[i]->name.data, r->items[i]->name.len);
+	pthread_mutex_unlock(&fk.lock);
 	usleep(UNLINK_CALL_MS * 1000);
 	pthread_mutex_lock(&fk.lock);
-	if (fk.hold_unlinks) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += HOLD_MS / 1000;
-		while (fk.hold_unlinks &&
-		       pthread_cond_timedwait(&fk.unlink_cond, &fk.lock,
-					      &until) == 0)
-			;
-	}
+	held(&fk.hold_unlinks);
 	fk.unlink_calls++;
 	fk.unlink_items += (unsigned)r->n_items;
 	for (size_t i = 0; i < r->n_items; i++) {
-		uint64_t ino = name_find(&r->items[i]->name);
+		const Wormfs__RemoveRequest *it = r->items[i];
+		uint64_t ino = name_find(&it->name);
 
-		if (ino)
-			fk.inodes[ino].used = false;
-	}
-	pthread_mutex_unlock(&fk.lock);
-	for (size_t i = 0; i < r->n_items; i++) {
 		wormfs__unlink_outcome__init(&o[i]);
 		wormfs__remove_reply__init(&rr[i]);
+		op[i] = &o[i];
+		o[i].error = lease_check(it->caller, it->parent);
+		if (o[i].error)
+			continue;
+		if (ino)
+			fino(ino)->used = false;
+		event("u:", it->name.data, it->name.len);
 		rr[i].ino = 100 + i;
 		o[i].reply = &rr[i];
-		op[i] = &o[i];
 	}
+	pthread_mutex_unlock(&fk.lock);
 	ur.outcomes = op;
 	ur.n_outcomes = r->n_items;
 	rc = wfs_rpc_reply_set_msg(reply, &ur.base);
@@ -292,15 +466,14 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 	return rc;
 }
 
-/* Inodes are handed out in increasing order and never removed here, so
- * ino + 2 serves as a cookie (larger for every name added). */
+/* Entries in cookie order, from after the one asked for. */
 static int h_readdir(void *arg, const void *req, size_t len,
 		     struct wfs_rpc_reply *reply)
 {
 	Wormfs__ReadDirRequest *r;
 	Wormfs__ReadDirReply rr = WORMFS__READ_DIR_REPLY__INIT;
 	Wormfs__DirEntry e[MAX_INODES], *p[MAX_INODES];
-	uint64_t ino;
+	uint64_t after;
 	int rc = unpack(&wormfs__read_dir_request__descriptor, req, len, &r);
 
 	(void)arg;
@@ -308,20 +481,31 @@ static int h_readdir(void *arg, const void *req, size_t len,
 		return rc;
 	pthread_mutex_lock(&fk.lock);
 	fk.readdirs++;
+	if (fk.fail_readdir) {
+		pthread_mutex_unlock(&fk.lock);
+		wfs_rpc_msg_free(&r->base);
+		return -EIO;
+	}
 	rr.eof = true;
-	for (ino = 2; ino < MAX_INODES; ino++) {
-		if (!fk.inodes[ino].used || ino + 2 <= r->cookie)
-			continue;
+	for (after = r->cookie;;) {
+		const struct finode *in = NULL;
+
+		for (unsigned i = 0; i < MAX_INODES; i++)
+			if (fk.inodes[i].used && fk.inodes[i].cookie > after &&
+			    (!in || fk.inodes[i].cookie < in->cookie))
+				in = &fk.inodes[i];
+		if (!in)
+			break;
 		if (rr.n_entries == r->limit) {
 			rr.eof = false;
 			break;
 		}
 		wormfs__dir_entry__init(&e[rr.n_entries]);
-		e[rr.n_entries].ino = ino;
-		e[rr.n_entries].mode = S_IFREG | 0644;
-		e[rr.n_entries].cookie = ino + 2;
-		e[rr.n_entries].name.data = (uint8_t *)fk.inodes[ino].name;
-		e[rr.n_entries].name.len = strlen(fk.inodes[ino].name);
+		e[rr.n_entries].ino = in->ino;
+		e[rr.n_entries].mode = in->mode;
+		e[rr.n_entries].cookie = after = in->cookie;
+		e[rr.n_entries].name.data = (uint8_t *)in->name;
+		e[rr.n_entries].name.len = strlen(in->name);
 		p[rr.n_entries] = &e[rr.n_entries];
 		rr.n_entries++;
 	}
@@ -345,22 +529,33 @@ static int h_create(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fk.lock);
+	saw_session(r->caller);
 	ino = name_find(&r->name);
-	if (ino && (r->flags & O_EXCL)) {
+	rc = lease_check(r->caller, r->parent);
+	if (rc) {
+		/* another session holds the directory */
+	} else if (ino && (r->flags & O_EXCL)) {
 		rc = -EEXIST;
 	} else if (ino) {
 		if (r->flags & O_TRUNC)
 			truncate_locked(ino, 0);
 	} else {
-		for (ino = 2; ino < MAX_INODES && fk.inodes[ino].used; ino++)
-			;
-		if (ino == MAX_INODES || r->name.len >= 64) {
+		struct finode *in = NULL;
+
+		ino = free_ino();
+		if (ino)
+			in = fnew(ino, r->name.data, r->name.len);
+		if (!in) {
 			rc = -ENOSPC;
 		} else {
-			fk.inodes[ino].used = true;
-			memcpy(fk.inodes[ino].name, r->name.data, r->name.len);
-			fk.inodes[ino].mtime = fk.inodes[ino].ctime = tick();
+			in->mode = S_IFREG | (r->mode & 07777 &
+					      ~(r->caller ? r->caller->umask
+							  : 0));
+			in->uid = r->caller ? r->caller->uid : 0;
+			in->gid = r->caller ? r->caller->gid : 0;
 			cr.created = true;
+			fk.creates++;
+			event("c:", r->name.data, r->name.len);
 		}
 	}
 	if (rc == 0) {
@@ -368,6 +563,171 @@ static int h_create(void *arg, const void *req, size_t len,
 		cr.attr = &a;
 		rc = wfs_rpc_reply_set_msg(reply, &cr.base);
 	}
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+/* One CreateMany item, as the node applies it: a reserved number no inode
+ * has, the lease's rule, O_EXCL, the injected failure. */
+static int create_item(const Wormfs__CreateRequest *it, Wormfs__Attr *a)
+{
+	uint32_t umask = it->caller ? it->caller->umask : 0;
+	struct finode *in;
+	int rc;
+
+	saw_session(it->caller);
+	rc = lease_check(it->caller, it->parent);
+	if (rc)
+		return rc;
+	if (it->ino < RESERVED || it->ino >= fk.next_reserved ||
+	    fino(it->ino))
+		return -EINVAL;
+	if (!(it->flags & O_EXCL))
+		fk.create_no_excl++;
+	if (name_find(&it->name))
+		return -EEXIST;
+	if (fk.fail_errno && strlen(fk.fail_name) == it->name.len &&
+	    !memcmp(fk.fail_name, it->name.data, it->name.len))
+		return fk.fail_errno;
+	in = fnew(it->ino, it->name.data, it->name.len);
+	if (!in)
+		return -ENOSPC;
+	in->mode = S_IFREG | (it->mode & 07777 & ~umask);
+	in->uid = it->caller ? it->caller->uid : 0;
+	in->gid = it->caller ? it->caller->gid : 0;
+	if (it->time_ns)
+		in->mtime = in->ctime = it->time_ns;
+	event("c:", it->name.data, it->name.len);
+	fill_attr(in->ino, a);
+	return 0;
+}
+
+/* CreateMany: the items in order, once fk.hold_creates is cleared; the
+ * reply names the leases the caller holds that are recalled. */
+static int h_create_many(void *arg, const void *req, size_t len,
+			 struct wfs_rpc_reply *reply)
+{
+	Wormfs__CreateManyRequest *r;
+	Wormfs__CreateManyReply mr = WORMFS__CREATE_MANY_REPLY__INIT;
+	Wormfs__CreateOutcome *o = NULL, **op = NULL;
+	Wormfs__CreateReply *cr = NULL;
+	Wormfs__Attr *a = NULL;
+	uint64_t recalled[8];
+	int rc = unpack(&wormfs__create_many_request__descriptor, req, len,
+			&r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	o = wfs_calloc(r->n_items + 1, sizeof(*o));
+	op = wfs_calloc(r->n_items + 1, sizeof(*op));
+	cr = wfs_calloc(r->n_items + 1, sizeof(*cr));
+	a = wfs_calloc(r->n_items + 1, sizeof(*a));
+	if (!o || !op || !cr || !a || r->n_items > 256) {
+		rc = -EINVAL;
+		goto out_free;
+	}
+	pthread_mutex_lock(&fk.lock);
+	for (size_t i = 0; i < r->n_items; i++)
+		event("c>", r->items[i]->name.data, r->items[i]->name.len);
+	held(&fk.hold_creates);
+	fk.create_calls++;
+	fk.create_items += (unsigned)r->n_items;
+	for (size_t i = 0; i < r->n_items; i++) {
+		wormfs__create_outcome__init(&o[i]);
+		op[i] = &o[i];
+		o[i].error = create_item(r->items[i], &a[i]);
+		if (o[i].error)
+			continue;
+		wormfs__create_reply__init(&cr[i]);
+		cr[i].attr = &a[i];
+		cr[i].created = true;
+		o[i].reply = &cr[i];
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		struct flease *l = &fk.leases[i];
+
+		if (l->holder && r->n_items && r->items[0]->caller &&
+		    l->holder == r->items[0]->caller->session &&
+		    (l->waiter || fk.lease_recall))
+			recalled[mr.n_recalled++] = l->dir;
+	}
+	mr.recalled = recalled;
+	mr.outcomes = op;
+	mr.n_outcomes = r->n_items;
+	rc = wfs_rpc_reply_set_msg(reply, &mr.base);
+	pthread_mutex_unlock(&fk.lock);
+out_free:
+	wfs_free(a);
+	wfs_free(cr);
+	wfs_free(op);
+	wfs_free(o);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static int h_lease(void *arg, const void *req, size_t len,
+		   struct wfs_rpc_reply *reply)
+{
+	Wormfs__LeaseRequest *r;
+	Wormfs__LeaseReply lr = WORMFS__LEASE_REPLY__INIT;
+	uint64_t session;
+	struct flease *l;
+	int rc = unpack(&wormfs__lease_request__descriptor, req, len, &r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.lease_asks++;
+	saw_session(r->caller);
+	session = r->caller ? r->caller->session : 0;
+	l = flease(r->dir, !r->release);
+	if (!session) {
+		rc = -EINVAL;
+	} else if (r->release) {
+		if (l && l->holder == session) {
+			char dir[24];
+
+			l->holder = 0;
+			fk.lease_releases++;
+			snprintf(dir, sizeof(dir), "%llu",
+				 (unsigned long long)r->dir);
+			event("r:", dir, strlen(dir));
+		}
+	} else if (!fk.lease_refuse && l &&
+		   (!l->holder || l->holder == session)) {
+		fk.lease_grants += !l->holder;
+		l->holder = session;
+		lr.held = true;
+		lr.recalled = l->waiter || fk.lease_recall;
+	}
+	if (rc == 0)
+		rc = wfs_rpc_reply_set_msg(reply, &lr.base);
+	pthread_mutex_unlock(&fk.lock);
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
+static int h_reserve(void *arg, const void *req, size_t len,
+		     struct wfs_rpc_reply *reply)
+{
+	Wormfs__ReserveInosRequest *r;
+	Wormfs__ReserveInosReply rr = WORMFS__RESERVE_INOS_REPLY__INIT;
+	int rc = unpack(&wormfs__reserve_inos_request__descriptor, req, len,
+			&r);
+
+	(void)arg;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fk.lock);
+	fk.reserve_calls++;
+	rr.first = fk.next_reserved;
+	rr.count = fk.reserve_max && r->count > fk.reserve_max
+			   ? fk.reserve_max : r->count;
+	fk.next_reserved += rr.count;
+	rc = wfs_rpc_reply_set_msg(reply, &rr.base);
 	pthread_mutex_unlock(&fk.lock);
 	wfs_rpc_msg_free(&r->base);
 	return rc;
@@ -444,6 +804,10 @@ static int h_commit(void *arg, const void *req, size_t len,
 	pthread_mutex_lock(&fk.lock);
 	fk.commits++;
 	s = slot(r->ino, r->sidx);
+	if (!fino(r->ino)) {
+		rc = -ENOENT;
+		goto out_unlock;
+	}
 	if ((s ? s->version : 0) != r->expected_version ||
 	    (s && r->check_length && s->length != r->expected_length)) {
 		rc = -ESTALE;
@@ -462,9 +826,9 @@ static int h_commit(void *arg, const void *req, size_t len,
 	s->n = (uint32_t)r->n_chunks;
 	for (unsigned i = 0; i < s->n && i < K + M; i++)
 		s->state[i] = r->chunks[i]->state;
-	if (r->file_size > fk.inodes[r->ino].size)
-		fk.inodes[r->ino].size = r->file_size;
-	fk.inodes[r->ino].mtime = fk.inodes[r->ino].ctime = tick();
+	if (r->file_size > fino(r->ino)->size)
+		fino(r->ino)->size = r->file_size;
+	fino(r->ino)->mtime = fino(r->ino)->ctime = tick();
 	cr.version = s->version;
 	fill_attr(r->ino, &a);
 	cr.attr = &a;
@@ -496,6 +860,11 @@ static int h_layout(void *arg, const void *req, size_t len,
 		goto out_free;
 	pthread_mutex_lock(&fk.lock);
 	fk.layouts++;
+	if (!fino(r->ino)) {
+		pthread_mutex_unlock(&fk.lock);
+		rc = -ENOENT;
+		goto out_free;
+	}
 	/* In sidx order: pick the next smallest each time. */
 	for (;;) {
 		struct fstripe *best = NULL;
@@ -648,12 +1017,26 @@ static void fake_clear(void)
 	}
 	memset(fk.stripes, 0, sizeof(fk.stripes));
 	memset(fk.inodes, 0, sizeof(fk.inodes));
+	fk.next_cookie = 0;
+	fk.session = 0;
+	fk.other_sessions = 0;
 	fk.places = fk.commits = fk.reads = fk.writes = fk.layouts = 0;
 	fk.lookups = fk.readdirs = 0;
 	fk.unlink_calls = fk.unlink_items = 0;
 	fk.eagain_left = 0;
 	fk.fail_writes = false;
-	fk.hold_unlinks = false;
+	fk.hold_unlinks = fk.hold_creates = fk.hold_lookups = false;
+	fk.next_reserved = RESERVED;
+	fk.reserve_calls = fk.reserve_max = 0;
+	memset(fk.leases, 0, sizeof(fk.leases));
+	fk.lease_refuse = fk.lease_recall = false;
+	fk.lease_asks = fk.lease_grants = fk.lease_releases = 0;
+	fk.creates = fk.create_calls = fk.create_items = 0;
+	fk.create_no_excl = 0;
+	fk.fail_name[0] = '\0';
+	fk.fail_errno = 0;
+	fk.fail_readdir = false;
+	fk.nevents = 0;
 	pthread_mutex_unlock(&fk.lock);
 }
 
@@ -669,6 +1052,9 @@ static int suite_init(void)
 		{ "/wormfs.Meta/GetAttr", h_getattr },
 		{ "/wormfs.Meta/SetAttr", h_setattr },
 		{ "/wormfs.Meta/Create", h_create },
+		{ "/wormfs.Meta/CreateMany", h_create_many },
+		{ "/wormfs.Meta/Lease", h_lease },
+		{ "/wormfs.Meta/ReserveInos", h_reserve },
 		{ "/wormfs.Meta/PlaceStripe", h_place },
 		{ "/wormfs.Meta/CommitStripe", h_commit },
 		{ "/wormfs.Meta/GetLayout", h_layout },
@@ -678,7 +1064,7 @@ static int suite_init(void)
 
 	pthread_mutex_init(&fk.lock, NULL);
 	pthread_cond_init(&fk.unlink_cond, NULL);
-	if (wfs_rpc_server_new("127.0.0.1:0", 4, &fk.srv))
+	if (wfs_rpc_server_new("127.0.0.1:0", 8, &fk.srv))
 		return -1;
 	for (unsigned i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (wfs_rpc_server_handle(fk.srv, routes[i].method,
@@ -804,7 +1190,7 @@ static void test_sequential(void)
 	CU_ASSERT_EQUAL(fake_stripe(f, 10)->kind, WFS_STRIPE_REPLICA);
 	CU_ASSERT_EQUAL(fake_stripe(f, 10)->length, 12345);
 	CU_ASSERT_EQUAL(fake_stripe(f, 10)->n, M + 1);
-	CU_ASSERT_EQUAL(fk.inodes[wfs_file_ino(f)].size, size);
+	CU_ASSERT_EQUAL(fino(wfs_file_ino(f))->size, size);
 	/* Each stripe written once. */
 	CU_ASSERT_EQUAL(fk.commits, 11);
 	f = reopen(c, f, 0);
@@ -1204,7 +1590,7 @@ static void test_stripe_truncated_by_another(void)
 	write_ok(f, model, src + 3, 100, 0);
 	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
 	CU_ASSERT_EQUAL(slot(2, 0)->length, 500);
-	CU_ASSERT_EQUAL(fk.inodes[2].size, 500);
+	CU_ASSERT_EQUAL(fino(2)->size, 500);
 	/* Read back by this client, whose cache held the long version... */
 	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, 2, O_RDONLY, NULL, &f), 0);
 	check_file(f, model, 500);
@@ -1269,13 +1655,7 @@ static void test_client_args(void)
 static void fake_add_name(const char *name)
 {
 	pthread_mutex_lock(&fk.lock);
-	for (uint64_t ino = 2; ino < MAX_INODES; ino++)
-		if (!fk.inodes[ino].used) {
-			fk.inodes[ino].used = true;
-			snprintf(fk.inodes[ino].name, sizeof(fk.inodes[ino].name),
-				 "%s", name);
-			break;
-		}
+	fnew(free_ino(), name, strlen(name));
 	pthread_mutex_unlock(&fk.lock);
 }
 
@@ -1397,7 +1777,7 @@ static void fake_set_links(const char *name, uint32_t links)
 	pthread_mutex_lock(&fk.lock);
 	ino = name_find(&b);
 	if (ino)
-		fk.inodes[ino].links = links;
+		fino(ino)->links = links;
 	pthread_mutex_unlock(&fk.lock);
 }
 
@@ -1442,6 +1822,768 @@ static void test_lookup_beside_unlinks(void)
 	wfs_client_free(c);
 }
 
+/* Every call names the client's session, a non-zero number of its own:
+ * what the nodes tell directory leases apart by. */
+static void test_session(void)
+{
+	struct wfs_client *c = client(), *c2 = NULL;
+	struct wfs_client_opts o = { .nodes = fk.addr };
+	struct wfs_file *f = create(c, "s", 0);
+	struct wfs_attr a;
+	uint64_t first;
+
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "s", &a), 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "t", &a), -ENOENT);
+	CU_ASSERT_NOT_EQUAL(fk.session, 0);
+	CU_ASSERT_EQUAL(fk.other_sessions, 0);
+	first = fk.session;
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+	CU_ASSERT_EQUAL_FATAL(wfs_client_new(&o, &c2), 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c2, &cred, 1, "s", &a), 0);
+	CU_ASSERT_EQUAL(fk.other_sessions, 1);
+	CU_ASSERT_EQUAL(fk.session, first);
+	wfs_client_free(c2);
+}
+
+/* ---- creates answered early under directory leases ---- */
+
+static void hold_creates(bool on)
+{
+	pthread_mutex_lock(&fk.lock);
+	fk.hold_creates = on;
+	pthread_cond_broadcast(&fk.unlink_cond);
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static void *release_creates(void *arg)
+{
+	(void)arg;
+	usleep(100 * 1000);
+	hold_creates(false);
+	return NULL;
+}
+
+/* A client that answers creates early where it holds a lease, with lists
+ * of names (that do not expire during a test) when @dirnames. */
+static struct wfs_client *lease_client(bool dirnames)
+{
+	struct wfs_client_opts o = {
+		.nodes = fk.addr, .retry_ms = 3000, .call_ms = 5000,
+		.early_creates = true, .dirnames_ms = dirnames ? 60000 : 0,
+	};
+	struct wfs_client *c = NULL;
+
+	CU_ASSERT_EQUAL(wfs_client_new(&o, &c), 0);
+	return c;
+}
+
+static struct wfs_leases_stats lstats(struct wfs_client *c)
+{
+	struct wfs_leases_stats st;
+
+	wfs_leases_stats(c->leases, &st);
+	return st;
+}
+
+/* Wait (up to 5 s) until @cond(@c) holds; whether it did. */
+static bool wait_until(bool (*cond)(struct wfs_client *), struct wfs_client *c)
+{
+	for (unsigned i = 0; i < 5000; i++) {
+		if (cond(c))
+			return true;
+		usleep(1000);
+	}
+	return cond(c);
+}
+
+static bool lease_ready(struct wfs_client *c)
+{
+	return wfs_leases_usable(c->leases, 1) && lstats(c).inos > 0 &&
+	       (!c->dn || lstats(c).relists > 0);
+}
+
+static bool lease_gone(struct wfs_client *c)
+{
+	(void)c;
+	pthread_mutex_lock(&fk.lock);
+	bool gone = fk.lease_releases > 0;
+	pthread_mutex_unlock(&fk.lock);
+	return gone;
+}
+
+/* What a create returned: 0 and the attributes, or its error. */
+static int create_as(struct wfs_client *c, const struct wfs_cred *who,
+		     const char *name, int flags, struct wfs_attr *a)
+{
+	struct wfs_file *f = NULL;
+	bool created = false;
+	int rc = wfs_file_create(c, who, 1, name, 0666,
+				 flags | O_CREAT | O_RDWR, a, &created, &f);
+
+	if (rc == 0) {
+		CU_ASSERT_TRUE(created);
+		CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	}
+	return rc;
+}
+
+/* Make a file synchronously in directory 1 (which asks for its lease) and
+ * wait until the lease and inode numbers are there. */
+static void take_lease(struct wfs_client *c, const char *name)
+{
+	struct wfs_attr a;
+
+	CU_ASSERT_EQUAL(create_as(c, &cred, name, O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_TRUE(wait_until(lease_ready, c));
+}
+
+static bool fake_has(const char *name)
+{
+	ProtobufCBinaryData b = { strlen(name), (uint8_t *)name };
+
+	pthread_mutex_lock(&fk.lock);
+	bool has = name_find(&b) != 0;
+	pthread_mutex_unlock(&fk.lock);
+	return has;
+}
+
+/* A create in a leased directory, of a name a lookup found absent after
+ * the grant, is answered while the node holds CreateMany, as the node
+ * makes it; a getattr of the new inode waits until it is applied. */
+static void test_create_early(void)
+{
+	struct wfs_cred who = { .uid = 1000, .gid = 100, .umask = 022 };
+	struct wfs_client *c;
+	struct wfs_attr a, b;
+	pthread_t t;
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(fk.lease_grants, 1);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &who, 1, "early", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &who, "early", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	CU_ASSERT_EQUAL(a.mode, S_IFREG | 0644);
+	CU_ASSERT_EQUAL(a.uid, 1000);
+	CU_ASSERT_EQUAL(a.gid, 100);
+	CU_ASSERT_EQUAL(a.nlink, 1);
+	CU_ASSERT_EQUAL(a.size, 0);
+	CU_ASSERT_EQUAL(a.blksize, SPAN);
+	CU_ASSERT_EQUAL(a.policy_id, POLICY);
+	/* Answered, not made yet; its directory counts as changing. */
+	CU_ASSERT_FALSE(fake_has("early"));
+	CU_ASSERT_TRUE(wfs_client_unlinking(c, 1));
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, a.ino, &b), 0);
+	CU_ASSERT_EQUAL(b.ino, a.ino);
+	CU_ASSERT_EQUAL(b.mode, a.mode);
+	CU_ASSERT_EQUAL(b.uid, a.uid);
+	CU_ASSERT_EQUAL(b.gid, a.gid);
+	CU_ASSERT_EQUAL(b.mtime_ns, a.mtime_ns);
+	CU_ASSERT_EQUAL(b.ctime_ns, a.ctime_ns);
+	CU_ASSERT_EQUAL(b.blksize, a.blksize);
+	pthread_join(t, NULL);
+	CU_ASSERT_FALSE(wfs_client_unlinking(c, 1));
+	/* A lookup of a name being made waits for it too. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &who, 1, "early2", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &who, "early2", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED + 1);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "early2", &b), 0);
+	CU_ASSERT_EQUAL(b.ino, a.ino);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	CU_ASSERT_EQUAL(fk.creates, 1);
+	CU_ASSERT_EQUAL(fk.create_items, 2);
+	CU_ASSERT_EQUAL(fk.create_no_excl, 0);
+	CU_ASSERT_EQUAL(fk.other_sessions, 0);
+	wfs_client_free(c);
+	CU_ASSERT_EQUAL(fk.lease_releases, 1);
+}
+
+/* A file made early is written and read like any other. */
+static void test_early_file_data(void)
+{
+	uint64_t st = wfs_test_seed() ^ 12;
+	unsigned char model[SPAN + 100], src[SPAN + 100];
+	struct wfs_client *c;
+	struct wfs_file *f = NULL;
+	struct wfs_attr a;
+	bool created;
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "data", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_file_create(c, &cred, 1, "data", 0644,
+					O_CREAT | O_RDWR, &a, &created, &f),
+			0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	wfs_test_fill(&st, src, sizeof(src));
+	write_ok(f, model, src, sizeof(src), 0);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(fino(RESERVED)->size, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, RESERVED, O_RDONLY, NULL, &f),
+			0);
+	check_file(f, model, sizeof(src));
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	wfs_client_free(c);
+}
+
+/* Creates that must be decided by the node: no lease, a name not proven
+ * absent (or only before the grant), a recalled lease, a client without
+ * early creates. */
+static void test_create_sync_cases(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+
+	/* Another session has the lease. */
+	fake_clear();
+	fk.lease_refuse = true;
+	c = lease_client(false);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "first", O_EXCL, &a), 0);
+	for (unsigned i = 0; i < 5000 && lstats(c).refused == 0; i++)
+		usleep(1000);
+	CU_ASSERT_EQUAL(lstats(c).refused, 1);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "a", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "a", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(fk.creates, 2);
+	wfs_client_free(c);
+
+	/* Absent only before the grant, or never looked up. */
+	fake_clear();
+	c = lease_client(false);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "before", &a),
+			-ENOENT);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(create_as(c, &cred, "before", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "unasked", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(fk.create_items, 0);
+	/* The same after a lookup under the lease: early. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "after", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "after", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	/* A proof serves one create: the name is there now. */
+	CU_ASSERT_EQUAL(create_as(c, &cred, "after", O_EXCL, &a), -EEXIST);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	CU_ASSERT_EQUAL(fk.creates, 3);
+	CU_ASSERT_EQUAL(fk.create_items, 1);
+	wfs_client_free(c);
+
+	/* Recalled at the grant: given back, never used. */
+	fake_clear();
+	fk.lease_recall = true;
+	c = lease_client(false);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "first", O_EXCL, &a), 0);
+	CU_ASSERT_TRUE(wait_until(lease_gone, c));
+	CU_ASSERT_EQUAL(fk.lease_grants, 1);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "r", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "r", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(fk.create_items, 0);
+	wfs_client_free(c);
+
+	/* A client that does not answer creates early asks for no lease. */
+	c = client();
+	CU_ASSERT_EQUAL(create_as(c, &cred, "first", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "s", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "s", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	wfs_client_free(c);
+	CU_ASSERT_EQUAL(fk.lease_asks, 0);
+	CU_ASSERT_EQUAL(fk.reserve_calls, 0);
+	CU_ASSERT_EQUAL(fk.creates, 2);
+}
+
+/* A lease recalled while creates are queued under it is given back once
+ * they are applied, and the directory is not asked for again at once. */
+static void test_recall_after_drain(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+
+	/* Another client waits: the CreateMany reply says so. */
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	pthread_mutex_lock(&fk.lock);
+	fk.leases[0].waiter = true;
+	pthread_mutex_unlock(&fk.lock);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT_TRUE(wait_until(lease_gone, c));
+	CU_ASSERT(event_at("c:x") >= 0);
+	CU_ASSERT(event_at("c:x") < event_at("r:1"));
+	CU_ASSERT_EQUAL(lstats(c).recalls, 1);
+	/* Recalled: the next creates are the node's, and do not ask for the
+	 * lease again while it cools down. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "y", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "y", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(lstats(c).cooling, 1);
+	CU_ASSERT_EQUAL(lstats(c).held, 0);
+	CU_ASSERT_EQUAL(fk.lease_grants, 1);
+	wfs_client_free(c);
+
+	/* Recalled while a create under it is still out: kept until that
+	 * one is applied, but answers no create meanwhile. */
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "y", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	wfs_leases_recall(c->leases, 1);
+	CU_ASSERT_EQUAL(lstats(c).held, 1);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
+			      0);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "y", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	pthread_join(t, NULL);
+	CU_ASSERT_TRUE(wait_until(lease_gone, c));
+	CU_ASSERT(event_at("c:x") >= 0);
+	CU_ASSERT(event_at("c:x") < event_at("r:1"));
+	wfs_client_free(c);
+}
+
+/* A lease answers creates only while a call sent less than 1.5 s ago
+ * found it ours: the CreateMany replies of a stream of creates keep it
+ * so, while one create held at the node for longer does not. */
+static void test_lease_confirmation(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	char name[16];
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	for (unsigned i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "s%u", i);
+		CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, name, &a),
+				-ENOENT);
+		CU_ASSERT_EQUAL(create_as(c, &cred, name, O_EXCL, &a), 0);
+		CU_ASSERT(a.ino >= RESERVED);
+		CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+		usleep(100 * 1000);
+	}
+	CU_ASSERT_EQUAL(fk.lease_grants, 1);
+	CU_ASSERT_EQUAL(fk.create_items, 20);
+	/* A create answered, and not yet sent (so the queue is not slow),
+	 * keeps the lease but vouches for nothing. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "y", &a), -ENOENT);
+	CU_ASSERT_TRUE(wfs_leases_early(c->leases, &cred, 1, "x", 0644, 1,
+					&a));
+	usleep(1600 * 1000);
+	CU_ASSERT_EQUAL(lstats(c).held, 1);
+	CU_ASSERT_FALSE(wfs_leases_usable(c->leases, 1));
+	CU_ASSERT_EQUAL(create_as(c, &cred, "y", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	wfs_leases_applied(c->leases, 1, -ECANCELED, NULL);
+	CU_ASSERT_TRUE(wait_until(lease_gone, c));
+	wfs_client_free(c);
+}
+
+static void *lookup_z(void *arg)
+{
+	struct wfs_attr a;
+
+	return (void *)(intptr_t)wfs_client_lookup(arg, &cred, 1, "z", &a);
+}
+
+static void *lookup_w(void *arg)
+{
+	struct wfs_attr a;
+
+	return (void *)(intptr_t)wfs_client_lookup(arg, &cred, 1, "w", &a);
+}
+
+static bool lookup_arrived(struct wfs_client *c)
+{
+	(void)c;
+	pthread_mutex_lock(&fk.lock);
+	bool in = fk.lookups > 0;
+	pthread_mutex_unlock(&fk.lock);
+	return in;
+}
+
+/* A lookup sent before the grant arrived proves nothing, even if its
+ * answer comes after: another client may have made the name in between;
+ * nor does one that was out while this client made the name. */
+static void test_lookup_across_grant(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+	void *rc;
+
+	fake_clear();
+	c = lease_client(false);
+	fk.hold_lookups = true;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, lookup_z, c), 0);
+	CU_ASSERT_TRUE(wait_until(lookup_arrived, c));
+	take_lease(c, "first");
+	pthread_mutex_lock(&fk.lock);
+	fk.hold_lookups = false;
+	pthread_cond_broadcast(&fk.unlink_cond);
+	pthread_mutex_unlock(&fk.lock);
+	pthread_join(t, &rc);
+	CU_ASSERT_EQUAL((intptr_t)rc, -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "z", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(fk.create_items, 0);
+	/* Likewise one answered "absent" before this client made the name
+	 * and arriving after. */
+	fk.lookups = 0;
+	fk.hold_lookups = true;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, lookup_w, c), 0);
+	CU_ASSERT_TRUE(wait_until(lookup_arrived, c));
+	CU_ASSERT_EQUAL(create_as(c, &cred, "w", O_EXCL, &a), 0);
+	pthread_mutex_lock(&fk.lock);
+	fk.hold_lookups = false;
+	pthread_cond_broadcast(&fk.unlink_cond);
+	pthread_mutex_unlock(&fk.lock);
+	pthread_join(t, &rc);
+	CU_ASSERT_EQUAL((intptr_t)rc, -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "w", O_EXCL, &a), -EEXIST);
+	CU_ASSERT_EQUAL(fk.create_items, 0);
+	wfs_client_free(c);
+}
+
+/* Directory 1's lease goes to another session (@on) or back to none. */
+static void foreign_lease(bool on)
+{
+	struct flease *l;
+
+	pthread_mutex_lock(&fk.lock);
+	l = flease(1, true);
+	if (l)
+		l->holder = on ? 42 : 0;
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static void *foreign_lease_ends(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	foreign_lease(false);
+	return NULL;
+}
+
+/* Creates and unlinks another session's lease holds off (the node says
+ * EAGAIN for the item: this client's lease was lost, or it has none) are
+ * sent again until they go through; a lease of this client there counts
+ * as recalled. */
+static void test_held_off_resent(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+
+	fake_clear();
+	fake_add_name("old");
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	/* Revoked and granted to another session meanwhile. */
+	foreign_lease(true);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, foreign_lease_ends,
+					     NULL), 0);
+	hold_creates(false);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT_TRUE(fake_has("x"));
+	CU_ASSERT(fk.create_calls >= 2);
+	CU_ASSERT_EQUAL(lstats(c).recalls, 1);
+	/* An unlink likewise. */
+	foreign_lease(true);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, foreign_lease_ends,
+					     NULL), 0);
+	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "old", NULL,
+						 NULL), 0);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT_FALSE(fake_has("old"));
+	CU_ASSERT(fk.unlink_calls >= 2);
+	wfs_client_free(c);
+}
+
+/* An early create the node refuses fails the next settle, once; its inode
+ * never comes to be. */
+static void test_early_create_fails(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a, b;
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	snprintf(fk.fail_name, sizeof(fk.fail_name), "bad");
+	fk.fail_errno = -ENOSPC;
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "bad", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "bad", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), -EIO);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, a.ino, &b), -ENOENT);
+	CU_ASSERT_FALSE(fake_has("bad"));
+	wfs_client_free(c);
+}
+
+/* An unlink of a name just made early goes out once the create is
+ * applied (the node holds the create; an unlink sent meanwhile would find
+ * no such name). */
+static void test_unlink_after_create(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "x", NULL,
+						 NULL), 0);
+	/* A call's worth waits: a second worker starts, and must not send
+	 * them either. */
+	for (unsigned i = 0; i < 40; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "v%u", i);
+		CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, name,
+							 NULL, NULL), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT(event_at("c:x") >= 0);
+	CU_ASSERT(event_at("c:x") < event_at("u>x"));
+	CU_ASSERT(event_at("c:x") < event_at("u>v39"));
+	CU_ASSERT(event_at("u:x") >= 0);
+	CU_ASSERT_FALSE(fake_has("x"));
+	wfs_client_free(c);
+}
+
+/* Unlinks and creates queued in turn go out in turn: each batch only
+ * once the one of the other kind before it was applied. */
+static void test_creates_unlinks_order(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	pthread_t t;
+
+	fake_clear();
+	fake_add_name("u1");
+	fake_add_name("u2");
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "c1", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "c2", &a), -ENOENT);
+	hold_unlinks(true);
+	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "u1", NULL,
+						 NULL), 0);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "c1", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino >= RESERVED);
+	CU_ASSERT_EQUAL(wfs_client_unlink_behind(c, &cred, 1, "u2", NULL,
+						 NULL), 0);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "c2", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino >= RESERVED);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_unlinks, NULL),
+			      0);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	pthread_join(t, NULL);
+	CU_ASSERT(event_at("u:u1") >= 0);
+	CU_ASSERT(event_at("u:u1") < event_at("c>c1"));
+	CU_ASSERT(event_at("c:c1") < event_at("u>u2"));
+	CU_ASSERT(event_at("u:u2") < event_at("c>c2"));
+	CU_ASSERT(event_at("c:c2") >= 0);
+	wfs_client_free(c);
+}
+
+/* A lease no create uses goes back on its own. */
+static void test_idle_lease_released(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "x", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "x", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	CU_ASSERT_TRUE(wait_until(lease_gone, c));
+	CU_ASSERT_EQUAL(lstats(c).held, 0);
+	CU_ASSERT_EQUAL(lstats(c).cooling, 0);
+	CU_ASSERT_TRUE(fake_has("x"));
+	CU_ASSERT(event_at("c:x") < event_at("r:1"));
+	wfs_client_free(c);
+	CU_ASSERT_EQUAL(fk.lease_releases, 1);
+}
+
+/* A list of names read after the grant proves a name absent; one read
+ * before it does not (another client may have added the name just
+ * before). */
+static void test_dirnames_proof(void)
+{
+	struct wfs_client *c;
+	struct wfs_attr a;
+	unsigned lookups;
+
+	/* The list is read again after the grant. */
+	fake_clear();
+	fake_add_name("old");
+	c = lease_client(true);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "m1", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "m2", &a), -ENOENT);
+	CU_ASSERT_EQUAL(fk.readdirs, 1);
+	fake_add_name("late");
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(lstats(c).relists, 1);
+	lookups = fk.lookups;
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "n1", &a), -ENOENT);
+	CU_ASSERT_EQUAL(fk.lookups, lookups);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "n1", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "late", O_EXCL, &a), -EEXIST);
+	/* Made here: on the list at once, so not absent. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "n1", &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	wfs_client_free(c);
+
+	/* The list cannot be read after the grant: the old one proves
+	 * nothing. */
+	fake_clear();
+	fake_add_name("old");
+	c = lease_client(true);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "m1", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "m2", &a), -ENOENT);
+	fake_add_name("late");
+	fk.fail_readdir = true;
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "late", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "late", O_EXCL, &a), -EEXIST);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "n0", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(fk.create_items, 0);
+	wfs_client_free(c);
+}
+
+static bool three_reserves(struct wfs_client *c)
+{
+	(void)c;
+	return lstats(c).reserves >= 3;
+}
+
+/* Inode numbers come in ranges, the next asked for before the pool runs
+ * out; none is used twice. */
+static void test_ino_pool(void)
+{
+	uint64_t seen[24];
+	struct wfs_client *c;
+	struct wfs_attr a;
+	char name[16];
+
+	fake_clear();
+	fk.reserve_max = 8;
+	c = lease_client(false);
+	take_lease(c, "first");
+	for (unsigned i = 0; i < 200 && lstats(c).inos < 16; i++)
+		usleep(1000);
+	CU_ASSERT_EQUAL(lstats(c).inos, 16);
+	for (unsigned i = 0; i < 24; i++) {
+		snprintf(name, sizeof(name), "p%u", i);
+		CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, name, &a),
+				-ENOENT);
+		CU_ASSERT_EQUAL(create_as(c, &cred, name, O_EXCL, &a), 0);
+		seen[i] = a.ino;
+		for (unsigned j = 0; j < i; j++)
+			CU_ASSERT_NOT_EQUAL(seen[j], a.ino);
+		if (i < 16)
+			CU_ASSERT_EQUAL(a.ino, RESERVED + i);
+	}
+	CU_ASSERT_TRUE(wait_until(three_reserves, c));
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
+	wfs_client_free(c);
+}
+
+/* Without the node's word on a new file's policy there (the lease came
+ * after an open of an existing file), creates are the node's until one
+ * gives it. */
+static void test_template_needed(void)
+{
+	struct wfs_client *c;
+	struct wfs_file *f = NULL;
+	struct wfs_attr a;
+	bool created = true;
+
+	fake_clear();
+	fake_add_name("exists");
+	c = lease_client(false);
+	CU_ASSERT_EQUAL(wfs_file_create(c, &cred, 1, "exists", 0644,
+					O_CREAT | O_RDWR, &a, &created, &f),
+			0);
+	CU_ASSERT_FALSE(created);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_TRUE(wait_until(lease_ready, c));
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "y", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "y", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "z", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "z", O_EXCL, &a), 0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	wfs_client_free(c);
+}
+
+/* Another client's create in a leased directory waits until the lease is
+ * given back, then goes through. */
+static void test_other_client_waits(void)
+{
+	struct wfs_client *c, *c2;
+	struct wfs_attr a;
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	c2 = lease_client(false);
+	CU_ASSERT_EQUAL(create_as(c2, &cred, "other", O_EXCL, &a), 0);
+	CU_ASSERT(event_at("r:1") >= 0);
+	CU_ASSERT(event_at("r:1") < event_at("c:other"));
+	wfs_client_free(c2);
+	wfs_client_free(c);
+}
+
 static CU_TestInfo file_tests[] = {
 	{ "sequential write, EC stripes and a replica tail",
 	  test_sequential },
@@ -1464,6 +2606,33 @@ static CU_TestInfo file_tests[] = {
 	{ "unlinks queued together go in few calls", test_unlinks_batched },
 	{ "a lookup waits only for the unlinks that matter to it",
 	  test_lookup_beside_unlinks },
+	{ "every call names the client's session", test_session },
+	{ "a create under a lease is answered before it is applied",
+	  test_create_early },
+	{ "a file made early holds data", test_early_file_data },
+	{ "creates the node must decide are synchronous",
+	  test_create_sync_cases },
+	{ "a recalled lease goes back once its creates are applied",
+	  test_recall_after_drain },
+	{ "a lease is used only while calls confirm it",
+	  test_lease_confirmation },
+	{ "a lookup sent before the grant proves nothing",
+	  test_lookup_across_grant },
+	{ "creates and unlinks held off by a lease are sent again",
+	  test_held_off_resent },
+	{ "an early create that fails fails the next settle",
+	  test_early_create_fails },
+	{ "an unlink of a name made early follows its create",
+	  test_unlink_after_create },
+	{ "creates and unlinks keep their order", test_creates_unlinks_order },
+	{ "an idle lease goes back", test_idle_lease_released },
+	{ "a list of names proves absence only when read under the lease",
+	  test_dirnames_proof },
+	{ "inode numbers are reserved in ranges", test_ino_pool },
+	{ "an early create needs the node's policy of the directory",
+	  test_template_needed },
+	{ "another client's create waits for the lease",
+	  test_other_client_waits },
 	{ "client arguments", test_client_args },
 	CU_TEST_INFO_NULL,
 };

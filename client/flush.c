@@ -88,7 +88,7 @@ static int place(struct cinode *ci, const struct wfs_cred *cred,
 	Wormfs__Stripe pbs = WORMFS__STRIPE__INIT;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(ci->c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ci->ino;
 	req.sidx = sidx;
@@ -139,7 +139,7 @@ static int commit(struct cinode *ci, const struct wfs_cred *cred,
 	Wormfs__ChunkLocation *ptrs[WFS_STRIPE_MAX_CHUNKS];
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(ci->c, &caller, cred);
 	hdr_chunks_to_pb(s, locs, ptrs);
 	req.caller = &caller;
 	req.ino = ci->ino;

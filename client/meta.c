@@ -9,6 +9,8 @@
 #include "client/file_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -76,16 +78,13 @@ static bool lookup_ahead(struct wfs_client *c, const struct wfs_cred *cred,
 	return wfs_statahead_find(c->sa, cred, parent, name, attr);
 }
 
-/* List @parent's names when its list wants it: a first list, or the names
- * added since the last. */
-static void list_names(struct wfs_client *c, const struct wfs_cred *cred,
-		       uint64_t parent)
+/* Read the pages of @parent's list of names for the round @ticket, from
+ * @cookie on. */
+static void list_pages(struct wfs_client *c, const struct wfs_cred *cred,
+		       uint64_t parent, uint64_t cookie, uint64_t ticket)
 {
-	uint64_t cookie, ticket;
 	bool more;
 
-	if (!wfs_dirnames_want(c->dn, parent, &cookie, &ticket))
-		return;
 	do {
 		struct wfs_dirpage *page = NULL;
 		int rc = wfs_client_readdir(c, cred, parent, cookie,
@@ -98,6 +97,31 @@ static void list_names(struct wfs_client *c, const struct wfs_cred *cred,
 					 &cookie);
 		wfs_dirpage_free(page);
 	} while (more);
+}
+
+/* List @parent's names when its list wants it: a first list, or the names
+ * added since the last. */
+static void list_names(struct wfs_client *c, const struct wfs_cred *cred,
+		       uint64_t parent)
+{
+	uint64_t cookie, ticket;
+
+	if (wfs_dirnames_want(c->dn, parent, &cookie, &ticket))
+		list_pages(c, cred, parent, cookie, ticket);
+}
+
+int wfs_meta_relist(struct wfs_client *c, const struct wfs_cred *cred,
+		    uint64_t dir, int64_t since_ns)
+{
+	uint64_t cookie, ticket;
+	int rc;
+
+	if (!c->dn)
+		return 0;
+	rc = wfs_dirnames_want_after(c->dn, dir, since_ns, &cookie, &ticket);
+	if (rc == 1)
+		list_pages(c, cred, dir, cookie, ticket);
+	return rc;
 }
 
 /* Whether @name is known not to be in @parent, from its list of names
@@ -115,14 +139,14 @@ static bool known_absent(struct wfs_client *c, const struct wfs_cred *cred,
 	return wfs_dirnames_absent(c->dn, parent, name, NULL);
 }
 
-/* Whether unlinks queued when a lookup was sent (@pending) may have
- * changed @a, which it found: a file's link count and ctime (one of its
- * other names went), a directory's times and size (names in it went).
- * Unlinks never name a directory, and a file with one link has no name
- * but the one looked up, whose unlinks were waited for.  Whether one of
- * them was applied just before the node answered cannot be told here, so
- * any that was queued counts. */
-static bool unlinks_may_change(bool pending, const struct wfs_attr *a)
+/* Whether unlinks or creates queued when a lookup was sent (@pending) may
+ * have changed @a, which it found: a file's link count and ctime (one of
+ * its other names went), a directory's times and size (names in it went
+ * or came).  Neither ever names a directory, and a file with one link has
+ * no name but the one looked up, whose operations were waited for.
+ * Whether one of them was applied just before the node answered cannot
+ * be told here, so any that was queued counts. */
+static bool queued_may_change(bool pending, const struct wfs_attr *a)
 {
 	return pending && (S_ISDIR(a->mode) || a->nlink > 1);
 }
@@ -135,6 +159,7 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
 	Wormfs__EntryReply *r = NULL;
 	struct wfs_attr ahead, found;
+	uint64_t stamp = 0;
 	int rc;
 
 	/* Before the read-ahead, which may list a page of the directory: a
@@ -151,20 +176,23 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		}
 		return 0;
 	}
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
 	req.absent_ok = true;
-	/* Only the unlinks of this name can change whether it is there; the
-	 * others can change what it leads to only if that is a file with
-	 * other names (its link count) or a directory (its times and size,
-	 * if they are in it): then the lookup waits for all and asks
-	 * again. */
+	/* Only the unlinks and creates of this name can change whether it
+	 * is there; the others can change what it leads to only if that is
+	 * a file with other names (its link count) or a directory (its
+	 * times and size, if they are in it): then the lookup waits for all
+	 * and asks again. */
 	wfs_behind_wait_name(c->behind, parent, name);
 	for (unsigned flags = WFS_CALL_WAITED;; flags = 0) {
 		bool pending = wfs_behind_pending(c->behind);
 
+		/* Taken before sending: "absent" proves something for a
+		 * create only if asked under the lease (leases_internal.h). */
+		stamp = wfs_leases_stamp(c->leases, parent);
 		rc = META_CALL(c, "Lookup", &req, entry_reply, &r, flags);
 		/* No attr: the name is not there (a node that ignores
 		 * absent_ok says so with ENOENT instead). */
@@ -174,11 +202,13 @@ int wfs_client_lookup(struct wfs_client *c, const struct wfs_cred *cred,
 		} else if (rc == 0) {
 			rc = entry_reply(rc, r, &found);
 		}
-		if (rc || !flags || !unlinks_may_change(pending, &found))
+		if (rc || !flags || !queued_may_change(pending, &found))
 			break;
 	}
 	if (rc == 0 && attr)
 		*attr = found;
+	if (rc == -ENOENT)
+		wfs_leases_absent(c->leases, parent, name, stamp);
 	if (c->sa)
 		wfs_statahead_looked_up(c->sa, cred, parent, rc);
 	if (c->dn) {
@@ -201,7 +231,7 @@ int wfs_client_getattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__AttrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "GetAttr", &req, attr_reply, &r, 0);
@@ -226,7 +256,7 @@ int wfs_meta_setattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__AttrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.valid = set->valid;
@@ -270,7 +300,7 @@ int wfs_client_mknod(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -290,7 +320,7 @@ int wfs_client_mkdir(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -309,7 +339,7 @@ int wfs_client_symlink(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -328,7 +358,7 @@ int wfs_client_link(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__EntryReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.new_parent = new_parent;
@@ -375,7 +405,7 @@ static int remove_name(struct wfs_client *c, const char *method, bool purge,
 	uint64_t open[OPEN_LIST_MAX];
 	int rc, n = purge ? open_inos(c, open, OPEN_LIST_MAX) : -1;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -439,7 +469,7 @@ int wfs_meta_unlink_many(struct wfs_client *c, struct wfs_unlink_item *items,
 	nopen = open_inos(c, open, OPEN_LIST_MAX);
 	for (unsigned i = 0; i < n; i++) {
 		wormfs__caller__init(&callers[i]);
-		wfs_caller_fill(&callers[i], items[i].cred);
+		wfs_caller_fill(c, &callers[i], items[i].cred);
 		wormfs__remove_request__init(&rr[i]);
 		rr[i].caller = &callers[i];
 		rr[i].parent = items[i].parent;
@@ -487,6 +517,138 @@ out:
 	return rc;
 }
 
+/* The outcome @o of create @it. */
+static void create_outcome(struct wfs_create_item *it,
+			   const Wormfs__CreateOutcome *o)
+{
+	it->rc = !o || o->error > 0 || o->error < -4095 ? -EPROTO : o->error;
+	if (it->rc == 0 && (!o->reply || !o->reply->attr))
+		it->rc = -EPROTO;
+	if (it->rc)
+		return;
+	wfs_attr_from_pb(&it->attr, o->reply->attr);
+	/* The number asked for, made now: anything else is not the file
+	 * this client answered for. */
+	if (!o->reply->created || it->attr.ino != it->ino) {
+		wfs_log_error("client", "CreateMany: '%s' in directory %"
+			      PRIu64 " came back as inode %" PRIu64 " (%s), "
+			      "not %" PRIu64, it->name, it->parent,
+			      it->attr.ino, o->reply->created ? "new" : "old",
+			      it->ino);
+		it->rc = -EPROTO;
+	}
+}
+
+int wfs_meta_create_many(struct wfs_client *c, struct wfs_create_item *items,
+			 unsigned n, unsigned flags, uint64_t *recalled,
+			 unsigned *nrecalled)
+{
+	Wormfs__CreateManyRequest req = WORMFS__CREATE_MANY_REQUEST__INIT;
+	Wormfs__CreateManyReply *r = NULL;
+	Wormfs__CreateRequest *cr, **crp;
+	Wormfs__Caller *callers;
+	int rc;
+
+	*nrecalled = 0;
+	if (n == 0 || n > WFS_CREATE_MANY_MAX)
+		return -EINVAL;
+	cr = wfs_calloc(n, sizeof(*cr));
+	crp = wfs_calloc(n, sizeof(*crp));
+	callers = wfs_calloc(n, sizeof(*callers));
+	if (!cr || !crp || !callers) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		wormfs__caller__init(&callers[i]);
+		wfs_caller_fill(c, &callers[i], items[i].cred);
+		wormfs__create_request__init(&cr[i]);
+		cr[i].caller = &callers[i];
+		cr[i].parent = items[i].parent;
+		cr[i].name = bytes_of(items[i].name);
+		cr[i].mode = items[i].mode;
+		/* Exclusive whatever open(2) asked: the name was known to be
+		 * absent, and if it is there after all (the lease was lost)
+		 * the create must fail, not open, let alone truncate, a file
+		 * that is not the one answered for. */
+		cr[i].flags = O_CREAT | O_EXCL | O_RDWR;
+		cr[i].ino = items[i].ino;
+		cr[i].time_ns = items[i].time_ns;
+		crp[i] = &cr[i];
+	}
+	req.items = crp;
+	req.n_items = n;
+	rc = wfs_meta_call(c, WFS_M_META("CreateMany"), &req.base,
+			   &wormfs__create_many_reply__descriptor,
+			   (ProtobufCMessage **)&r, flags);
+	if (rc)
+		goto out;
+	if (r->n_outcomes != n) {
+		wfs_log_error("client", "CreateMany: %zu outcomes for %u "
+			      "creates", r->n_outcomes, n);
+		rc = -EPROTO;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++)
+		create_outcome(&items[i], r->outcomes[i]);
+	for (size_t i = 0; i < r->n_recalled && *nrecalled < n; i++)
+		recalled[(*nrecalled)++] = r->recalled[i];
+out:
+	if (r)
+		wfs_rpc_msg_free(&r->base);
+	wfs_free(callers);
+	wfs_free(crp);
+	wfs_free(cr);
+	return rc;
+}
+
+int wfs_meta_lease(struct wfs_client *c, const struct wfs_cred *cred,
+		   uint64_t dir, bool release, bool *held, bool *recalled)
+{
+	Wormfs__LeaseRequest req = WORMFS__LEASE_REQUEST__INIT;
+	Wormfs__Caller caller = WORMFS__CALLER__INIT;
+	Wormfs__LeaseReply *r = NULL;
+	int rc;
+
+	wfs_caller_fill(c, &caller, cred);
+	req.caller = &caller;
+	req.dir = dir;
+	req.release = release;
+	rc = META_CALL(c, "Lease", &req, lease_reply, &r, WFS_CALL_WAITED);
+	if (rc)
+		return rc;
+	*held = r->held;
+	*recalled = r->held && r->recalled;
+	wfs_rpc_msg_free(&r->base);
+	return 0;
+}
+
+int wfs_meta_reserve_inos(struct wfs_client *c, uint32_t count,
+			  uint64_t *first, uint32_t *n)
+{
+	Wormfs__ReserveInosRequest req = WORMFS__RESERVE_INOS_REQUEST__INIT;
+	Wormfs__ReserveInosReply *r = NULL;
+	int rc;
+
+	req.count = count;
+	rc = META_CALL(c, "ReserveInos", &req, reserve_inos_reply, &r,
+		       WFS_CALL_WAITED);
+	if (rc)
+		return rc;
+	/* 0 is no inode number, and a range must not wrap. */
+	if (r->count == 0 || r->count > count || r->first == 0 ||
+	    r->first + r->count < r->first) {
+		wfs_log_error("client", "ReserveInos: %u numbers from %" PRIu64
+			      " for %u asked", r->count, r->first, count);
+		rc = -EPROTO;
+	} else {
+		*first = r->first;
+		*n = r->count;
+	}
+	wfs_rpc_msg_free(&r->base);
+	return rc;
+}
+
 int wfs_client_rmdir(struct wfs_client *c, const struct wfs_cred *cred,
 		     uint64_t parent, const char *name, uint64_t *ino,
 		     uint32_t *nlink)
@@ -505,7 +667,7 @@ int wfs_client_rename(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__RenameReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.parent = parent;
 	req.name = bytes_of(name);
@@ -539,7 +701,7 @@ int wfs_client_readlink(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__ReadlinkReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "Readlink", &req, readlink_reply, &r, 0);
@@ -564,7 +726,7 @@ int wfs_client_forget(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__ReleaseReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.client_id.data = c->id;
@@ -583,7 +745,7 @@ int wfs_client_statfs(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__StatfsReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "Statfs", &req, statfs_reply, &r, 0);
@@ -661,7 +823,7 @@ int wfs_client_readdir(struct wfs_client *c, const struct wfs_cred *cred,
 	int rc;
 
 	*out = NULL;
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.cookie = cookie;
@@ -711,7 +873,7 @@ int wfs_client_getxattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__GetXattrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.name = bytes_of(name);
@@ -736,7 +898,7 @@ int wfs_client_setxattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__SetXattrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.name = bytes_of(name);
@@ -759,7 +921,7 @@ int wfs_client_listxattr(struct wfs_client *c, const struct wfs_cred *cred,
 	size_t total = 0, off = 0;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	rc = META_CALL(c, "ListXattr", &req, list_xattr_reply, &r, 0);
@@ -789,7 +951,7 @@ int wfs_client_removexattr(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__RemoveXattrReply *r = NULL;
 	int rc;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.name = bytes_of(name);
@@ -813,7 +975,7 @@ int wfs_client_lock(struct wfs_client *c, const struct wfs_cred *cred,
 
 	if (op == WFS_LOCK_SET_WAIT)
 		flags |= WFS_CALL_TIMEOUT_FINAL | WFS_CALL_LONG;
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.kind = (Wormfs__LockKind)lk->kind;
@@ -877,7 +1039,7 @@ static int get_layout(struct wfs_client *c, const struct wfs_cred *cred,
 	Wormfs__GetLayoutRequest req = WORMFS__GET_LAYOUT_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
 
-	wfs_caller_fill(&caller, cred);
+	wfs_caller_fill(c, &caller, cred);
 	req.caller = &caller;
 	req.ino = ino;
 	req.sidx = from;

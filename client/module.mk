@@ -4,7 +4,8 @@
 MODULES += client
 client_SRCS := client/conn.c client/meta.c client/file.c client/flush.c client/layout.c \
 	client/chunkio.c client/stripe.c client/geom.c client/pool.c \
-	client/statahead.c client/dirnames.c client/behind.c
+	client/statahead.c client/dirnames.c client/behind.c \
+	client/leases.c
 client_TESTS := client/geom_test.c client/stripe_test.c client/file_test.c \
 	client/statahead_test.c client/dirnames_test.c
 client_DEPS := rpc proto erasure chunk mem log

@@ -48,7 +48,7 @@ struct options {
 	enum wfs_log_level log_level;
 	unsigned threads;
 	unsigned readahead_kb;
-	bool sync_unlink;
+	bool sync_meta;
 	struct wfs_client_opts client;
 };
 
@@ -69,7 +69,8 @@ static void usage(void)
 "another sees when it opens the file.  Names are cached a little, as NFS\n"
 "does: a name another mount made may show here up to 1.5 s later (after\n"
 "this mount found it missing, or keeps finding names missing in its\n"
-"directory).  An O_CREAT or O_EXCL open is always decided by the cluster.\n"
+"directory).  An O_CREAT or O_EXCL open is decided by the cluster, or by\n"
+"this mount while it holds the directory's lease (see sync_meta).\n"
 "\n"
 "It goes to the background once the file system is mounted; unmount with\n"
 "'fusermount3 -u MOUNTPOINT' (or 'umount' as root), which also stops it.\n"
@@ -93,14 +94,21 @@ static void usage(void)
 "        cache=N            clean stripes kept per open file (default 8)\n"
 "        inflight=N         full stripes written at once per file\n"
 "                           (default 4)\n"
-"        sync_unlink        answer unlink() only once the cluster has\n"
-"                           applied it.  By default an unlink is answered\n"
-"                           once queued (many then share a commit: rm -rf\n"
-"                           runs several times faster); later calls of the\n"
-"                           mount still come after it, but other mounts may\n"
-"                           see the name for a few milliseconds more, and\n"
-"                           it is durable once the directory is fsync'ed,\n"
-"                           as on a local file system\n"
+"        sync_meta          answer unlink() and file creations only once\n"
+"                           the cluster has applied them.  By default an\n"
+"                           unlink is answered once queued, and so is a\n"
+"                           creation in a directory this mount holds a\n"
+"                           lease on (taken while it creates files there\n"
+"                           and no other mount changes it; another mount's\n"
+"                           change there waits for it to be given back,\n"
+"                           seconds at most).  Many then share a commit\n"
+"                           (rm -rf runs several times faster).  Later calls\n"
+"                           of the mount still come after them, but other\n"
+"                           mounts may see the old state for a few\n"
+"                           milliseconds more, and they are durable once\n"
+"                           the directory is fsync'ed, as on a local file\n"
+"                           system; one the cluster refuses after all is\n"
+"                           logged and fails that fsync with EIO\n"
 "  -h, --help          this help\n"
 "  -V, --version       print the version and exit\n"
 "\n"
@@ -171,8 +179,8 @@ static int take_option(struct options *o, char *opt)
 	} else if (!strcmp(opt, "cache")) {
 		if (parse_uint(opt, v, 4096, &o->client.cache_stripes))
 			return -1;
-	} else if (!strcmp(opt, "sync_unlink") && !eq) {
-		o->sync_unlink = true;
+	} else if (!strcmp(opt, "sync_meta") && !eq) {
+		o->sync_meta = true;
 	} else if (!strcmp(opt, "inflight")) {
 		if (parse_uint(opt, v, 64, &o->client.stripes_in_flight))
 			return -1;
@@ -454,7 +462,11 @@ static int run(struct options *o, int report_fd)
 	 * names it lacks (the kernel checks search permission first:
 	 * default_permissions). */
 	o->client.dirnames_ms = (unsigned)(m.entry_timeout * 500);
-	m.sync_unlink = o->sync_unlink;
+	/* Creates answered before they are applied, under directory leases
+	 * (client/behind_internal.h), unless the mount wants every change
+	 * applied first. */
+	m.sync_meta = o->sync_meta;
+	o->client.early_creates = !o->sync_meta;
 	if (wfs_client_new(&o->client, &m.client) != 0 ||
 	    wfs_itable_new(&m.itable) != 0) {
 		wfs_log_error("fuse", "cannot start the client");
@@ -481,9 +493,9 @@ static int run(struct options *o, int report_fd)
 	report_fd = -1;
 	rc = serve(se, o->threads) == 0 ? 0 : 1;
 	fuse_session_unmount(se);
-	/* The unlinks answered before they were applied go first (an error
-	 * is logged), then unlinked inodes the kernel held to the end: done
-	 * with them. */
+	/* The unlinks and creates answered before they were applied go
+	 * first (an error is logged), then unlinked inodes the kernel held
+	 * to the end: done with them. */
 	wfs_client_settle(m.client);
 	wfs_itable_orphans(m.itable, release_orphan, m.client);
 	wfs_log_info("fuse", "unmounted %s", o->mountpoint);

@@ -113,7 +113,14 @@ static void to_entry(const struct wfs_mount *m, const struct wfs_attr *a,
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = a->ino;
-	e->generation = a->generation;
+	/* Always 0: the cluster never gives an inode number twice (a
+	 * counter, and ReserveInos ranges), so the number alone names an
+	 * inode, while the generation the node gives (the log index of the
+	 * create) is not known to a create answered before it is applied
+	 * (client/behind_internal.h), and the kernel takes an inode whose
+	 * generation changes between two entries for a reused number and
+	 * makes it bad (EIO for every open file of it). */
+	e->generation = 0;
 	to_stat(a, &e->attr);
 	e->attr_timeout = m->attr_timeout;
 	e->entry_timeout = m->entry_timeout;
@@ -406,7 +413,7 @@ static void unlinked(void *arg, int rc, uint64_t ino, uint32_t nlink)
 }
 
 /* Answered once queued (client/behind_internal.h), unless the mount says
- * sync_unlink: the kernel has checked, with default_permissions, what the
+ * sync_meta: the kernel has checked, with default_permissions, what the
  * node would (the entry, its type, the caller's rights on the directory),
  * and a directory's unlinks come one at a time, so only answering early
  * lets them share calls and commits.  fsyncdir makes them durable. */
@@ -419,7 +426,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	cred_of(req, &cred, true);
-	if (!m->sync_unlink) {
+	if (!m->sync_meta) {
 		fuse_reply_err(req, -wfs_client_unlink_behind(m->client, &cred,
 							      parent, name,
 							      unlinked, m));
@@ -901,7 +908,8 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)datasync;
 	(void)fi;
 	/* Directory changes are durable when their calls return, but for
-	 * unlinks, answered before (op_unlink). */
+	 * unlinks and creates answered before (op_unlink, and
+	 * wfs_file_create with the client's early_creates). */
 	fuse_reply_err(req, -wfs_client_settle(mnt(req)->client));
 }
 

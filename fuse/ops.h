@@ -30,7 +30,9 @@ struct wfs_mount {
 	double attr_timeout;		/* seconds it caches attributes */
 	unsigned max_write;		/* largest write request, bytes */
 	unsigned max_readahead;		/* kernel readahead asked for, bytes */
-	bool sync_unlink;		/* answer unlinks once applied */
+	bool sync_meta;			/* answer unlinks (and, through the
+					 * client's opts, creates) once
+					 * applied */
 };
 
 /* The operations table; the session's userdata must be a struct
