@@ -2352,6 +2352,11 @@ static void test_early_create_fails(void)
 	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
 	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, a.ino, &b), -ENOENT);
 	CU_ASSERT_FALSE(fake_has("bad"));
+	/* The next creates there are the node's: it says why now. */
+	CU_ASSERT_EQUAL(lstats(c).recalls, 1);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "fine", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "fine", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
 	wfs_client_free(c);
 }
 
