@@ -443,6 +443,12 @@ static void run_creates(struct wfs_behind *b, struct op **ops, int *rcs,
 	apply_creates(b, ops, items, n);
 	for (unsigned i = 0; i < n; i++) {
 		rcs[i] = create_outcome(ops[i], &items[i]);
+		/* After a failure the node answers the next creates there
+		 * itself: its error then reaches the caller (out of space),
+		 * and a lease that no longer protects the directory (a name
+		 * made by another client) is given back. */
+		if (rcs[i])
+			wfs_leases_recall(b->c->leases, ops[i]->parent);
 		wfs_leases_applied(b->c->leases, ops[i]->parent, rcs[i],
 				   rcs[i] ? NULL : &items[i].attr);
 	}

@@ -44,7 +44,8 @@
  *     0 anyway; it is logged with its directory, name and error, and fails
  *     the next wfs_client_settle (EIO, once, for the whole client).  A file
  *     whose create failed does not exist: every later call on its inode
- *     gets the node's ENOENT or ESTALE.
+ *     gets the node's ENOENT or ESTALE.  After such a failure the next
+ *     creates in that directory are the node's to answer for a while.
  *   - Other clients see the old state of the name until the operation
  *     applies: milliseconds, since while the cluster is slow (the oldest
  *     queued operation has waited over a second) new ones are applied

@@ -446,7 +446,9 @@ int wfs_file_truncate(struct wfs_file *f, const struct wfs_cred *cred,
  * wait.  Returns 0 or the first error since the last flush. */
 int wfs_file_flush(struct wfs_file *f);
 
-/* wfs_file_flush: once it returns, committed data is durable. */
+/* wfs_client_settle, then wfs_file_flush: once it returns, the file and
+ * what it holds are durable.  Returns the flush's error, else the
+ * settle's. */
 int wfs_file_fsync(struct wfs_file *f, bool datasync);
 
 /* The file's attributes as this client sees them (no call). */

@@ -813,10 +813,18 @@ int wfs_file_flush(struct wfs_file *f)
 
 int wfs_file_fsync(struct wfs_file *f, bool datasync)
 {
+	int settled, rc;
+
 	(void)datasync;
-	/* A commit is durable once acknowledged (the chunks were synced by
-	 * their nodes, the layout by the metadata log): flushing is all. */
-	return wfs_file_flush(f);
+	/* The file's own create may still be queued (answered early): what
+	 * is queued is applied first, as a journalling file system commits
+	 * its journal on fsync, and a failure among it is reported here
+	 * too.  Then a commit is durable once acknowledged (the chunks were
+	 * synced by their nodes, the layout by the metadata log): flushing
+	 * is all. */
+	settled = wfs_client_settle(f->ci->c);
+	rc = wfs_file_flush(f);
+	return rc ? rc : settled;
 }
 
 /* The server says @a: if it changed and this client holds nothing

@@ -1989,11 +1989,30 @@ static void test_create_early(void)
 	CU_ASSERT_EQUAL(b.blksize, a.blksize);
 	pthread_join(t, NULL);
 	CU_ASSERT_FALSE(wfs_client_unlinking(c, 1));
+	/* So does an fsync of the new file: then it is there. */
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &who, 1, "early3", &a), -ENOENT);
+	hold_creates(true);
+	{
+		struct wfs_file *f = NULL;
+		bool created = false;
+
+		CU_ASSERT_EQUAL(wfs_file_create(c, &who, 1, "early3", 0644,
+						O_CREAT | O_RDWR, &a, &created,
+						&f), 0);
+		CU_ASSERT_TRUE(created);
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL,
+						     release_creates, NULL),
+				      0);
+		CU_ASSERT_EQUAL(wfs_file_fsync(f, false), 0);
+		CU_ASSERT_TRUE(fake_has("early3"));
+		CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+		pthread_join(t, NULL);
+	}
 	/* A lookup of a name being made waits for it too. */
 	CU_ASSERT_EQUAL(wfs_client_lookup(c, &who, 1, "early2", &a), -ENOENT);
 	hold_creates(true);
 	CU_ASSERT_EQUAL(create_as(c, &who, "early2", O_EXCL, &a), 0);
-	CU_ASSERT_EQUAL(a.ino, RESERVED + 1);
+	CU_ASSERT_EQUAL(a.ino, RESERVED + 2);
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, release_creates, NULL),
 			      0);
 	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "early2", &b), 0);
@@ -2001,7 +2020,7 @@ static void test_create_early(void)
 	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
 	CU_ASSERT_EQUAL(fk.creates, 1);
-	CU_ASSERT_EQUAL(fk.create_items, 2);
+	CU_ASSERT_EQUAL(fk.create_items, 3);
 	CU_ASSERT_EQUAL(fk.create_no_excl, 0);
 	CU_ASSERT_EQUAL(fk.other_sessions, 0);
 	wfs_client_free(c);
@@ -2338,7 +2357,9 @@ static void test_held_off_resent(void)
 static void test_early_create_fails(void)
 {
 	struct wfs_client *c;
+	struct wfs_file *f = NULL;
 	struct wfs_attr a, b;
+	bool created;
 
 	fake_clear();
 	c = lease_client(false);
@@ -2352,6 +2373,27 @@ static void test_early_create_fails(void)
 	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
 	CU_ASSERT_EQUAL(wfs_client_getattr(c, &cred, a.ino, &b), -ENOENT);
 	CU_ASSERT_FALSE(fake_has("bad"));
+	/* The next creates there are the node's: it says why now. */
+	CU_ASSERT_EQUAL(lstats(c).recalls, 1);
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "fine", &a), -ENOENT);
+	CU_ASSERT_EQUAL(create_as(c, &cred, "fine", O_EXCL, &a), 0);
+	CU_ASSERT(a.ino < RESERVED);
+	wfs_client_free(c);
+
+	/* The fsync of a file made early reports it too. */
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	snprintf(fk.fail_name, sizeof(fk.fail_name), "bad");
+	fk.fail_errno = -ENOSPC;
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "bad", &a), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_file_create(c, &cred, 1, "bad", 0644,
+					O_CREAT | O_RDWR, &a, &created, &f),
+			0);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	CU_ASSERT_EQUAL(wfs_file_fsync(f, false), -EIO);
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(wfs_client_settle(c), 0);
 	wfs_client_free(c);
 }
 

@@ -119,8 +119,9 @@ void wfs_leases_confirm(struct wfs_leases *l, uint64_t dir, uint64_t stamp,
 			int64_t sent_ms);
 
 /* @dir's lease was recalled, or is another session's (a create there
- * failed with EAGAIN): no more early creates there; it is given back once
- * those outstanding are over. */
+ * failed with EAGAIN), or an early create there failed: no more early
+ * creates there; it is given back once those outstanding are over, and
+ * not asked for again for COOL_MS. */
 void wfs_leases_recall(struct wfs_leases *l, uint64_t dir);
 
 /* Counters and state, for tests and the curious. */
