@@ -216,6 +216,18 @@ static int set_size(struct wfs_meta *m, struct meta_inode *in, uint64_t size)
 	return 0;
 }
 
+/* Load inode @ino, whose attributes or xattrs the op of @ap changes: a
+ * directory's lease must not be another session's. */
+static int attr_load(struct meta_apply *ap, uint64_t ino,
+		     struct meta_inode *in)
+{
+	int rc = wfs_meta_inode_load(ap->m, ino, in);
+
+	if (rc == 0 && S_ISDIR(in->a.mode))
+		rc = wfs_meta_lease_check(ap, ino);
+	return rc;
+}
+
 int wfs_meta_apply_setattr(struct meta_apply *ap)
 {
 	const struct wfs_meta_op *op = ap->op;
@@ -228,7 +240,7 @@ int wfs_meta_apply_setattr(struct meta_apply *ap)
 				WFS_META_SET_ATIME | WFS_META_SET_MTIME |
 				WFS_META_SET_CTIME))
 		return -EINVAL;
-	rc = wfs_meta_inode_load(ap->m, op->u.setattr.ino, &in);
+	rc = attr_load(ap, op->u.setattr.ino, &in);
 	if (rc == 0 && (flags & WFS_META_SET_SIZE)) {
 		rc = set_size(ap->m, &in, op->u.setattr.size);
 		in.a.mtime_ns = op->time_ns;
@@ -323,7 +335,7 @@ int wfs_meta_apply_setxattr(struct meta_apply *ap)
 	if (rc == 0 && op->u.xattr.value.len > WFS_META_XATTR_VALUE_MAX)
 		rc = -E2BIG;
 	if (rc == 0)
-		rc = wfs_meta_inode_load(m, op->u.xattr.ino, &in);
+		rc = attr_load(ap, op->u.xattr.ino, &in);
 	if (rc < 0)
 		return rc;
 	exists = xattr_exists(m, in.a.ino, op->u.xattr.name);
@@ -356,7 +368,7 @@ int wfs_meta_apply_removexattr(struct meta_apply *ap)
 
 	rc = xattr_name_check(op->u.xattr.name);
 	if (rc == 0)
-		rc = wfs_meta_inode_load(m, op->u.xattr.ino, &in);
+		rc = attr_load(ap, op->u.xattr.ino, &in);
 	if (rc < 0)
 		return rc;
 	st = wfs_meta_stmt(m, ST_XATTR_DELETE);
@@ -370,14 +382,28 @@ int wfs_meta_apply_removexattr(struct meta_apply *ap)
 
 /* ---- stripes and chunks ---- */
 
+/* RESERVE_IDS: a range of stripe ids (STRIPE_COMMIT takes only those) or
+ * of inode numbers (a MKNOD's create.ino takes only those), from the
+ * counter that hands out the next one, under the same limit. */
 int wfs_meta_apply_reserve(struct meta_apply *ap)
 {
 	uint32_t count = ap->op->u.reserve.count;
+	uint64_t *next;
 
+	switch (ap->op->u.reserve.kind) {
+	case WFS_META_RESERVE_STRIPES:
+		next = &ap->m->st.next_stripe;
+		break;
+	case WFS_META_RESERVE_INODES:
+		next = &ap->m->st.next_ino;
+		break;
+	default:
+		return -EINVAL;
+	}
 	if (count == 0 || count > META_RESERVE_MAX)
 		return -EINVAL;
-	ap->res->value = ap->m->st.next_stripe;
-	ap->m->st.next_stripe += count;
+	ap->res->value = *next;
+	*next += count;
 	return 0;
 }
 

@@ -1,13 +1,25 @@
 /* apply_ns: the namespace ops: creating, linking, unlinking, removing and
  * renaming names, and purging orphans (or an unlinked inode at once, when
- * the UNLINK says nobody has it open).
+ * the UNLINK says nobody has it open); and directory leases, which these
+ * ops obey.
  *
  * Each handler checks in the order Linux does, so the errno matches what a
  * local file system returns for the same call, then writes.  Handlers may
  * write before they find the op fails (create inserts the dirent and
  * learns from it that the name exists): the savepoint around every op in
  * meta.c undoes that.  Nothing here reads a clock or allocates: inode
- * numbers and cookies come from the counters in m->st, times from the op.
+ * numbers and cookies come from the counters in m->st (or a MKNOD's
+ * create.ino, which an earlier RESERVE_IDS took from them), times from the
+ * op.
+ *
+ * Leases (op.h, DIR_LEASE): an op that would change a directory leased to
+ * another session is refused with -EAGAIN as soon as the directory is
+ * loaded, before its names are looked at: the holder may have answered
+ * creates there that are not applied yet, so what the names say now
+ * (missing, present, a directory empty) is not an answer to give.  A
+ * directory's own removal checks its lease once the name has led to it,
+ * before its emptiness.  A lease is rare: each check is one lookup of the
+ * directory in dir_leases, most often an empty table.
  */
 #include <errno.h>
 #include <string.h>
@@ -42,6 +54,51 @@ static int dir_load(struct wfs_meta *m, uint64_t ino, struct meta_inode *dir)
 	if (!S_ISDIR(dir->a.mode))
 		return -ENOTDIR;
 	return dir->a.nlink == 0 ? -ENOENT : 0;
+}
+
+int wfs_meta_lease_check(struct meta_apply *ap, uint64_t dir)
+{
+	uint64_t holder;
+	int rc = wfs_meta_lease_holder(ap->m, dir, &holder);
+
+	if (rc < 0)
+		return rc;
+	if (holder == 0 || holder == ap->op->session)
+		return 0;
+	ap->res->lease_dir = dir;
+	ap->res->lease_session = holder;
+	return -EAGAIN;
+}
+
+/* Directory @dir is to be removed (RMDIR, a RENAME over it): refused as
+ * wfs_meta_lease_check() refuses; if the op's own session holds its
+ * lease, the lease goes with it. */
+static int lease_removal(struct meta_apply *ap, uint64_t dir)
+{
+	sqlite3_stmt *st;
+	uint64_t holder;
+	int rc = wfs_meta_lease_holder(ap->m, dir, &holder);
+
+	if (rc < 0 || holder == 0)
+		return rc;
+	if (holder != ap->op->session) {
+		ap->res->lease_dir = dir;
+		ap->res->lease_session = holder;
+		return -EAGAIN;
+	}
+	st = wfs_meta_stmt(ap->m, ST_LEASE_DELETE);
+	wfs_meta_bind_u64(st, 1, dir);
+	return wfs_meta_exec(ap->m, st);
+}
+
+/* Load directory @ino, which the op of @ap changes: dir_load() and
+ * wfs_meta_lease_check(). */
+static int dir_load_change(struct meta_apply *ap, uint64_t ino,
+			   struct meta_inode *dir)
+{
+	int rc = dir_load(ap->m, ino, dir);
+
+	return rc < 0 ? rc : wfs_meta_lease_check(ap, ino);
 }
 
 /* The inode @name in @parent points at.  Returns 0, -ENOENT. */
@@ -234,15 +291,28 @@ static int create_mode(const struct wfs_meta_op *op, uint32_t *mode,
 	}
 }
 
-/* The inode a create op makes in @dir (all but its policy). */
+/* The number a MKNOD chose (create.ino, 0: none; the other create types
+ * ignore it): one a RESERVE_IDS of inode numbers handed out, so below
+ * next_ino, else -EINVAL.  (One an inode has is -EINVAL too, which the
+ * insert finds.) */
+static int chosen_ino(const struct meta_apply *ap, uint64_t *ino)
+{
+	const struct wfs_meta_op *op = ap->op;
+
+	*ino = op->type == WFS_META_OP_MKNOD ? op->u.create.ino : 0;
+	return *ino >= ap->m->st.next_ino ? -EINVAL : 0;
+}
+
+/* The inode a create op makes in @dir (all but its policy): numbered
+ * @ino, or the next number when @ino is 0. */
 static void create_inode(const struct meta_apply *ap, uint32_t mode,
-			 uint64_t dir, struct meta_inode *in)
+			 uint64_t dir, uint64_t ino, struct meta_inode *in)
 {
 	const struct wfs_meta_op *op = ap->op;
 	int64_t t = op->time_ns;
 
 	memset(in, 0, sizeof(*in));
-	in->a.ino = ap->m->st.next_ino++;
+	in->a.ino = ino ? ino : ap->m->st.next_ino++;
 	in->a.mode = mode;
 	in->a.nlink = S_ISDIR(mode) ? 2 : 1;
 	in->a.uid = op->uid;
@@ -256,6 +326,20 @@ static void create_inode(const struct meta_apply *ap, uint32_t mode,
 	in->parent = S_ISDIR(mode) ? dir : 0;
 }
 
+/* Insert the new inode @in: at the number its MKNOD chose (@chosen),
+ * which an inode may have already (-EINVAL: the number is wrong, not the
+ * name), or at the next one. */
+static int create_insert(struct wfs_meta *m, const struct meta_inode *in,
+			 struct wfs_meta_bytes target, bool chosen)
+{
+	int rc;
+
+	if (!chosen)
+		return wfs_meta_inode_insert(m, in, target);
+	rc = wfs_meta_inode_insert_new(m, in, target);
+	return rc == -EEXIST ? -EINVAL : rc;
+}
+
 /* MKNOD, MKDIR, SYMLINK. */
 int wfs_meta_apply_create(struct meta_apply *ap)
 {
@@ -263,6 +347,7 @@ int wfs_meta_apply_create(struct meta_apply *ap)
 	struct wfs_meta *m = ap->m;
 	struct wfs_meta_bytes target;
 	struct meta_inode dir, in;
+	uint64_t ino = 0;
 	uint32_t mode;
 	int rc;
 
@@ -270,16 +355,18 @@ int wfs_meta_apply_create(struct meta_apply *ap)
 	if (rc == 0)
 		rc = wfs_meta_name_check(op->u.create.name);
 	if (rc == 0)
-		rc = dir_load(m, op->u.create.parent, &dir);
+		rc = dir_load_change(ap, op->u.create.parent, &dir);
+	if (rc == 0)
+		rc = chosen_ino(ap, &ino);
 	if (rc < 0)
 		return rc;
-	create_inode(ap, mode, dir.a.ino, &in);
+	create_inode(ap, mode, dir.a.ino, ino, &in);
 	if (S_ISREG(mode))
 		rc = wfs_meta_policy_resolve(m, &dir, &in.a.policy_id);
 	if (rc == 0)
 		rc = dirent_insert(m, dir.a.ino, op->u.create.name, in.a.ino);
 	if (rc == 0)
-		rc = wfs_meta_inode_insert(m, &in, target);
+		rc = create_insert(m, &in, target, ino != 0);
 	if (rc == 0)
 		rc = dir_touch(m, &dir, op->time_ns, S_ISDIR(mode) ? 1 : 0);
 	if (rc < 0)
@@ -303,7 +390,7 @@ int wfs_meta_apply_link(struct meta_apply *ap)
 	if (rc == 0)
 		rc = wfs_meta_name_check(op->u.link.name);
 	if (rc == 0)
-		rc = dir_load(m, op->u.link.parent, &dir);
+		rc = dir_load_change(ap, op->u.link.parent, &dir);
 	if (rc == 0)
 		rc = dirent_insert(m, dir.a.ino, op->u.link.name, in.a.ino);
 	if (rc == 0 && S_ISDIR(in.a.mode))
@@ -324,21 +411,23 @@ int wfs_meta_apply_link(struct meta_apply *ap)
 	return rc;
 }
 
-/* Find @parent/@name for removal: the directory and the inode named. */
-static int remove_lookup(struct wfs_meta *m, uint64_t parent,
-			 struct wfs_meta_bytes name, struct meta_inode *dir,
+/* Find remove.parent/remove.name of @ap for removal: the directory and
+ * the inode named. */
+static int remove_lookup(struct meta_apply *ap, struct meta_inode *dir,
 			 struct meta_inode *in)
 {
+	const struct wfs_meta_op *op = ap->op;
 	uint64_t ino;
 	int rc;
 
-	rc = wfs_meta_name_check(name);
+	rc = wfs_meta_name_check(op->u.remove.name);
 	if (rc == 0)
-		rc = dir_load(m, parent, dir);
+		rc = dir_load_change(ap, op->u.remove.parent, dir);
 	if (rc == 0)
-		rc = dirent_get(m, parent, name, &ino);
+		rc = dirent_get(ap->m, op->u.remove.parent, op->u.remove.name,
+				&ino);
 	if (rc == 0)
-		rc = wfs_meta_inode_load(m, ino, in);
+		rc = wfs_meta_inode_load(ap->m, ino, in);
 	return rc;
 }
 
@@ -349,8 +438,7 @@ int wfs_meta_apply_unlink(struct meta_apply *ap)
 	struct meta_inode dir, in;
 	int rc;
 
-	rc = remove_lookup(m, op->u.remove.parent, op->u.remove.name, &dir,
-			   &in);
+	rc = remove_lookup(ap, &dir, &in);
 	if (rc == 0 && S_ISDIR(in.a.mode))
 		rc = -EISDIR;
 	if (rc == 0)
@@ -375,12 +463,13 @@ int wfs_meta_apply_rmdir(struct meta_apply *ap)
 	struct meta_inode dir, in;
 	int rc;
 
-	rc = remove_lookup(m, op->u.remove.parent, op->u.remove.name, &dir,
-			   &in);
+	rc = remove_lookup(ap, &dir, &in);
 	if (rc == 0 && !S_ISDIR(in.a.mode))
 		rc = -ENOTDIR;
 	if (rc == 0 && in.a.ino == WFS_META_ROOT_INO)
 		rc = -EBUSY;
+	if (rc == 0)
+		rc = lease_removal(ap, in.a.ino);
 	if (rc == 0) {
 		rc = dir_has_entries(m, in.a.ino);
 		rc = rc == 1 ? -ENOTEMPTY : rc;
@@ -409,11 +498,13 @@ struct side {
 	struct meta_inode in;
 };
 
-/* Load both directories (one when they are the same) and both names. */
-static int rename_load(struct wfs_meta *m, const struct wfs_meta_op *op,
-		       struct meta_inode dirs[2], struct side *src,
-		       struct side *dst)
+/* Load both directories (one when they are the same), which the op
+ * changes, and both names. */
+static int rename_load(struct meta_apply *ap, struct meta_inode dirs[2],
+		       struct side *src, struct side *dst)
 {
+	const struct wfs_meta_op *op = ap->op;
+	struct wfs_meta *m = ap->m;
 	uint64_t ino;
 	int rc;
 
@@ -426,9 +517,9 @@ static int rename_load(struct wfs_meta *m, const struct wfs_meta_op *op,
 	if (rc == 0)
 		rc = wfs_meta_name_check(dst->name);
 	if (rc == 0)
-		rc = dir_load(m, op->u.rename.parent, src->dir);
+		rc = dir_load_change(ap, op->u.rename.parent, src->dir);
 	if (rc == 0 && dst->dir != src->dir)
-		rc = dir_load(m, op->u.rename.new_parent, dst->dir);
+		rc = dir_load_change(ap, op->u.rename.new_parent, dst->dir);
 	if (rc == 0)
 		rc = dirent_get(m, src->dir->a.ino, src->name, &ino);
 	if (rc == 0)
@@ -499,8 +590,10 @@ static int rename_exchange(struct wfs_meta *m, const struct wfs_meta_op *op,
 	return rc < 0 ? rc : rename_store(m, src, dst, t);
 }
 
-/* What replacing @dst with @src would break, in Linux's order. */
-static int replace_check(struct wfs_meta *m, struct side *src,
+/* What replacing @dst with @src would break, in Linux's order; a
+ * directory replaced must not be leased to another session (its lease,
+ * when the op's session holds it, goes with it). */
+static int replace_check(struct meta_apply *ap, struct side *src,
 			 struct side *dst)
 {
 	bool src_dir = S_ISDIR(src->in.a.mode);
@@ -513,7 +606,10 @@ static int replace_check(struct wfs_meta *m, struct side *src,
 		return -EISDIR;
 	if (!dst_dir)
 		return 0;
-	rc = dir_has_entries(m, dst->in.a.ino);
+	rc = lease_removal(ap, dst->in.a.ino);
+	if (rc < 0)
+		return rc;
+	rc = dir_has_entries(ap->m, dst->in.a.ino);
 	return rc == 1 ? -ENOTEMPTY : rc;
 }
 
@@ -546,7 +642,7 @@ int wfs_meta_apply_rename(struct meta_apply *ap)
 	    ((flags & WFS_META_RENAME_NOREPLACE) &&
 	     (flags & WFS_META_RENAME_EXCHANGE)))
 		return -EINVAL;
-	rc = rename_load(m, op, dirs, &src, &dst);
+	rc = rename_load(ap, dirs, &src, &dst);
 	if (rc < 0)
 		return rc;
 	if (flags & WFS_META_RENAME_EXCHANGE) {
@@ -560,7 +656,7 @@ int wfs_meta_apply_rename(struct meta_apply *ap)
 	if (S_ISDIR(src.in.a.mode) && src.dir != dst.dir)
 		rc = check_not_within(m, src.in.a.ino, dst.dir->a.ino);
 	if (rc == 0 && dst.exists)
-		rc = replace_check(m, &src, &dst);
+		rc = replace_check(ap, &src, &dst);
 	if (rc == 0 && dst.exists)
 		rc = replace_target(m, &src, &dst, op->time_ns,
 				    &ap->res->value);
@@ -597,4 +693,51 @@ int wfs_meta_apply_purge(struct meta_apply *ap)
 	if (rc == 0)
 		ap->res->attr = in.a;
 	return rc;
+}
+
+/* ---- directory leases ---- */
+
+/* DIR_LEASE with grant 0: the row goes if @session holds it. */
+static int lease_release(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	sqlite3_stmt *st = wfs_meta_stmt(ap->m, ST_LEASE_RELEASE);
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, op->u.lease.ino);
+	wfs_meta_bind_u64(st, 2, op->u.lease.session);
+	rc = wfs_meta_exec(ap->m, st);
+	if (rc == 0)
+		ap->res->value = sqlite3_changes(ap->m->db) > 0;
+	return rc;
+}
+
+int wfs_meta_apply_dir_lease(struct meta_apply *ap)
+{
+	const struct wfs_meta_op *op = ap->op;
+	uint64_t session = op->u.lease.session, holder;
+	struct meta_inode dir;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (op->u.lease.grant > 1)
+		return -EINVAL;
+	if (!op->u.lease.grant)
+		return lease_release(ap);
+	if (session == 0)
+		return -EINVAL;
+	rc = dir_load(ap->m, op->u.lease.ino, &dir);
+	if (rc == 0)
+		rc = wfs_meta_lease_holder(ap->m, dir.a.ino, &holder);
+	if (rc < 0 || holder == session)
+		return rc;
+	if (holder) {
+		ap->res->lease_dir = dir.a.ino;
+		ap->res->lease_session = holder;
+		return -EAGAIN;
+	}
+	st = wfs_meta_stmt(ap->m, ST_LEASE_PUT);
+	wfs_meta_bind_u64(st, 1, dir.a.ino);
+	wfs_meta_bind_u64(st, 2, session);
+	return wfs_meta_exec(ap->m, st);
 }

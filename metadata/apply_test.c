@@ -2,6 +2,7 @@
  * with the errno a local file system gives, against a fresh store each. */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "metadata/meta_test_internal.h"
@@ -917,6 +918,487 @@ static void test_reserve(void)
 	CU_ASSERT_EQUAL(reserve(5), 12);
 	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
 	CU_ASSERT_EQUAL(reserve(1), 17);
+}
+
+/* ---- inode numbers chosen by the client ---- */
+
+static uint64_t reserve_inos(uint32_t count)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_RESERVE_IDS);
+	struct wfs_meta_result r;
+
+	op.u.reserve.count = count;
+	op.u.reserve.kind = WFS_META_RESERVE_INODES;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	return r.value;
+}
+
+static struct wfs_meta_op op_mknod_at(uint64_t parent, const char *name,
+				      uint64_t ino)
+{
+	struct wfs_meta_op op = op_mknod(parent, name);
+
+	op.u.create.ino = ino;
+	return op;
+}
+
+/* RESERVE_IDS of inode numbers: from next_ino, which creates then skip;
+ * its own counter, not the stripe ids'; the same limits. */
+static void test_reserve_inodes(void)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_RESERVE_IDS);
+	uint64_t first;
+
+	fresh();
+	first = reserve_inos(3);
+	CU_ASSERT_EQUAL(first, 2);	/* the root is 1 */
+	CU_ASSERT_EQUAL(fx_mknod(&f, ROOT, "plain"), first + 3);
+	CU_ASSERT_EQUAL(reserve(2), 1);
+	CU_ASSERT_EQUAL(reserve_inos(1), first + 4);
+	op.u.reserve.kind = WFS_META_RESERVE_INODES;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op.u.reserve.count = (1u << 20) + 1;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op.u.reserve.count = 1;
+	op.u.reserve.kind = 2;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	op.u.reserve.kind = UINT32_MAX;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EINVAL);
+	/* the failures moved nothing */
+	CU_ASSERT_EQUAL(reserve_inos(1u << 20), first + 5);
+	CU_ASSERT_EQUAL(reserve_inos(1), first + 5 + (1u << 20));
+	CU_ASSERT_EQUAL(reserve(1), 3);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* MKNOD at a number a RESERVE_IDS handed out: the inode gets it, next_ino
+ * stays; a number not handed out yet or in use is -EINVAL and changes
+ * nothing; MKDIR and SYMLINK ignore create.ino. */
+static void test_mknod_chosen_ino(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_attr a;
+	struct wfs_meta_op op;
+	uint64_t first, dir, inodes, bytes;
+
+	fresh();
+	first = reserve_inos(4);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(ROOT, "a", first + 2), &r),
+			0);
+	CU_ASSERT_EQUAL(r.attr.ino, first + 2);
+	CU_ASSERT_EQUAL(r.attr.mode, S_IFREG | 0644);
+	CU_ASSERT_EQUAL(r.attr.nlink, 1);
+	CU_ASSERT_EQUAL(r.attr.generation, f.index);
+	CU_ASSERT_EQUAL(r.dir.ino, ROOT);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "a"), first + 2);
+	a = fx_attr(&f, first + 2);
+	CU_ASSERT(attr_eq(&a, &r.attr));
+	CU_ASSERT_EQUAL(a.policy_id, WFS_META_DEFAULT_POLICY);
+
+	/* not handed out yet (next_ino is first + 4), or in use */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(ROOT, "b", first + 4), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(ROOT, "b", UINT64_MAX),
+				 NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(ROOT, "b", first + 2), NULL),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(ROOT, "b", ROOT), NULL),
+			-EINVAL);
+	/* the name is checked first */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(ROOT, "a", first + 3), NULL),
+			-EEXIST);
+	CU_ASSERT_EQUAL(fx_ino(&f, ROOT, "b"), 0);
+	CU_ASSERT_EQUAL(wfs_meta_getattr(f.m, first + 3, &a), -ENOENT);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 2);
+
+	/* MKDIR ignores the number: the next one, first + 4 */
+	op = op_mkdir(ROOT, "dir");
+	op.u.create.ino = first + 3;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	dir = r.attr.ino;
+	CU_ASSERT_EQUAL(dir, first + 4);
+	op = op_create(WFS_META_OP_SYMLINK, ROOT, "l", 0);
+	op.u.create.target = B("a");
+	op.u.create.ino = first + 3;
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r), 0);
+	CU_ASSERT_EQUAL(r.attr.ino, first + 5);
+	/* the rest of the range, in any order and any directory */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(dir, "c", first + 3), &r), 0);
+	CU_ASSERT_EQUAL(r.attr.ino, first + 3);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_mknod_at(dir, "d", first), NULL), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, dir, "c"), first + 3);
+	CU_ASSERT_EQUAL(fx_ino(&f, dir, "d"), first);
+	/* a plain create carries on after them */
+	CU_ASSERT_EQUAL(fx_mknod(&f, ROOT, "e"), first + 6);
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	CU_ASSERT_EQUAL(inodes, 7);
+	/* survives a reopen like any inode */
+	fx_close(&f);
+	CU_ASSERT_FATAL(wfs_meta_open(f.path, &f.m) == 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, dir, "c"), first + 3);
+	CU_ASSERT_EQUAL(fx_mknod(&f, ROOT, "g"), first + 7);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* ---- directory leases ---- */
+
+#define S1 0x5151ULL	/* the holder's session */
+#define S2 0x5252ULL	/* another client's */
+
+/* A hash of what the ops below could change: the attributes of @inos,
+ * the entries of those that are directories, their xattr names, and the
+ * usage counters. */
+static uint64_t ns_hash(const uint64_t *inos, int n);
+
+struct hash_arg {
+	uint64_t h;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 0x100000001b3ULL;
+}
+
+static int hash_ent(const struct wfs_meta_dirent *ent, void *arg)
+{
+	struct hash_arg *ha = arg;
+
+	ha->h = mix(ha->h, ent->ino);
+	ha->h = mix(ha->h, ent->cookie);
+	for (size_t i = 0; i < ent->name.len; i++)
+		ha->h = mix(ha->h, ((const uint8_t *)ent->name.data)[i]);
+	return 0;
+}
+
+static uint64_t ns_hash(const uint64_t *inos, int n)
+{
+	struct hash_arg ha = { 0xcbf29ce484222325ULL };
+	uint64_t inodes, bytes;
+	char names[256];
+	int len;
+
+	for (int i = 0; i < n; i++) {
+		struct wfs_meta_attr a;
+
+		memset(&a, 0, sizeof(a));
+		if (wfs_meta_getattr(f.m, inos[i], &a) < 0)
+			continue;
+		ha.h = mix(ha.h, a.ino);
+		ha.h = mix(ha.h, a.mode);
+		ha.h = mix(ha.h, a.nlink);
+		ha.h = mix(ha.h, a.size);
+		ha.h = mix(ha.h, (uint64_t)a.mtime_ns);
+		ha.h = mix(ha.h, (uint64_t)a.ctime_ns);
+		if (S_ISDIR(a.mode))
+			wfs_meta_readdir(f.m, a.ino, 0, 1000, hash_ent, &ha);
+		len = wfs_meta_listxattr(f.m, a.ino, names, sizeof(names));
+		for (int j = 0; j < len; j++)
+			ha.h = mix(ha.h, (uint8_t)names[j]);
+	}
+	wfs_meta_usage(f.m, &inodes, &bytes);
+	return mix(mix(ha.h, inodes), bytes);
+}
+
+/* @op, sent by @session, is refused by the lease of @dir that S1 holds:
+ * -EAGAIN, naming the directory and the holder, and no other result. */
+static bool refused(struct wfs_meta_op op, uint64_t session, uint64_t dir)
+{
+	struct wfs_meta_result r;
+	int rc;
+
+	op.session = session;
+	rc = fx_apply(&f, op, &r);
+	if (rc != -EAGAIN || r.lease_dir != dir || r.lease_session != S1 ||
+	    r.attr.ino || r.value || r.dir.ino) {
+		fprintf(stderr, "\n%s: %d, lease %llu of %llx\n",
+			wfs_meta_op_name(op.type), rc,
+			(unsigned long long)r.lease_dir,
+			(unsigned long long)r.lease_session);
+		return false;
+	}
+	return true;
+}
+
+/* @op sent by @session; returns the op's status. */
+static int as(struct wfs_meta_op op, uint64_t session,
+	      struct wfs_meta_result *r)
+{
+	op.session = session;
+	return fx_apply(&f, op, r);
+}
+
+/* DIR_LEASE: who may take a lease, giving it back, its errors. */
+static void test_lease_grant(void)
+{
+	struct wfs_meta_result r;
+	struct wfs_meta_op op;
+	uint64_t d, file, gone, session;
+
+	fresh();
+	d = fx_mkdir(&f, ROOT, "d");
+	file = fx_mknod(&f, ROOT, "file");
+	gone = fx_mkdir(&f, ROOT, "gone");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_remove(WFS_META_OP_RMDIR, ROOT,
+					       "gone"), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, 0, 1), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(999, S1, 1), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(file, S1, 1), NULL), -ENOTDIR);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(gone, S1, 1), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 2), NULL), -EINVAL);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, 0);
+
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 1), &r), 0);
+	CU_ASSERT_EQUAL(r.lease_session, 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 1), NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, S1);
+	/* another session is told who holds it */
+	CU_ASSERT(refused(op_lease(d, S2, 1), 0, d));
+	/* the op's own session is not the lease's: only u.lease counts */
+	op = op_lease(d, S2, 1);
+	op.session = S1;
+	CU_ASSERT(refused(op, S1, d));
+	/* giving back a lease one does not hold gives back nothing */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S2, 0), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, 0, 0), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, S1);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 0), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 1);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 0), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(999, S1, 0), &r), 0);
+	CU_ASSERT_EQUAL(r.value, 0);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, 0);
+	/* free again: anyone may take it; the root too */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S2, 1), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(ROOT, S1, 1), NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, S2);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* While S1 holds d's lease, every op of another session, or of none,
+ * that would change d is refused and changes nothing; the holder's pass;
+ * once given back, the others' pass. */
+static void test_lease_refuses_others(void)
+{
+	static const uint64_t sessions[] = { S2, 0 };
+	struct wfs_meta_op op;
+	uint64_t d, sub, e, h, fino, before, inos[8];
+
+	fresh();
+	d = fx_mkdir(&f, ROOT, "d");
+	fino = fx_mknod(&f, d, "f");
+	sub = fx_mkdir(&f, d, "sub");
+	e = fx_mkdir(&f, ROOT, "e");
+	h = fx_mknod(&f, ROOT, "h");
+	fx_mkdir(&f, ROOT, "empty");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_xattr(WFS_META_OP_SETXATTR, d,
+					      "user.k", "v", 0), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 1), NULL), 0);
+	inos[0] = ROOT;
+	inos[1] = d;
+	inos[2] = fino;
+	inos[3] = sub;
+	inos[4] = e;
+	inos[5] = h;
+	before = ns_hash(inos, 6);
+	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
+		uint64_t s = sessions[i];
+
+		CU_ASSERT(refused(op_mknod(d, "x"), s, d));
+		CU_ASSERT(refused(op_mknod_at(d, "x", 0), s, d));
+		CU_ASSERT(refused(op_mkdir(d, "y"), s, d));
+		op = op_create(WFS_META_OP_SYMLINK, d, "z", 0);
+		op.u.create.target = B("f");
+		CU_ASSERT(refused(op, s, d));
+		CU_ASSERT(refused(op_link(h, d, "hl"), s, d));
+		CU_ASSERT(refused(op_remove(WFS_META_OP_UNLINK, d, "f"), s,
+				  d));
+		/* refused, not -ENOENT: the holder may have made it */
+		CU_ASSERT(refused(op_remove(WFS_META_OP_UNLINK, d, "nope"), s,
+				  d));
+		CU_ASSERT(refused(op_remove(WFS_META_OP_RMDIR, d, "sub"), s,
+				  d));
+		CU_ASSERT(refused(op_rename(d, "f", ROOT, "f2", 0), s, d));
+		CU_ASSERT(refused(op_rename(ROOT, "h", d, "h2", 0), s, d));
+		CU_ASSERT(refused(op_rename(d, "f", d, "f3", 0), s, d));
+		CU_ASSERT(refused(op_rename(ROOT, "h", d, "f",
+					    WFS_META_RENAME_EXCHANGE), s, d));
+		CU_ASSERT(refused(op_rename(e, "nope", d, "f", 0), s, d));
+		op = op_setattr(d, WFS_META_SET_MODE);
+		op.u.setattr.mode = 0700;
+		CU_ASSERT(refused(op, s, d));
+		CU_ASSERT(refused(op_setattr(d, WFS_META_SET_MTIME), s, d));
+		CU_ASSERT(refused(op_xattr(WFS_META_OP_SETXATTR, d, "user.x",
+					   "v", 0), s, d));
+		CU_ASSERT(refused(op_xattr(WFS_META_OP_REMOVEXATTR, d,
+					   "user.k", NULL, 0), s, d));
+		/* its own removal, by name in an unleased parent */
+		CU_ASSERT(refused(op_remove(WFS_META_OP_RMDIR, ROOT, "d"), s,
+				  d));
+		CU_ASSERT(refused(op_rename(ROOT, "empty", ROOT, "d", 0), s,
+				  d));
+	}
+	CU_ASSERT_EQUAL(ns_hash(inos, 6), before);
+	CU_ASSERT_EQUAL(fx_ino(&f, d, "x"), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, d, "f"), fino);
+
+	/* what does not change d itself passes: a file in it, its reads */
+	op = op_setattr(fino, WFS_META_SET_MODE);
+	op.u.setattr.mode = 0600;
+	CU_ASSERT_EQUAL(as(op, S2, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_xattr(WFS_META_OP_SETXATTR, fino, "user.a",
+				    "b", 0), S2, NULL), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, d, "sub"), sub);
+
+	/* the holder's ops pass */
+	CU_ASSERT_EQUAL(as(op_mknod(d, "mine"), S1, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_mkdir(d, "mydir"), S1, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_link(h, d, "hl"), S1, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_remove(WFS_META_OP_UNLINK, d, "mine"), S1,
+			   NULL), 0);
+	CU_ASSERT_EQUAL(as(op_remove(WFS_META_OP_RMDIR, d, "mydir"), S1,
+			   NULL), 0);
+	CU_ASSERT_EQUAL(as(op_rename(d, "f", d, "f4", 0), S1, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_setattr(d, WFS_META_SET_MTIME), S1, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_xattr(WFS_META_OP_REMOVEXATTR, d, "user.k",
+				    NULL, 0), S1, NULL), 0);
+	/* the holder of another lease is just another session here */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(e, S2, 1), NULL), 0);
+	CU_ASSERT_EQUAL(as(op_rename(d, "f4", e, "f4", 0), S1, NULL), -EAGAIN);
+	CU_ASSERT_EQUAL(as(op_rename(d, "f4", e, "f4", 0), S2, NULL), -EAGAIN);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(e, S2, 0), NULL), 0);
+
+	/* given back: the others' ops pass */
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 0), NULL), 0);
+	CU_ASSERT_EQUAL(as(op_mknod(d, "x"), S2, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_remove(WFS_META_OP_RMDIR, d, "sub"), 0, NULL),
+			0);
+	CU_ASSERT_EQUAL(as(op_rename(d, "f4", ROOT, "f4", 0), S2, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_setattr(d, WFS_META_SET_MTIME), 0, NULL), 0);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+static int count_lease(void *arg, uint64_t dir, uint64_t session)
+{
+	uint64_t *seen = arg;
+
+	seen[0]++;
+	seen[1] = dir;
+	seen[2] = session;
+	return 0;
+}
+
+/* A leased directory is removed only by its holder, and its lease goes
+ * with it; moving it elsewhere is not a change of it. */
+static void test_lease_removal(void)
+{
+	struct wfs_meta_result r;
+	uint64_t d, d2, m, e, session, seen[3] = { 0 };
+
+	fresh();
+	d = fx_mkdir(&f, ROOT, "d");
+	fx_mkdir(&f, ROOT, "e");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 1), NULL), 0);
+	CU_ASSERT(refused(op_remove(WFS_META_OP_RMDIR, ROOT, "d"), S2, d));
+	CU_ASSERT(refused(op_rename(ROOT, "e", ROOT, "d", 0), S2, d));
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, S1);
+	/* the holder removes it: the lease goes, the orphan takes none */
+	CU_ASSERT_EQUAL(as(op_remove(WFS_META_OP_RMDIR, ROOT, "d"), S1, &r),
+			0);
+	CU_ASSERT_EQUAL(r.attr.ino, d);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 1), NULL), -ENOENT);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d, &session), 0);
+	CU_ASSERT_EQUAL(session, 0);
+
+	/* a RENAME over it by its holder: the same */
+	d2 = fx_mkdir(&f, ROOT, "d2");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d2, S1, 1), NULL), 0);
+	CU_ASSERT_EQUAL(as(op_rename(ROOT, "e", ROOT, "d2", 0), S1, &r), 0);
+	CU_ASSERT_EQUAL(r.value, d2);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, d2, &session), 0);
+	CU_ASSERT_EQUAL(session, 0);
+
+	/* moved elsewhere by another session: still leased, still its */
+	m = fx_mkdir(&f, ROOT, "m");
+	e = fx_mkdir(&f, ROOT, "e2");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(m, S1, 1), NULL), 0);
+	CU_ASSERT_EQUAL(as(op_rename(ROOT, "m", e, "m", 0), S2, NULL), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, e, "m"), m);
+	CU_ASSERT_EQUAL(wfs_meta_lease_get(f.m, m, &session), 0);
+	CU_ASSERT_EQUAL(session, S1);
+	CU_ASSERT(refused(op_remove(WFS_META_OP_RMDIR, e, "m"), S2, m));
+	/* an unleased directory goes as ever */
+	CU_ASSERT_EQUAL(as(op_remove(WFS_META_OP_RMDIR, ROOT, "d2"), S2,
+			   NULL), 0);
+	/* m's is the one lease left */
+	CU_ASSERT_EQUAL(wfs_meta_leases(f.m, 0, 10, count_lease, seen), 1);
+	CU_ASSERT(seen[0] == 1 && seen[1] == m && seen[2] == S1);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* A request refused by a lease is not remembered: sent again once the
+ * lease is given back, it applies (and that answer is remembered). */
+static void test_lease_request_retry(void)
+{
+	struct wfs_meta_result r1, r2;
+	struct wfs_meta_op op;
+	uint64_t d;
+
+	fresh();
+	d = fx_mkdir(&f, ROOT, "d");
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 1), NULL), 0);
+	op = op_mknod(d, "x");
+	op.request = (struct wfs_meta_bytes){ "c2:1", 4 };
+	CU_ASSERT(refused(op, S2, d));
+	CU_ASSERT(refused(op, S2, d));
+	/* a grant refused is not remembered either */
+	op = op_lease(d, S2, 1);
+	op.request = (struct wfs_meta_bytes){ "c2:2", 4 };
+	CU_ASSERT(refused(op, 0, d));
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S1, 0), NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), 0);
+	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(d, S2, 0), NULL), 0);
+	op = op_mknod(d, "x");
+	op.request = (struct wfs_meta_bytes){ "c2:1", 4 };
+	CU_ASSERT_EQUAL(as(op, S2, &r1), 0);
+	CU_ASSERT_EQUAL(fx_ino(&f, d, "x"), r1.attr.ino);
+	CU_ASSERT_EQUAL(as(op, S2, &r2), 0);
+	CU_ASSERT_EQUAL(r2.attr.ino, r1.attr.ino);
+	CU_ASSERT_EQUAL(wfs_meta_check(f.m), 0);
+}
+
+/* A result stored under a request name by the code before leases (a
+ * shorter struct wfs_meta_result) is the same answer to a retry; a result
+ * of any other shape is not trusted. */
+static void test_request_result_before_leases(void)
+{
+	struct wfs_meta_result r1, r2;
+	struct wfs_meta_op op;
+	char sql[128];
+
+	fresh();
+	op = op_mkdir(ROOT, "d");
+	op.request = (struct wfs_meta_bytes){ "c1:1", 4 };
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r1), 0);
+	snprintf(sql, sizeof(sql), "UPDATE requests SET result = "
+		 "substr(result, 1, %zu)",
+		 offsetof(struct wfs_meta_result, lease_dir));
+	poke_sql(sql);
+	CU_ASSERT_EQUAL(fx_apply(&f, op, &r2), 0);
+	CU_ASSERT_EQUAL(memcmp(&r1, &r2, sizeof(r1)), 0);
+	poke_sql("UPDATE requests SET result = substr(result, 1, 10)");
+	CU_ASSERT_EQUAL(fx_apply(&f, op, NULL), -EEXIST);
 }
 
 static void test_stripe_commit(void)
@@ -2093,6 +2575,14 @@ static CU_TestInfo apply_tests[] = {
 	{ "setattr", test_setattr },
 	{ "xattrs", test_xattr },
 	{ "reserve ids", test_reserve },
+	{ "reserve inode numbers", test_reserve_inodes },
+	{ "mknod at a reserved number", test_mknod_chosen_ino },
+	{ "lease: grant and release", test_lease_grant },
+	{ "lease: others refused, nothing changed", test_lease_refuses_others },
+	{ "lease: removal of the leased directory", test_lease_removal },
+	{ "lease: a refused request applies later", test_lease_request_retry },
+	{ "request results stored before leases",
+	  test_request_result_before_leases },
 	{ "a request retried applies once", test_request_retry },
 	{ "cluster settings", test_settings },
 	{ "stripe commit", test_stripe_commit },

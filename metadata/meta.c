@@ -63,6 +63,7 @@ static const meta_apply_fn handlers[WFS_META_OP_TYPE_COUNT] = {
 	[WFS_META_OP_DISK_SET] = wfs_meta_apply_disk_set,
 	[WFS_META_OP_DISK_DRAIN] = wfs_meta_apply_disk_drain,
 	[WFS_META_OP_SETTING_SET] = wfs_meta_apply_setting,
+	[WFS_META_OP_DIR_LEASE] = wfs_meta_apply_dir_lease,
 };
 
 /* The kv rows behind struct meta_state. */
@@ -483,8 +484,13 @@ static void undo_entry(struct wfs_meta *m, const struct meta_state *saved,
 		lose_batch(m, err);
 }
 
-/* Run @op's handler inside a savepoint.  Returns 0 with the op's outcome
- * in @res, or the store's failure. */
+/* The size of struct wfs_meta_result before lease_dir and lease_session
+ * were added at its end: the results a voter running older code stored
+ * under request names.  Such a row reads as the same result with no lease
+ * (there were none), so that every voter of a rolling upgrade answers a
+ * retry alike, whichever code stored the first answer. */
+#define RESULT_SIZE_BEFORE_LEASES offsetof(struct wfs_meta_result, lease_dir)
+
 /* The result a request named @name got when it applied: 1 and *res, or 0
  * when the name is new, or a store error. */
 static int request_seen(struct wfs_meta *m, struct wfs_meta_bytes name,
@@ -499,12 +505,16 @@ static int request_seen(struct wfs_meta *m, struct wfs_meta_bytes name,
 		const void *blob = sqlite3_column_blob(st, 0);
 		int len = sqlite3_column_bytes(st, 0);
 
-		/* A result of another shape (another version wrote it) is
-		 * not trusted: the request applies again. */
-		if (blob && len == (int)sizeof(*res))
-			memcpy(res, blob, sizeof(*res));
-		else
+		/* A result of another shape (neither this version nor the
+		 * one before leases wrote it) is not trusted: the request
+		 * applies again. */
+		if (blob && (len == (int)sizeof(*res) ||
+			     len == (int)RESULT_SIZE_BEFORE_LEASES)) {
+			memset(res, 0, sizeof(*res));
+			memcpy(res, blob, (size_t)len);
+		} else {
 			rc = 0;
+		}
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -536,6 +546,28 @@ static int request_prune(struct wfs_meta *m, uint64_t index)
 	return wfs_meta_exec(m, st);
 }
 
+/* Whether @res is an op refused by a directory lease (op.h, DIR_LEASE). */
+static bool lease_refused(const struct wfs_meta_result *res)
+{
+	return res->status == -EAGAIN && res->lease_session != 0;
+}
+
+/* The result of an op that failed with @status: nothing but the status,
+ * and for a refusal by a lease the directory and its holder, which the
+ * handler set. */
+static void failed_result(struct wfs_meta_result *res, int status)
+{
+	struct wfs_meta_result keep = { .status = status };
+
+	if (status == -EAGAIN) {
+		keep.lease_dir = res->lease_dir;
+		keep.lease_session = res->lease_session;
+	}
+	*res = keep;
+}
+
+/* Run @op's handler inside a savepoint.  Returns 0 with the op's outcome
+ * in @res, or the store's failure. */
 static int apply_entry(struct wfs_meta *m, uint64_t index,
 		       const struct wfs_meta_op *op,
 		       struct wfs_meta_result *res)
@@ -582,7 +614,7 @@ static int apply_entry(struct wfs_meta *m, uint64_t index,
 	}
 	if (status < 0) {
 		m->st = saved;
-		memset(res, 0, sizeof(*res));
+		failed_result(res, status);
 		rc = run(m, ST_ROLLBACK_TO);
 		if (rc < 0) {
 			undo_entry(m, &saved, rc);
@@ -590,7 +622,10 @@ static int apply_entry(struct wfs_meta *m, uint64_t index,
 		}
 	}
 	res->status = status;
-	if (op->request.len) {
+	/* A refusal by a lease is not remembered under the request's name:
+	 * it changed nothing, and the client sends the same request again
+	 * once the lease is given back, which must then apply. */
+	if (op->request.len && !lease_refused(res)) {
 		rc = request_store(m, op->request, index, res);
 		if (rc < 0) {
 			undo_entry(m, &saved, rc);

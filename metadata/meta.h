@@ -32,6 +32,10 @@
  *    an entry it replaces keeps its cookie.
  *  - SETXATTR keeps one inode's name list within 64 KiB (-ENOSPC), so
  *    listxattr can always return it.
+ *  - MKNOD with create.ino takes only inode numbers a RESERVE_IDS of kind
+ *    WFS_META_RESERVE_INODES handed out and no inode has (-EINVAL); a
+ *    number whose inode was purged is not checked for and may be used
+ *    again.  RESERVE_IDS of another kind is -EINVAL.
  *  - STRIPE_COMMIT takes only stripe ids RESERVE_IDS handed out (-EINVAL)
  *    and never used before (-EEXIST); CHUNK_SET needs the stripe (-ENOENT),
  *    except its move form, which sends the copy to garbage when the stripe
@@ -54,6 +58,18 @@
  * so a client that lost an answer (the master died after the commit, a
  * relay broke) can send the same request again without it applying twice.
  * Names are kept for WFS_META_REQUEST_WINDOW log entries after their own.
+ * The one outcome not kept is a refusal by a directory lease (-EAGAIN with
+ * result.lease_session set): it changed nothing, and the client sends the
+ * same request again once the lease is given back.
+ *
+ * Leases (op.h, DIR_LEASE): the check is made once the directory is
+ * loaded, before its names are looked at, so a refused op gets -EAGAIN
+ * rather than what the names say now (-ENOENT, -EEXIST, -ENOTEMPTY);
+ * errors found earlier (a bad name, a missing directory) come first.
+ * Moving a leased directory elsewhere (RENAME with it as the source, or
+ * either side of an exchange) does not change the directory's entries
+ * and is not refused.  Ops of format 7 and older carry no session (0),
+ * so any lease refuses them.
  *
  * Threads: one struct wfs_meta may be called from any thread; calls are
  * serialized by a mutex inside.  Iteration callbacks run with that mutex
@@ -68,7 +84,7 @@
 
 #include "metadata/op.h"
 
-#define WFS_META_SCHEMA_VERSION 4
+#define WFS_META_SCHEMA_VERSION 5
 
 /* How many log entries a request name is remembered for (see "Retries"):
  * far longer than any client retries at any rate this store applies. */
@@ -114,6 +130,8 @@ struct wfs_meta_result {
 	uint64_t value;		/* RESERVE_IDS: first id; STRIPE_COMMIT: new
 				 * version; POLICY_SET: the policy id;
 				 * CHUNK_SET's move: 1 moved, 0 discarded;
+				 * DIR_LEASE giving back: 1 if the session
+				 * held the lease, else 0;
 				 * UNLINK, RMDIR, RENAME: the inode that lost
 				 * its last link (an orphan now), else 0 */
 	bool purged;		/* UNLINK: the inode lost its last link and

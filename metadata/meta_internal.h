@@ -35,6 +35,7 @@ enum meta_stmt_id {
 	ST_KV_SET,
 	ST_INODE_GET,
 	ST_INODE_INSERT,
+	ST_INODE_INSERT_NEW,
 	ST_INODE_UPDATE,
 	ST_INODE_DELETE,
 	ST_INODE_TARGET,
@@ -89,6 +90,11 @@ enum meta_stmt_id {
 	ST_DISK_DRAIN,
 	ST_DISK_OF_NODE,
 	ST_DEGRADED_COUNT,
+	ST_LEASE_GET,
+	ST_LEASE_PUT,
+	ST_LEASE_DELETE,
+	ST_LEASE_RELEASE,
+	ST_LEASE_LIST,
 	ST_REQ_GET,
 	ST_REQ_PUT,
 	ST_REQ_PRUNE,
@@ -179,6 +185,7 @@ int wfs_meta_apply_node_remove(struct meta_apply *ap);
 int wfs_meta_apply_disk_set(struct meta_apply *ap);
 int wfs_meta_apply_disk_drain(struct meta_apply *ap);
 int wfs_meta_apply_setting(struct meta_apply *ap);
+int wfs_meta_apply_dir_lease(struct meta_apply *ap);
 
 /* ---- SQLite access (meta.c) ---- */
 
@@ -223,6 +230,12 @@ int wfs_meta_inode_load(struct wfs_meta *m, uint64_t ino,
 int wfs_meta_inode_insert(struct wfs_meta *m, const struct meta_inode *in,
 			  struct wfs_meta_bytes target);
 
+/* The same for a number that may be taken (a MKNOD's create.ino): -EEXIST,
+ * with nothing written, when an inode has it.  Returns 0, -EEXIST, or a
+ * store error. */
+int wfs_meta_inode_insert_new(struct wfs_meta *m, const struct meta_inode *in,
+			      struct wfs_meta_bytes target);
+
 /* Write back every mutable column of @in.  Returns 0 or a store error. */
 int wfs_meta_inode_store(struct wfs_meta *m, const struct meta_inode *in);
 
@@ -231,6 +244,19 @@ int wfs_meta_inode_store(struct wfs_meta *m, const struct meta_inode *in);
  * error. */
 int wfs_meta_policy_resolve(struct wfs_meta *m, const struct meta_inode *dir,
 			    uint32_t *policy_id);
+
+/* ---- directory leases ---- */
+
+/* The session holding directory @dir's lease into *session, 0 when none
+ * does.  Returns 0 or a store error (query.c). */
+int wfs_meta_lease_holder(struct wfs_meta *m, uint64_t dir,
+			  uint64_t *session);
+
+/* Whether the op of @ap may change directory @dir (op.h, DIR_LEASE): 0
+ * when no session holds its lease or the op's own session does; -EAGAIN,
+ * with result.lease_dir and lease_session set, when another session
+ * holds it; or a store error.  One indexed lookup (apply_ns.c). */
+int wfs_meta_lease_check(struct meta_apply *ap, uint64_t dir);
 
 /* ---- schema (schema.c) ---- */
 

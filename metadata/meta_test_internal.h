@@ -98,6 +98,18 @@ static inline struct wfs_meta_op op_rename(uint64_t parent, const char *name,
 	return op;
 }
 
+/* DIR_LEASE of @dir for @session: @grant 1 asks, 0 gives it back. */
+static inline struct wfs_meta_op op_lease(uint64_t dir, uint64_t session,
+					  uint32_t grant)
+{
+	struct wfs_meta_op op = op_new(WFS_META_OP_DIR_LEASE);
+
+	op.u.lease.ino = dir;
+	op.u.lease.session = session;
+	op.u.lease.grant = grant;
+	return op;
+}
+
 /* Field by field: the struct has padding. */
 static inline int attr_eq(const struct wfs_meta_attr *a,
 			  const struct wfs_meta_attr *b)

@@ -256,7 +256,8 @@ struct wfs_meta_op {
 		 * with it as a parent; SETATTR, SETXATTR, REMOVEXATTR of it;
 		 * its own removal by RMDIR or by a RENAME over it) fails
 		 * with -EAGAIN before changing anything.  A directory's
-		 * lease goes with the directory. */
+		 * lease goes with the directory.  @grant above 1 is
+		 * -EINVAL. */
 		struct {
 			uint64_t ino;
 			uint64_t session;

@@ -52,10 +52,10 @@ int wfs_meta_inode_load(struct wfs_meta *m, uint64_t ino,
 	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
 }
 
-int wfs_meta_inode_insert(struct wfs_meta *m, const struct meta_inode *in,
-			  struct wfs_meta_bytes target)
+/* Bind @in and @target to ST_INODE_INSERT or ST_INODE_INSERT_NEW. */
+static void bind_insert(sqlite3_stmt *st, const struct meta_inode *in,
+			struct wfs_meta_bytes target)
 {
-	sqlite3_stmt *st = wfs_meta_stmt(m, ST_INODE_INSERT);
 	const struct wfs_meta_attr *a = &in->a;
 
 	wfs_meta_bind_u64(st, 1, a->ino);
@@ -77,7 +77,28 @@ int wfs_meta_inode_insert(struct wfs_meta *m, const struct meta_inode *in,
 		wfs_meta_bind_blob(st, 16, target);
 	else
 		sqlite3_bind_null(st, 16);
+}
+
+int wfs_meta_inode_insert(struct wfs_meta *m, const struct meta_inode *in,
+			  struct wfs_meta_bytes target)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_INODE_INSERT);
+
+	bind_insert(st, in, target);
 	return wfs_meta_exec(m, st);
+}
+
+int wfs_meta_inode_insert_new(struct wfs_meta *m, const struct meta_inode *in,
+			      struct wfs_meta_bytes target)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_INODE_INSERT_NEW);
+	int rc;
+
+	bind_insert(st, in, target);
+	rc = wfs_meta_exec(m, st);
+	if (rc == 0 && sqlite3_changes(m->db) == 0)
+		rc = -EEXIST;
+	return rc;
 }
 
 int wfs_meta_inode_store(struct wfs_meta *m, const struct meta_inode *in)
@@ -305,6 +326,63 @@ int wfs_meta_orphans(struct wfs_meta *m, uint64_t after, unsigned limit,
 		     wfs_meta_attr_cb cb, void *arg)
 {
 	return list_inodes(m, ST_ORPHAN_LIST, after, limit, cb, arg);
+}
+
+/* ---- directory leases ---- */
+
+int wfs_meta_lease_holder(struct wfs_meta *m, uint64_t dir,
+			  uint64_t *session)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_LEASE_GET);
+	int rc;
+
+	wfs_meta_bind_u64(st, 1, dir);
+	rc = wfs_meta_step(m, st);
+	*session = rc == 1 ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc < 0 ? rc : 0;
+}
+
+int wfs_meta_lease_get(struct wfs_meta *m, uint64_t dir, uint64_t *session)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = wfs_meta_lease_holder(m, dir, session);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+static int leases_locked(struct wfs_meta *m, uint64_t after, unsigned limit,
+			 wfs_meta_lease_cb cb, void *arg)
+{
+	sqlite3_stmt *st = wfs_meta_stmt(m, ST_LEASE_LIST);
+	int rc, count = 0;
+
+	wfs_meta_bind_u64(st, 1, after);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((rc = wfs_meta_step(m, st)) == 1) {
+		uint64_t dir = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t session = (uint64_t)sqlite3_column_int64(st, 1);
+
+		rc = deliver(cb(arg, dir, session), &count);
+		if (rc)
+			break;
+	}
+	return listing_end(st, rc, count);
+}
+
+int wfs_meta_leases(struct wfs_meta *m, uint64_t after, unsigned limit,
+		    wfs_meta_lease_cb cb, void *arg)
+{
+	int rc;
+
+	if (limit == 0 || key_past_end(after))
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	rc = leases_locked(m, after, limit, cb, arg);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
 }
 
 static int readlink_locked(struct wfs_meta *m, uint64_t ino, char *buf,

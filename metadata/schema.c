@@ -56,6 +56,14 @@
  *  chunks_not_ok_by_disk  (version 4) the chunks not OK by disk, so a
  *            draining disk's missing chunks are counted without reading
  *            its others.
+ *  dir_leases  (version 5) dir -> session: the directories leased to a
+ *            client session (op.h, DIR_LEASE), keyed by the directory's
+ *            inode number so that the check every create makes is one
+ *            lookup in a table that is most often empty.  A row goes when
+ *            its session gives the lease back or when its directory is
+ *            removed (RMDIR, a RENAME over it); apply deletes it, so the
+ *            table carries no foreign key (one would cost every inode
+ *            deletion a lookup here).
  *
  * Foreign keys guard what cascades (a stripe's chunks, an inode's xattrs
  * and orphan mark, a node's disks) and forbid deleting an inode that still
@@ -193,12 +201,19 @@ static const char migration_4[] =
 	"UPDATE disks SET draining = 1, state = 0 WHERE state = 2;"
 	"CREATE INDEX chunks_not_ok_by_disk ON chunks (disk) WHERE state != 0;";
 
+static const char migration_5[] =
+	"CREATE TABLE dir_leases ("
+	" dir INTEGER PRIMARY KEY,"
+	" session INTEGER NOT NULL"
+	") STRICT;";
+
 /* migrations[v] takes a store from version v to v + 1. */
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
 	migration_4,
+	migration_5,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==

@@ -21,6 +21,12 @@
 	"i.atime, i.mtime, i.ctime, i.btime, i.generation, i.policy_id, "     \
 	"i.parent"
 
+/* The new inode row wfs_meta_inode_insert binds, after "INSERT" or
+ * "INSERT OR IGNORE". */
+#define INODE_INSERT_INTO                                                     \
+	" INTO inodes (" INODE_COLS ", target) VALUES (?1, ?2, ?3, ?4, ?5, "  \
+	"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+
 /* A stripe's first byte in its file. */
 #define STRIPE_START "sidx * k * chunk_size"
 
@@ -45,10 +51,11 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 
 	[ST_INODE_GET] = { "SELECT " INODE_COLS " FROM inodes WHERE ino = ?1",
 			   false },
-	[ST_INODE_INSERT] = {
-		"INSERT INTO inodes (" INODE_COLS ", target) VALUES (?1, ?2, "
-		"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-		"?16)", false },
+	[ST_INODE_INSERT] = { "INSERT" INODE_INSERT_INTO, false },
+	/* A MKNOD with a number its client chose: OR IGNORE leaves
+	 * sqlite3_changes() at 0 when an inode has the number, which is how
+	 * create finds it taken without a lookup first. */
+	[ST_INODE_INSERT_NEW] = { "INSERT OR IGNORE" INODE_INSERT_INTO, false },
 	[ST_INODE_UPDATE] = {
 		"UPDATE inodes SET mode = ?2, nlink = ?3, uid = ?4, gid = ?5, "
 		"size = ?6, bytes = ?7, atime = ?8, mtime = ?9, ctime = ?10, "
@@ -244,6 +251,21 @@ const struct meta_stmt_def wfs_meta_stmt_defs[ST_COUNT] = {
 		" SELECT stripe_id FROM chunks WHERE disk IN ("
 		"  SELECT d.id FROM disks d JOIN nodes n ON n.id = d.node_id"
 		"  WHERE d.state = ?1 OR n.state = ?2))", true },
+
+	[ST_LEASE_GET] = {
+		"SELECT session FROM dir_leases WHERE dir = ?1", false },
+	[ST_LEASE_PUT] = {
+		"INSERT OR REPLACE INTO dir_leases (dir, session) "
+		"VALUES (?1, ?2)", false },
+	[ST_LEASE_DELETE] = { "DELETE FROM dir_leases WHERE dir = ?1", false },
+	/* The release of a session: the row only if that session holds it;
+	 * sqlite3_changes() says whether it did. */
+	[ST_LEASE_RELEASE] = {
+		"DELETE FROM dir_leases WHERE dir = ?1 AND session = ?2",
+		false },
+	[ST_LEASE_LIST] = {
+		"SELECT dir, session FROM dir_leases WHERE dir > ?1 "
+		"ORDER BY dir LIMIT ?2", false },
 
 	[ST_REQ_GET] = { "SELECT result FROM requests WHERE name = ?1", false },
 	[ST_REQ_PUT] = {
