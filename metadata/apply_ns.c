@@ -56,6 +56,16 @@ static int dir_load(struct wfs_meta *m, uint64_t ino, struct meta_inode *dir)
 	return dir->a.nlink == 0 ? -ENOENT : 0;
 }
 
+/* The op of @ap is refused: session @holder holds directory @dir's
+ * lease.  The result says so (meta.c keeps these two fields of a failed
+ * op's result). */
+static int lease_refuse(struct meta_apply *ap, uint64_t dir, uint64_t holder)
+{
+	ap->res->lease_dir = dir;
+	ap->res->lease_session = holder;
+	return -EAGAIN;
+}
+
 int wfs_meta_lease_check(struct meta_apply *ap, uint64_t dir)
 {
 	uint64_t holder;
@@ -65,9 +75,7 @@ int wfs_meta_lease_check(struct meta_apply *ap, uint64_t dir)
 		return rc;
 	if (holder == 0 || holder == ap->op->session)
 		return 0;
-	ap->res->lease_dir = dir;
-	ap->res->lease_session = holder;
-	return -EAGAIN;
+	return lease_refuse(ap, dir, holder);
 }
 
 /* Directory @dir is to be removed (RMDIR, a RENAME over it): refused as
@@ -81,11 +89,8 @@ static int lease_removal(struct meta_apply *ap, uint64_t dir)
 
 	if (rc < 0 || holder == 0)
 		return rc;
-	if (holder != ap->op->session) {
-		ap->res->lease_dir = dir;
-		ap->res->lease_session = holder;
-		return -EAGAIN;
-	}
+	if (holder != ap->op->session)
+		return lease_refuse(ap, dir, holder);
 	st = wfs_meta_stmt(ap->m, ST_LEASE_DELETE);
 	wfs_meta_bind_u64(st, 1, dir);
 	return wfs_meta_exec(ap->m, st);
@@ -712,6 +717,8 @@ static int lease_release(struct meta_apply *ap)
 	return rc;
 }
 
+/* DIR_LEASE (op.h).  A grant needs a live directory, as a create in it
+ * does; the holder asking again writes nothing. */
 int wfs_meta_apply_dir_lease(struct meta_apply *ap)
 {
 	const struct wfs_meta_op *op = ap->op;
@@ -731,11 +738,8 @@ int wfs_meta_apply_dir_lease(struct meta_apply *ap)
 		rc = wfs_meta_lease_holder(ap->m, dir.a.ino, &holder);
 	if (rc < 0 || holder == session)
 		return rc;
-	if (holder) {
-		ap->res->lease_dir = dir.a.ino;
-		ap->res->lease_session = holder;
-		return -EAGAIN;
-	}
+	if (holder)
+		return lease_refuse(ap, dir.a.ino, holder);
 	st = wfs_meta_stmt(ap->m, ST_LEASE_PUT);
 	wfs_meta_bind_u64(st, 1, dir.a.ino);
 	wfs_meta_bind_u64(st, 2, session);

@@ -862,12 +862,13 @@ static struct wfs_meta_op random_op(struct det_world *w, int64_t t)
 		op = op_new(WFS_META_OP_RESERVE_IDS);
 		op.u.reserve.count = (uint32_t)(x % 5);
 		/* stripe ids mostly, now and then a kind that is no kind,
-		 * and inode numbers once the first few hundred ops have
-		 * made the small world's directories (numbers 2 to 12: a
-		 * range taken before would leave them files or nothing,
-		 * since only MKNOD takes a chosen number) */
+		 * and inode numbers in the last third of the run: each
+		 * range takes numbers the small world's creates and ino
+		 * ops would have used (only MKNOD at a chosen number, now
+		 * and then, fills them), and taken early it keeps the
+		 * world from growing */
 		op.u.reserve.kind = (x >> 5) % 8 < 6 ? 0 : (x >> 5) % 8 - 5;
-		if (op.u.reserve.kind == 1 && t - T_TIME < 300)
+		if (op.u.reserve.kind == 1 && t - T_TIME < 2000)
 			op.u.reserve.kind = 0;
 		break;
 	case 16: case 17:
