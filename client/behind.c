@@ -205,7 +205,7 @@ static bool backoff_wait(int64_t deadline, int64_t *backoff)
 static unsigned send_unlinks(struct wfs_behind *b,
 			     struct wfs_unlink_item *items, unsigned n)
 {
-	struct wfs_unlink_item todo[PER_CALL];
+	struct wfs_unlink_item batch[PER_CALL];
 	unsigned map[PER_CALL], m = 0, left = 0;
 	bool single;
 	int rc;
@@ -213,13 +213,13 @@ static unsigned send_unlinks(struct wfs_behind *b,
 	for (unsigned i = 0; i < n; i++)
 		if (items[i].rc == -EAGAIN) {
 			map[m] = i;
-			todo[m++] = items[i];
+			batch[m++] = items[i];
 		}
 	pthread_mutex_lock(&b->lock);
 	single = wfs_client_now_ms() < b->single_until;
 	pthread_mutex_unlock(&b->lock);
 	if (!single) {
-		rc = wfs_meta_unlink_many(b->c, todo, m, WFS_CALL_BEHIND);
+		rc = wfs_meta_unlink_many(b->c, batch, m, WFS_CALL_BEHIND);
 		if (rc == -EOPNOTSUPP) {
 			wfs_log_warn("client", "the cluster does not know "
 				     "UnlinkMany (an older node): unlinking "
@@ -230,18 +230,18 @@ static unsigned send_unlinks(struct wfs_behind *b,
 			single = true;
 		}
 		for (unsigned j = 0; !single && rc && j < m; j++)
-			todo[j].rc = rc;
+			batch[j].rc = rc;
 	}
 	/* One per call: the call itself waits out a lease (wfs_meta_call
 	 * retries -EAGAIN). */
 	for (unsigned j = 0; single && j < m; j++)
-		todo[j].rc = wfs_meta_unlink(b->c, todo[j].cred,
-					     todo[j].parent, todo[j].name,
-					     WFS_CALL_BEHIND, &todo[j].ino,
-					     &todo[j].nlink);
+		batch[j].rc = wfs_meta_unlink(b->c, batch[j].cred,
+					     batch[j].parent, batch[j].name,
+					     WFS_CALL_BEHIND, &batch[j].ino,
+					     &batch[j].nlink);
 	for (unsigned j = 0; j < m; j++) {
-		items[map[j]] = todo[j];
-		left += todo[j].rc == -EAGAIN;
+		items[map[j]] = batch[j];
+		left += batch[j].rc == -EAGAIN;
 	}
 	return left;
 }
@@ -336,7 +336,7 @@ static unsigned send_creates(struct wfs_behind *b,
 			     struct wfs_create_item *items, unsigned n)
 {
 	struct wfs_leases *l = b->c->leases;
-	struct wfs_create_item todo[PER_CALL];
+	struct wfs_create_item batch[PER_CALL];
 	uint64_t dirs[PER_CALL], stamps[PER_CALL], recalled[PER_CALL];
 	unsigned map[PER_CALL], m = 0, nd, nrec = 0, left = 0;
 	int64_t sent = wfs_client_now_ms();
@@ -345,19 +345,19 @@ static unsigned send_creates(struct wfs_behind *b,
 	for (unsigned i = 0; i < n; i++)
 		if (items[i].rc == -EAGAIN) {
 			map[m] = i;
-			todo[m++] = items[i];
+			batch[m++] = items[i];
 		}
-	nd = dirs_of(todo, m, dirs);
+	nd = dirs_of(batch, m, dirs);
 	for (unsigned k = 0; k < nd; k++)
 		stamps[k] = wfs_leases_sending(l, dirs[k]);
-	rc = wfs_meta_create_many(b->c, todo, m, WFS_CALL_BEHIND, recalled,
+	rc = wfs_meta_create_many(b->c, batch, m, WFS_CALL_BEHIND, recalled,
 				  &nrec);
 	for (unsigned j = 0; j < m; j++) {
 		if (rc)
-			todo[j].rc = rc;
-		items[map[j]].rc = todo[j].rc;
-		items[map[j]].attr = todo[j].attr;
-		left += todo[j].rc == -EAGAIN;
+			batch[j].rc = rc;
+		items[map[j]].rc = batch[j].rc;
+		items[map[j]].attr = batch[j].attr;
+		left += batch[j].rc == -EAGAIN;
 	}
 	if (rc)
 		return 0;
@@ -370,9 +370,9 @@ static unsigned send_creates(struct wfs_behind *b,
 		bool through = false, held_off = false, rec = false;
 
 		for (unsigned j = 0; j < m; j++)
-			if (todo[j].parent == dirs[k]) {
-				through |= todo[j].rc != -EAGAIN;
-				held_off |= todo[j].rc == -EAGAIN;
+			if (batch[j].parent == dirs[k]) {
+				through |= batch[j].rc != -EAGAIN;
+				held_off |= batch[j].rc == -EAGAIN;
 			}
 		for (unsigned j = 0; j < nrec; j++)
 			rec |= recalled[j] == dirs[k];

@@ -22,8 +22,6 @@
 
 /* Most items one call may carry. */
 #define MANY_MAX 256
-/* Most inodes an Unlink may list as open (RemoveRequest.open_inos). */
-#define OPEN_INOS_MAX 1024
 /* Most inode numbers one ReserveInos hands out. */
 #define RESERVE_INOS_MAX 4096
 
@@ -215,7 +213,7 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 		struct wfs_meta_bytes name;
 
 		rc = wfs_svc_name(&r->items[i]->name, &name);
-		if (rc == 0 && r->items[i]->n_open_inos > OPEN_INOS_MAX)
+		if (rc == 0 && r->items[i]->n_open_inos > WFS_SVC_OPEN_INOS_MAX)
 			rc = -EINVAL;
 	}
 	if (rc == 0)

@@ -32,8 +32,6 @@
 #include "storaged/service_internal.h"
 
 #define SETATTR_KNOWN 0x1ffu
-/* Most inodes an Unlink may list as open (RemoveRequest.open_inos). */
-#define OPEN_INOS_MAX 1024
 /* How far a create's own time may be from the node's clock to be used. */
 #define CLIENT_SKEW_NS (10 * 1000000000LL)
 
@@ -273,8 +271,6 @@ static int h_symlink(void *arg, const void *req, size_t len,
 void wfs_svc_create_op(const Wormfs__CreateRequest *r,
 		       struct wfs_meta_bytes name, struct wfs_meta_op *op)
 {
-	int64_t skew;
-
 	wfs_svc_op_init(op, WFS_META_OP_MKNOD, r->caller);
 	op->u.create.parent = r->parent;
 	op->u.create.name = name;
@@ -282,9 +278,10 @@ void wfs_svc_create_op(const Wormfs__CreateRequest *r,
 			    (r->mode & 07777 & ~wfs_svc_umask(r->caller));
 	op->u.create.ino = r->ino;
 	/* The client's time is what it told the kernel; far from the
-	 * node's, it is a wrong clock, not a moment ago. */
-	skew = r->time_ns - op->time_ns;
-	if (r->time_ns && skew < CLIENT_SKEW_NS && skew > -CLIENT_SKEW_NS)
+	 * node's, it is a wrong clock, not a moment ago.
+	 * Compared without subtracting: any sint64 may come off the wire. */
+	if (r->time_ns && r->time_ns > op->time_ns - CLIENT_SKEW_NS &&
+	    r->time_ns < op->time_ns + CLIENT_SKEW_NS)
 		op->time_ns = r->time_ns;
 }
 
@@ -465,7 +462,7 @@ static int remove_common(void *arg, const void *req, size_t len,
 	if (rc)
 		return rc;
 	rc = wfs_svc_name(&r->name, &name);
-	if (rc == 0 && r->n_open_inos > OPEN_INOS_MAX)
+	if (rc == 0 && r->n_open_inos > WFS_SVC_OPEN_INOS_MAX)
 		rc = -EINVAL;
 	if (rc == 0)
 		rc = wfs_node_serving(n);

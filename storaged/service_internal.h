@@ -24,6 +24,9 @@ int wfs_svc_register_mutations(struct wfs_node *n, struct wfs_rpc_server *s);
  * @s to node @n.  Returns 0 or the error of wfs_rpc_server_handle. */
 int wfs_svc_register_behind(struct wfs_node *n, struct wfs_rpc_server *s);
 
+/* Most inodes an Unlink may list as open (RemoveRequest.open_inos). */
+#define WFS_SVC_OPEN_INOS_MAX 1024
+
 /* Names of the methods, "/wormfs.<Service>/<Method>". */
 #define WFS_SVC_META(m) "/wormfs.Meta/" m
 
