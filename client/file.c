@@ -1139,14 +1139,14 @@ static int create_call(struct wfs_client *c, const struct wfs_cred *cred,
  * whether the file is new. */
 static int create(struct wfs_client *c, const struct wfs_cred *cred,
 		  uint64_t parent, const char *name, uint32_t mode, int flags,
-		  struct wfs_attr *attr, bool *made)
+		  struct wfs_attr *attr, bool *made, bool *early)
 {
 	int rc;
 
 	if ((mode & S_IFMT) == 0 || S_ISREG(mode)) {
 		rc = wfs_behind_create(c, cred, parent, name, mode, attr);
 		if (rc <= 0) {
-			*made = rc == 0;
+			*made = *early = rc == 0;
 			return rc;
 		}
 	}
@@ -1162,13 +1162,13 @@ int wfs_file_create(struct wfs_client *c, const struct wfs_cred *cred,
 {
 	struct wfs_attr tmp;
 	struct cinode *ci;
-	bool made = false;
+	bool made = false, early = false;
 	int rc;
 
 	*out = NULL;
 	if (!attr)
 		attr = &tmp;
-	rc = create(c, cred, parent, name, mode, flags, attr, &made);
+	rc = create(c, cred, parent, name, mode, flags, attr, &made, &early);
 	if (rc)
 		return rc;
 	if (created)
@@ -1181,6 +1181,8 @@ int wfs_file_create(struct wfs_client *c, const struct wfs_cred *cred,
 		return -ENOMEM;
 	pthread_mutex_lock(&ci->lock);
 	refresh(ci, attr);
+	if (early)
+		ci->created_in = parent;
 	if ((made || (flags & O_TRUNC)) && !ci->bufs) {
 		/* Empty: nothing to fetch, ever. */
 		wfs_layout_clear(&ci->layout);

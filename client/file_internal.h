@@ -60,6 +60,9 @@ struct cinode {
 	struct wfs_layout layout;
 	uint64_t layout_gen;	/* bumped when the layout is reset */
 	int wb_error;		/* first background write error, unreported */
+	uint64_t created_in;	/* answered created early in this directory
+				 * and no stripe committed since: the
+				 * master may not have the inode yet */
 	struct wfs_cred cred;	/* of the last opener or writer */
 	uint64_t ra_last;	/* stripe the last read ended in */
 	uint64_t ra_next;	/* stripes before it were read ahead */

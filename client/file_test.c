@@ -82,6 +82,7 @@ static struct fake {
 	struct fchunk chunks[MAX_CHUNKS];
 	/* counters */
 	unsigned places, commits, reads, writes, layouts, lookups, readdirs;
+	uint64_t place_parent;		/* of the last PlaceStripe */
 	unsigned unlink_calls, unlink_items;
 	/* UnlinkMany, CreateMany wait while these are set (up to HOLD_MS) */
 	bool hold_unlinks, hold_creates, hold_lookups;
@@ -772,6 +773,14 @@ static int h_place(void *arg, const void *req, size_t len,
 		return rc;
 	pthread_mutex_lock(&fk.lock);
 	fk.places++;
+	fk.place_parent = r->parent;
+	/* As the node: an inode it does not have is placed only for the
+	 * client that made it early (it names the directory). */
+	if (!fino(r->ino) && !r->parent) {
+		pthread_mutex_unlock(&fk.lock);
+		wfs_rpc_msg_free(&r->base);
+		return -ENOENT;
+	}
 	s = slot(r->ino, r->sidx);
 	pr.stripe_id = ++fk.next_stripe;
 	pr.expected_version = s ? s->version : 0;
@@ -2057,6 +2066,67 @@ static void test_early_file_data(void)
 	wfs_client_free(c);
 }
 
+static void *close_file(void *arg)
+{
+	return (void *)(intptr_t)wfs_file_close(arg);
+}
+
+/* The data of a file made early is placed and written while its create
+ * is still on its way; only the commit waits for the create. */
+static void test_early_file_placed_at_once(void)
+{
+	struct wfs_client *c;
+	struct wfs_file *f = NULL;
+	struct wfs_attr a;
+	unsigned char data[1000];
+	bool created, placed = false;
+	void *closed;
+	pthread_t t;
+
+	fake_clear();
+	c = lease_client(false);
+	take_lease(c, "first");
+	CU_ASSERT_EQUAL(wfs_client_lookup(c, &cred, 1, "soon", &a), -ENOENT);
+	hold_creates(true);
+	CU_ASSERT_EQUAL(wfs_file_create(c, &cred, 1, "soon", 0644,
+					O_CREAT | O_WRONLY, &a, &created, &f),
+			0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL(a.ino, RESERVED);
+	memset(data, 'p', sizeof(data));
+	CU_ASSERT_EQUAL(wfs_file_write(f, data, sizeof(data), 0),
+			(ssize_t)sizeof(data));
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, close_file, f), 0);
+	for (unsigned i = 0; i < 400 && !placed; i++) {
+		pthread_mutex_lock(&fk.lock);
+		placed = fk.writes > 0;
+		pthread_mutex_unlock(&fk.lock);
+		if (!placed)
+			usleep(5000);
+	}
+	pthread_mutex_lock(&fk.lock);
+	CU_ASSERT_TRUE(placed);
+	CU_ASSERT_EQUAL(fk.place_parent, 1);
+	CU_ASSERT_EQUAL(fk.commits, 0);
+	CU_ASSERT_PTR_NULL(fino(RESERVED));
+	pthread_mutex_unlock(&fk.lock);
+	hold_creates(false);
+	CU_ASSERT_EQUAL(pthread_join(t, &closed), 0);
+	CU_ASSERT_EQUAL((intptr_t)closed, 0);
+	CU_ASSERT_EQUAL(fk.commits, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fino(RESERVED));
+	CU_ASSERT_EQUAL(fino(RESERVED)->size, sizeof(data));
+	/* Committed: its next placement is an ordinary one. */
+	CU_ASSERT_EQUAL(wfs_file_open(c, &cred, RESERVED, O_WRONLY, NULL, &f),
+			0);
+	CU_ASSERT_EQUAL(wfs_file_write(f, data, sizeof(data), 10),
+			(ssize_t)sizeof(data));
+	CU_ASSERT_EQUAL(wfs_file_close(f), 0);
+	CU_ASSERT_EQUAL(fk.place_parent, 0);
+	CU_ASSERT_EQUAL(fino(RESERVED)->size, sizeof(data) + 10);
+	wfs_client_free(c);
+}
+
 /* Creates that must be decided by the node: no lease, a name not proven
  * absent (or only before the grant), a recalled lease, a client without
  * early creates. */
@@ -2652,6 +2722,8 @@ static CU_TestInfo file_tests[] = {
 	{ "a create under a lease is answered before it is applied",
 	  test_create_early },
 	{ "a file made early holds data", test_early_file_data },
+	{ "a file made early is placed before its create applies",
+	  test_early_file_placed_at_once },
 	{ "creates the node must decide are synchronous",
 	  test_create_sync_cases },
 	{ "a recalled lease goes back once its creates are applied",

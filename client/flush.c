@@ -77,10 +77,14 @@ static void hdr_chunks_to_pb(const struct wfs_lstripe *s,
 
 /* Ask for a placement of stripe @sidx of @kind: *s gets the new stripe's
  * id, kind, geometry and locations (version: the expected one + 1) and
- * *expected the slot's current version. */
+ * *expected the slot's current version.  @created_in: ci->created_in when
+ * the flush began.  A file created early is placed without waiting for
+ * its create (the master places it as a new file of that directory), so
+ * the create's log write overlaps the chunk writes; only the commit waits
+ * for it. */
 static int place(struct cinode *ci, const struct wfs_cred *cred,
-		 uint64_t sidx, uint32_t kind, struct wfs_lstripe **s,
-		 uint64_t *expected)
+		 uint64_t created_in, uint64_t sidx, uint32_t kind,
+		 struct wfs_lstripe **s, uint64_t *expected)
 {
 	Wormfs__PlaceStripeRequest req = WORMFS__PLACE_STRIPE_REQUEST__INIT;
 	Wormfs__Caller caller = WORMFS__CALLER__INIT;
@@ -93,9 +97,11 @@ static int place(struct cinode *ci, const struct wfs_cred *cred,
 	req.ino = ci->ino;
 	req.sidx = sidx;
 	req.kind = kind;
+	req.parent = created_in;
 	rc = wfs_meta_call(ci->c, WFS_M_META("PlaceStripe"), &req.base,
 			   &wormfs__place_stripe_reply__descriptor,
-			   (ProtobufCMessage **)&r, 0);
+			   (ProtobufCMessage **)&r,
+			   created_in ? WFS_CALL_WAITED : 0);
 	if (rc)
 		return rc;
 	pbs.sidx = sidx;
@@ -179,7 +185,7 @@ static int commit(struct cinode *ci, const struct wfs_cred *cred,
  * ci->lock: sb->flushing keeps writers and loads off sb->data.  On
  * success *out is the committed stripe. */
 static int put_stripe_once(struct cinode *ci, struct sbuf *sb,
-			   const struct wfs_cred *cred,
+			   const struct wfs_cred *cred, uint64_t created_in,
 			   const struct wfs_flush_plan *plan,
 			   uint64_t base_version, uint64_t base_len,
 			   struct wfs_lstripe **out, struct wfs_attr *attr,
@@ -189,7 +195,8 @@ static int put_stripe_once(struct cinode *ci, struct sbuf *sb,
 	struct wfs_ec *ec = NULL;
 	uint64_t expected;
 	bool partial = !(plan->full && plan->length == ci->span);
-	int rc = place(ci, cred, sb->sidx, plan->kind, &s, &expected);
+	int rc = place(ci, cred, created_in, sb->sidx, plan->kind, &s,
+		       &expected);
 
 	if (rc)
 		return rc;
@@ -229,7 +236,7 @@ out_free:
 /* put_stripe_once, placed and written again while it misses its quorum
  * (nodes that died and are not known dead yet), for QUORUM_RETRY_MS. */
 static int put_stripe(struct cinode *ci, struct sbuf *sb,
-		      const struct wfs_cred *cred,
+		      const struct wfs_cred *cred, uint64_t created_in,
 		      const struct wfs_flush_plan *plan, uint64_t base_version,
 		      uint64_t base_len, struct wfs_lstripe **out,
 		      struct wfs_attr *attr)
@@ -241,8 +248,9 @@ static int put_stripe(struct cinode *ci, struct sbuf *sb,
 
 	for (;;) {
 		bool missed = false;
-		int rc = put_stripe_once(ci, sb, cred, plan, base_version,
-					 base_len, out, attr, &missed);
+		int rc = put_stripe_once(ci, sb, cred, created_in, plan,
+					 base_version, base_len, out, attr,
+					 &missed);
 
 		if (!missed || wfs_client_now_ms() + pause > deadline)
 			return rc;
@@ -265,6 +273,7 @@ static void commit_done(struct cinode *ci, struct sbuf *sb,
 		sb->base_known = false;
 	wfs_ranges_clear(&sb->dirty);
 	ci->ndirty--;
+	ci->created_in = 0;	/* the commit waited for the create */
 	wfs_cinode_take_attr(ci, attr);
 	if (wfs_layout_put(&ci->layout, s) != 0)
 		wfs_layout_clear(&ci->layout);
@@ -280,7 +289,7 @@ static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
 		struct wfs_lstripe *s = NULL;
 		struct wfs_attr attr;
 		struct wfs_cred cred = ci->cred;
-		uint64_t base_version, base_len;
+		uint64_t base_version, base_len, created_in;
 		int rc = 0;
 
 		/* A reader's load must end before the plan counts on it. */
@@ -306,9 +315,10 @@ static int flush_sbuf(struct cinode *ci, struct sbuf *sb)
 		if (plan.kind == WFS_KIND_EC && plan.length < ci->span)
 			memset(sb->data + plan.length, 0,
 			       ci->span - plan.length);
+		created_in = ci->created_in;
 		pthread_mutex_unlock(&ci->lock);
-		rc = put_stripe(ci, sb, &cred, &plan, base_version, base_len,
-				&s, &attr);
+		rc = put_stripe(ci, sb, &cred, created_in, &plan,
+				base_version, base_len, &s, &attr);
 		pthread_mutex_lock(&ci->lock);
 		if (rc == 0) {
 			commit_done(ci, sb, s, &attr);

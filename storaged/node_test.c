@@ -1495,6 +1495,71 @@ static void test_create_many_leases(void)
 	CU_ASSERT_EQUAL(rc, -EINVAL);
 }
 
+/* A client that answered a create early places the file's first stripe
+ * before the create has applied, naming the directory. */
+static void test_place_before_create(void)
+{
+	Wormfs__PlaceStripeRequest r = WORMFS__PLACE_STRIPE_REQUEST__INIT;
+	Wormfs__PlaceStripeReply *p = NULL;
+	Wormfs__CreateManyReply *cm;
+	Wormfs__Caller one = caller;
+	struct tnode *t = &shared;
+	uint64_t d, f, ino, v;
+	bool held;
+	int rc;
+
+	one.session = 0x3333;
+	CU_ASSERT_EQUAL_FATAL(do_mkdir(t, 1, "placed-early", &d), 0);
+	CU_ASSERT_EQUAL_FATAL(do_create(t, d, "plain", O_CREAT, &f, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(reserve_inos(t, 1, &ino), 0);
+	r.caller = &one;
+	r.ino = ino;
+	r.kind = WORMFS__STRIPE_KIND__STRIPE_REPLICA;
+	/* Not there yet, and no directory named: no such inode. */
+	CU_ASSERT_EQUAL(call(t, M("PlaceStripe"), &r.base,
+			     &wormfs__place_stripe_reply__descriptor, &p),
+			-ENOENT);
+	/* A directory that is not one, or is not there. */
+	r.parent = f;
+	CU_ASSERT_EQUAL(call(t, M("PlaceStripe"), &r.base,
+			     &wormfs__place_stripe_reply__descriptor, &p),
+			-ENOTDIR);
+	r.parent = 999999;
+	CU_ASSERT_EQUAL(call(t, M("PlaceStripe"), &r.base,
+			     &wormfs__place_stripe_reply__descriptor, &p),
+			-ENOENT);
+	/* Placed as a new file of the directory. */
+	r.parent = d;
+	CU_ASSERT_EQUAL_FATAL(call(t, M("PlaceStripe"), &r.base,
+				   &wormfs__place_stripe_reply__descriptor,
+				   &p), 0);
+	CU_ASSERT_EQUAL(p->expected_version, 0);
+	CU_ASSERT_EQUAL(p->kind, WORMFS__STRIPE_KIND__STRIPE_REPLICA);
+	CU_ASSERT_EQUAL_FATAL(p->n_chunks, p->m + 1);
+	write_chunks_len(ino, 0, p, 4096);
+	/* The commit needs the inode... */
+	CU_ASSERT_EQUAL(commit_len(t, ino, 0, p, 0, 4096, &v), -ENOENT);
+	/* ...which the create brings. */
+	CU_ASSERT_EQUAL_FATAL(lease_call(t, &one, d, false, &held, NULL), 0);
+	CU_ASSERT(held);
+	cm = create_many(t, &one, d, (const char *const[]){ "early" }, 1, ino,
+			 0, NULL, &rc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cm);
+	CU_ASSERT_EQUAL(cm->outcomes[0]->error, 0);
+	wfs_rpc_msg_free(&cm->base);
+	CU_ASSERT_EQUAL(commit_len(t, ino, 0, p, 0, 4096, &v), 0);
+	CU_ASSERT_EQUAL(v, 1);
+	CU_ASSERT_EQUAL(lease_call(t, &one, d, true, &held, NULL), 0);
+	wfs_rpc_msg_free(&p->base);
+	/* Once it exists, the directory named changes nothing. */
+	r.parent = f;
+	CU_ASSERT_EQUAL_FATAL(call(t, M("PlaceStripe"), &r.base,
+				   &wormfs__place_stripe_reply__descriptor,
+				   &p), 0);
+	CU_ASSERT_EQUAL(p->expected_version, 1);
+	wfs_rpc_msg_free(&p->base);
+}
+
 static void test_malformed(void)
 {
 	static const char *const methods[] = {
@@ -2080,6 +2145,8 @@ static CU_TestInfo node_tests[] = {
 	{ "unlink many in one call", test_unlink_many },
 	{ "early creates: inode numbers, leases, create many",
 	  test_create_many_leases },
+	{ "a file made early is placed before its create applies",
+	  test_place_before_create },
 	{ "malformed requests get errors", test_malformed },
 	{ "chunk checks and size limits", test_chunk_checks },
 	{ "admin status", test_status },

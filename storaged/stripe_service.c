@@ -36,7 +36,7 @@
 struct parked {
 	struct parked *next;
 	struct wfs_rpc_call *call;
-	uint64_t ino, sidx;
+	uint64_t ino, parent, sidx;
 	uint32_t kind;
 };
 
@@ -240,14 +240,24 @@ struct place_input {
 	struct cluster c;
 };
 
-static int place_read(struct wfs_node *n, uint64_t ino, uint64_t sidx,
-		      struct place_input *in)
+/* @parent: see PlaceStripeRequest.parent. */
+static int place_read(struct wfs_node *n, uint64_t ino, uint64_t parent,
+		      uint64_t sidx, struct place_input *in)
 {
 	struct wfs_meta *m = wfs_metafsm_read_begin(n->fsm);
 	uint64_t slot[2] = { sidx, 0 };
 	struct wfs_meta_attr a;
 	int rc = m ? wfs_meta_getattr(m, ino, &a) : -EIO;
 
+	if (rc == -ENOENT && parent) {
+		/* Created early, not applied yet: a new, empty file. */
+		rc = wfs_meta_policy_for(m, parent, &in->policy);
+		if (rc == 0)
+			rc = cluster_read(n, m, true, &in->c);
+		wfs_metafsm_read_end(n->fsm);
+		in->version = 0;
+		return rc < 0 ? rc : 0;
+	}
 	if (rc == 0 && S_ISDIR(a.mode))
 		rc = -EISDIR;
 	else if (rc == 0 && !S_ISREG(a.mode))
@@ -298,8 +308,9 @@ static int place_reply(const struct place_input *in, uint64_t id,
 
 /* Place stripe @sidx of @ino as @kind under id @id; the packed reply into
  * *buf and *len.  Any thread (server threads and the raft thread). */
-static int place(struct wfs_node *n, uint64_t ino, uint64_t sidx,
-		 uint32_t kind, uint64_t id, void **buf, size_t *len)
+static int place(struct wfs_node *n, uint64_t ino, uint64_t parent,
+		 uint64_t sidx, uint32_t kind, uint64_t id, void **buf,
+		 size_t *len)
 {
 	struct place_input in;
 	size_t pick[WFS_PLACE_MAX];
@@ -307,7 +318,7 @@ static int place(struct wfs_node *n, uint64_t ino, uint64_t sidx,
 	int rc;
 
 	memset(&in, 0, sizeof(in));
-	rc = place_read(n, ino, sidx, &in);
+	rc = place_read(n, ino, parent, sidx, &in);
 	if (rc)
 		return rc;
 	width = kind == WFS_META_STRIPE_EC ? in.policy.k + in.policy.m
@@ -345,7 +356,8 @@ static void serve_parked(struct wfs_stripesvc *s, struct parked *p, int rc,
 	size_t len = 0;
 
 	if (rc == 0)
-		rc = place(s->n, p->ino, p->sidx, p->kind, id, &buf, &len);
+		rc = place(s->n, p->ino, p->parent, p->sidx, p->kind, id,
+			   &buf, &len);
 	wfs_rpc_call_finish(p->call, rc, buf, len);
 	wfs_free(p);
 }
@@ -460,6 +472,7 @@ static int place_serve(struct wfs_stripesvc *s,
 	if (!p)
 		return -ENOMEM;
 	p->ino = r->ino;
+	p->parent = r->parent;
 	p->sidx = r->sidx;
 	p->kind = (uint32_t)r->kind;
 	/* Deferred before parking: the range may arrive at once. */
@@ -469,7 +482,8 @@ static int place_serve(struct wfs_stripesvc *s,
 			start_reserve(s, epoch);
 		return 0;
 	}
-	rc = place(s->n, p->ino, p->sidx, p->kind, id, &buf, &len);
+	rc = place(s->n, p->ino, p->parent, p->sidx, p->kind, id,
+			   &buf, &len);
 	wfs_rpc_call_finish(p->call, rc, buf, len);
 	wfs_free(p);
 	return 0;
