@@ -8,7 +8,10 @@
  * applies none twice, and is answered once the last has applied.  Should
  * any item meet a change of master, the whole call fails with -EAGAIN and
  * the client sends it again: the items applied already answer from the
- * store's record of their names.
+ * store's record of their names.  An item another session's directory
+ * lease refused is that item's outcome (-EAGAIN): nothing of it was
+ * applied or remembered, the others went ahead, and the client sends it
+ * again later on its own.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -39,6 +42,7 @@ struct many_call {
 	struct many_item {
 		struct many_call *b;
 		int rc;			/* 0 or the op's error */
+		bool leased;		/* rc: -EAGAIN from a lease */
 		struct wfs_meta_result res;	/* when rc is 0 */
 	} items[];
 };
@@ -58,7 +62,7 @@ static void many_finish(struct many_call *b)
 	int rc = 0;
 
 	for (unsigned i = 0; i < b->count && rc == 0; i++)
-		if (transient(b->items[i].rc))
+		if (transient(b->items[i].rc) && !b->items[i].leased)
 			rc = -EAGAIN;
 	if (rc == 0)
 		rc = b->pack(b, &buf, &len);
@@ -78,10 +82,10 @@ static void many_item_done(void *arg, int rc,
 	struct many_item *it = arg;
 	struct many_call *b = it->b;
 
-	if (rc == 0)
+	if (rc == 0) {
 		rc = res->meta.status;
-	/* A lease of another session refused the item: the client waits
-	 * and sends it again, as after a change of master. */
+		it->leased = rc == -EAGAIN && res->meta.lease_dir;
+	}
 	it->rc = rc;
 	if (rc == 0)
 		it->res = res->meta;

@@ -1385,6 +1385,74 @@ static Wormfs__CreateManyReply *create_many(struct tnode *t,
 	return *rc ? NULL : r;
 }
 
+/* Many-calls of session @who, each with an item in @d (leased to another
+ * session) and one in the root: the first is held off on its own
+ * (-EAGAIN, nothing applied), the second goes ahead. */
+static void many_held_off(struct tnode *t, Wormfs__Caller *who, uint64_t d)
+{
+	Wormfs__UnlinkManyRequest req = WORMFS__UNLINK_MANY_REQUEST__INIT;
+	Wormfs__RemoveRequest items[2], *ptrs[2];
+	Wormfs__CreateManyReply *r;
+	Wormfs__UnlinkManyReply *u;
+	Wormfs__Attr a;
+	uint64_t first;
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(reserve_inos(t, 2, &first), 0);
+	CU_ASSERT_EQUAL_FATAL(do_create(t, 1, "free", O_CREAT, NULL, NULL), 0);
+	/* create_many puts every item in one directory: the second goes
+	 * to the root by hand. */
+	{
+		Wormfs__CreateManyRequest cm = WORMFS__CREATE_MANY_REQUEST__INIT;
+		Wormfs__CreateRequest ci[2], *cp[2];
+		static const char *const nm[] = { "held", "went" };
+		const uint64_t dirs[] = { d, 1 };
+
+		for (unsigned i = 0; i < 2; i++) {
+			wormfs__create_request__init(&ci[i]);
+			ci[i].caller = who;
+			ci[i].parent = dirs[i];
+			ci[i].name = bin(nm[i]);
+			ci[i].mode = 0644;
+			ci[i].flags = O_CREAT;
+			ci[i].ino = first + i;
+			cp[i] = &ci[i];
+		}
+		cm.items = cp;
+		cm.n_items = 2;
+		rc = call(t, M("CreateMany"), &cm.base,
+			  &wormfs__create_many_reply__descriptor, &r);
+		CU_ASSERT_EQUAL_FATAL(rc, 0);
+		CU_ASSERT_EQUAL_FATAL(r->n_outcomes, 2);
+		CU_ASSERT_EQUAL(r->outcomes[0]->error, -EAGAIN);
+		CU_ASSERT_PTR_NULL(r->outcomes[0]->reply);
+		CU_ASSERT_EQUAL(r->outcomes[1]->error, 0);
+		wfs_rpc_msg_free(&r->base);
+	}
+	CU_ASSERT_EQUAL(do_lookup(t, d, "held", &a), -ENOENT);
+	CU_ASSERT_EQUAL(do_lookup(t, 1, "went", &a), 0);
+	CU_ASSERT_EQUAL(a.ino, first + 1);
+	for (unsigned i = 0; i < 2; i++) {
+		wormfs__remove_request__init(&items[i]);
+		items[i].caller = who;
+		items[i].parent = i == 0 ? d : 1;
+		items[i].name = bin(i == 0 ? "c0" : "free");
+		items[i].purge = true;
+		ptrs[i] = &items[i];
+	}
+	req.items = ptrs;
+	req.n_items = 2;
+	CU_ASSERT_EQUAL_FATAL(call(t, M("UnlinkMany"), &req.base,
+				   &wormfs__unlink_many_reply__descriptor, &u),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(u->n_outcomes, 2);
+	CU_ASSERT_EQUAL(u->outcomes[0]->error, -EAGAIN);
+	CU_ASSERT_EQUAL(u->outcomes[1]->error, 0);
+	wfs_rpc_msg_free(&u->base);
+	CU_ASSERT_EQUAL(do_lookup(t, d, "c0", &a), 0);
+	CU_ASSERT_EQUAL(do_lookup(t, 1, "free", &a), -ENOENT);
+}
+
 static void test_create_many_leases(void)
 {
 	static const char *const names[] = { "c0", "c1" };
@@ -1462,6 +1530,7 @@ static void test_create_many_leases(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	CU_ASSERT_EQUAL(r->outcomes[0]->error, -EINVAL);	/* in use */
 	wfs_rpc_msg_free(&r->base);
+	many_held_off(t, &two, d);
 	/* Given back: the other session goes ahead. */
 	CU_ASSERT_EQUAL(lease_call(t, &one, d, true, &held, NULL), 0);
 	CU_ASSERT(!held);
