@@ -948,6 +948,10 @@ int wfs_meta_apply_dir_policy(struct meta_apply *ap)
 	rc = wfs_meta_inode_load(ap->m, op->u.dir_policy.ino, &in);
 	if (rc == 0 && !S_ISDIR(in.a.mode))
 		rc = -ENOTDIR;
+	/* The holder of its lease answers creates in it with the policy it
+	 * knows: the change waits until the lease is given back. */
+	if (rc == 0)
+		rc = wfs_meta_lease_check(ap, in.a.ino);
 	if (rc == 0 && op->u.dir_policy.policy_id) {
 		rc = policy_exists(ap->m, op->u.dir_policy.policy_id);
 		rc = rc == 0 ? -EINVAL : rc < 0 ? rc : 0;

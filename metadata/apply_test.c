@@ -1186,6 +1186,8 @@ static void test_lease_grant(void)
 /* While S1 holds d's lease, every op of another session, or of none,
  * that would change d is refused and changes nothing; the holder's pass;
  * once given back, the others' pass. */
+static struct wfs_meta_op op_dir_policy(uint64_t ino, uint32_t id);
+
 static void test_lease_refuses_others(void)
 {
 	static const uint64_t sessions[] = { S2, 0 };
@@ -1240,6 +1242,7 @@ static void test_lease_refuses_others(void)
 					   "v", 0), s, d));
 		CU_ASSERT(refused(op_xattr(WFS_META_OP_REMOVEXATTR, d,
 					   "user.k", NULL, 0), s, d));
+		CU_ASSERT(refused(op_dir_policy(d, 0), s, d));
 		/* its own removal, by name in an unleased parent */
 		CU_ASSERT(refused(op_remove(WFS_META_OP_RMDIR, ROOT, "d"), s,
 				  d));
@@ -1270,6 +1273,7 @@ static void test_lease_refuses_others(void)
 	CU_ASSERT_EQUAL(as(op_setattr(d, WFS_META_SET_MTIME), S1, NULL), 0);
 	CU_ASSERT_EQUAL(as(op_xattr(WFS_META_OP_REMOVEXATTR, d, "user.k",
 				    NULL, 0), S1, NULL), 0);
+	CU_ASSERT_EQUAL(as(op_dir_policy(d, 0), S1, NULL), 0);
 	/* the holder of another lease is just another session here */
 	CU_ASSERT_EQUAL(fx_apply(&f, op_lease(e, S2, 1), NULL), 0);
 	CU_ASSERT_EQUAL(as(op_rename(d, "f4", e, "f4", 0), S1, NULL), -EAGAIN);
