@@ -18,6 +18,9 @@ struct ient {
 	bool locked;		/* POSIX locks were taken on it */
 	int64_t cached_mtime;
 	uint64_t cached_size;
+	bool told;		/* told_* are set */
+	int64_t told_mtime;
+	uint64_t told_size;
 	int64_t nocap_until;
 	struct wfs_attr *attr;	/* directories only: kept attributes, or
 				 * NULL; allocated on first use */
@@ -208,6 +211,35 @@ bool wfs_itable_cache_valid(struct wfs_itable *t, uint64_t ino,
 		e->cached_size == size;
 	pthread_mutex_unlock(&t->lock);
 	return valid;
+}
+
+void wfs_itable_told(struct wfs_itable *t, uint64_t ino, int64_t mtime_ns,
+		     uint64_t size)
+{
+	struct ient *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	if (e) {
+		e->told = true;
+		e->told_mtime = mtime_ns;
+		e->told_size = size;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool wfs_itable_told_other(struct wfs_itable *t, uint64_t ino,
+			   int64_t mtime_ns, uint64_t size)
+{
+	struct ient *e;
+	bool other;
+
+	pthread_mutex_lock(&t->lock);
+	e = *find(t, ino);
+	other = e && e->told &&
+		(e->told_mtime != mtime_ns || e->told_size != size);
+	pthread_mutex_unlock(&t->lock);
+	return other;
 }
 
 void wfs_itable_set_nocap(struct wfs_itable *t, uint64_t ino,

@@ -7,7 +7,8 @@
  * released to the cluster only once the kernel has forgotten it, as FUSE
  * asks.  Beside the count it keeps what the mount caches per inode: the
  * mtime and size the kernel's page cache was last known to match (to answer
- * open with keep_cache), whether POSIX locks were taken on it through the
+ * open with keep_cache), the mtime and size it was last told (an open that
+ * finds others makes it ask again: close-to-open), whether POSIX locks were taken on it through the
  * mount (a close of any descriptor then drops its owner's locks), until
  * when the inode is known to have no security.capability xattr
  * (the kernel asks on every write), and, for a directory the mount has just
@@ -63,6 +64,16 @@ bool wfs_itable_pages_cached(struct wfs_itable *t, uint64_t ino);
  * match. */
 bool wfs_itable_cache_valid(struct wfs_itable *t, uint64_t ino,
 			    int64_t mtime_ns, uint64_t size);
+
+/* The kernel was just given @mtime_ns and @size as @ino's attributes (an
+ * entry or attribute reply; no-op for an inode not in the table). */
+void wfs_itable_told(struct wfs_itable *t, uint64_t ino, int64_t mtime_ns,
+		     uint64_t size);
+
+/* Whether the kernel was last told other attributes of @ino than @mtime_ns
+ * and @size (false when nothing is known). */
+bool wfs_itable_told_other(struct wfs_itable *t, uint64_t ino,
+			   int64_t mtime_ns, uint64_t size);
 
 /* Record that @ino has no security.capability xattr until @until_ns
  * (CLOCK_MONOTONIC); 0 forgets it. */

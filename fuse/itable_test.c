@@ -63,10 +63,21 @@ static void test_cache_notes(void)
 	wfs_itable_set_nocap(t, 3, 10);
 	CU_ASSERT_TRUE(wfs_itable_nocap(t, 3, 5));
 	CU_ASSERT_FALSE(wfs_itable_nocap(t, 3, 10));
+	/* What the kernel was told: nothing yet is nothing other. */
+	CU_ASSERT_FALSE(wfs_itable_told_other(t, 3, 100, 4096));
+	wfs_itable_told(t, 3, 100, 4096);
+	CU_ASSERT_FALSE(wfs_itable_told_other(t, 3, 100, 4096));
+	CU_ASSERT_TRUE(wfs_itable_told_other(t, 3, 101, 4096));
+	CU_ASSERT_TRUE(wfs_itable_told_other(t, 3, 100, 4097));
+	wfs_itable_told(t, 3, 101, 4097);
+	CU_ASSERT_FALSE(wfs_itable_told_other(t, 3, 101, 4097));
+	wfs_itable_told(t, 4, 1, 1);	/* not held: ignored */
+	CU_ASSERT_FALSE(wfs_itable_told_other(t, 4, 2, 2));
 	/* A forgotten inode starts over. */
 	wfs_itable_forget(t, 3, 1);
 	wfs_itable_ref(t, 3, 1);
 	CU_ASSERT_FALSE(wfs_itable_cache_valid(t, 3, 100, 4096));
+	CU_ASSERT_FALSE(wfs_itable_told_other(t, 3, 1, 1));
 	wfs_itable_free(t);
 }
 

@@ -483,6 +483,7 @@ static int run(struct options *o, int report_fd)
 	se = fuse_session_new(&args, wfs_fuse_ops(), sizeof(struct fuse_lowlevel_ops), &m);
 	if (!se)
 		goto out_free;
+	m.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
 	if (fuse_session_mount(se, o->mountpoint) != 0)

@@ -134,6 +134,7 @@ static void reply_entry(fuse_req_t req, const struct wfs_attr *a)
 
 	to_entry(m, a, &e);
 	wfs_itable_ref(m->itable, a->ino, 1);
+	wfs_itable_told(m->itable, a->ino, a->mtime_ns, a->size);
 	if (fuse_reply_entry(req, &e) != 0)
 		wfs_itable_forget(m->itable, a->ino, 1);
 }
@@ -253,6 +254,7 @@ static void reply_attr_rc(fuse_req_t req, int rc, const struct wfs_attr *a)
 		return;
 	}
 	to_stat(a, &st);
+	wfs_itable_told(mnt(req)->itable, a->ino, a->mtime_ns, a->size);
 	fuse_reply_attr(req, &st, mnt(req)->attr_timeout);
 }
 
@@ -528,6 +530,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fill_open(m, fi, fh, &a, (fi->flags & O_TRUNC) != 0);
+	/* Close-to-open: the kernel may hold attributes older than those
+	 * the open just fetched (another mount wrote and closed the file
+	 * within attr_timeout); reads it would cut at the old size.  It
+	 * asks again once told they are stale.  Only the attributes: the
+	 * pages were dealt with by keep_cache. */
+	if (m->se && wfs_itable_told_other(m->itable, ino, a.mtime_ns,
+					   a.size))
+		fuse_lowlevel_notify_inval_inode(m->se, ino, -1, 0);
 	if (fuse_reply_open(req, fi) != 0) {
 		wfs_file_close(fh->f);	/* interrupted: no release comes */
 		wfs_free(fh);
@@ -563,6 +573,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (created)
 		wfs_itable_set_nocap(m->itable, a.ino, mono_ns() + NOCAP_NS);
 	fill_open(m, fi, fh, &a, created || (fi->flags & O_TRUNC));
+	wfs_itable_told(m->itable, a.ino, a.mtime_ns, a.size);
 	to_entry(m, &a, &e);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		wfs_itable_forget(m->itable, a.ino, 1);
@@ -778,8 +789,11 @@ static bool add_entry(struct dirfill *d, const char *name, uint64_t ino,
 		e.attr.st_mode = mode;
 		n = fuse_add_direntry_plus(d->req, d->buf + d->pos, room, name,
 					   &e, (off_t)off);
-		if (n <= room && e.ino)
+		if (n <= room && e.ino) {
 			wfs_itable_ref(d->m->itable, e.ino, 1);
+			wfs_itable_told(d->m->itable, e.ino, a->mtime_ns,
+					a->size);
+		}
 	} else {
 		struct stat st = { .st_ino = ino, .st_mode = mode };
 

@@ -33,6 +33,8 @@ struct wfs_mount {
 	bool sync_meta;			/* answer unlinks (and, through the
 					 * client's opts, creates) once
 					 * applied */
+	struct fuse_session *se;	/* for notifications; set once the
+					 * session exists */
 };
 
 /* The operations table; the session's userdata must be a struct
