@@ -1147,6 +1147,14 @@ int wfs_store_read(struct wfs_store *st, const struct wfs_chunk_key *key,
 	return read_result(st, &st->disks[disk], key, rc);
 }
 
+int wfs_store_prefetch(struct wfs_store *st, const struct wfs_chunk_key *key)
+{
+	unsigned disk;
+	int rc = locate_locked(st, key, 0, &disk, NULL);
+
+	return rc ? rc : wfs_disk_chunk_prefetch(st->disks[disk].root, key);
+}
+
 int wfs_store_verify(struct wfs_store *st, const struct wfs_chunk_key *key)
 {
 	struct wfs_chunk_header hdr;

@@ -139,6 +139,11 @@ int wfs_store_write_to(struct wfs_store *st, unsigned disk,
 int wfs_store_read(struct wfs_store *st, const struct wfs_chunk_key *key,
 		   struct wfs_chunk_header *hdr, void *buf, size_t buflen);
 
+/* Start reading chunk @key into the page cache (wfs_disk_chunk_prefetch),
+ * for a read expected soon.  Returns 0, -ENOENT if not held here, or an
+ * error opening it (not counted against its disk).  Worker threads. */
+int wfs_store_prefetch(struct wfs_store *st, const struct wfs_chunk_key *key);
+
 /* What the store knows of chunk @key, from memory.  Returns 0, -ENOENT if
  * not held, -EIO if held only on an offline disk.  Any thread. */
 int wfs_store_stat(struct wfs_store *st, const struct wfs_chunk_key *key,

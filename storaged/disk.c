@@ -979,6 +979,18 @@ static int read_whole(int fd, const struct wfs_chunk_key *key,
 	return wfs_chunk_verify(hdr, buf, dlen);
 }
 
+int wfs_disk_chunk_prefetch(const char *root, const struct wfs_chunk_key *key)
+{
+	int fd = open_chunk(root, key);
+	int rc;
+
+	if (fd < 0)
+		return fd;
+	rc = -posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+	close(fd);
+	return rc;
+}
+
 int wfs_disk_chunk_read(const char *root, const struct wfs_chunk_key *key,
 			struct wfs_chunk_header *hdr, void *buf,
 			size_t buflen)

@@ -147,6 +147,11 @@ int wfs_disk_chunk_read(const char *root, const struct wfs_chunk_key *key,
 int wfs_disk_chunk_stat(const char *root, const struct wfs_chunk_key *key,
 			struct wfs_chunk_header *hdr);
 
+/* Have the kernel read chunk file @key into the page cache in the
+ * background (posix_fadvise WILLNEED).  Returns 0 or a negative errno
+ * (-ENOENT: no such file). */
+int wfs_disk_chunk_prefetch(const char *root, const struct wfs_chunk_key *key);
+
 /* Re-read chunk @key from disk and check everything wfs_disk_chunk_read()
  * checks, streaming the data through @scratch (@scratch_len bytes, at least
  * 4096) so no buffer of the chunk's size is needed.  *hdr gets the header.

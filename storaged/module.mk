@@ -19,7 +19,8 @@ daemon_SRCS := storaged/node.c storaged/identity.c storaged/metafsm.c \
 	storaged/stripe_service.c storaged/chunk_service.c \
 	storaged/admin_service.c storaged/forward.c \
 	storaged/cluster_service.c storaged/liveness.c storaged/transfer.c \
-	storaged/nodemeta.c storaged/drain.c storaged/leases.c
+	storaged/nodemeta.c storaged/drain.c storaged/leases.c \
+	storaged/prefetch.c
 daemon_TESTS := storaged/locks_test.c storaged/identity_test.c \
 	storaged/pidfile_test.c storaged/metafsm_test.c storaged/node_test.c \
 	storaged/transfer_test.c storaged/nodemeta_test.c \

@@ -1201,6 +1201,8 @@ static int start_parts(struct wfs_node *n)
 	if (rc == 0)
 		rc = wfs_stripesvc_new(n, &n->stripes);
 	if (rc == 0)
+		rc = wfs_prefetch_new(n, &n->prefetch);
+	if (rc == 0)
 		rc = make_server(n);
 	if (rc == 0)
 		rc = make_raft(n, raft_dir, sizeof(raft_dir));
@@ -1305,6 +1307,7 @@ void wfs_node_stop(struct wfs_node *n)
 	wfs_raftlog_free(n->raft);
 	wfs_net_free(n->net);
 	wfs_stripesvc_free(n->stripes);
+	wfs_prefetch_free(n->prefetch);
 	wfs_locks_free(n->locks);
 	wfs_leases_free(n->leases);
 	wfs_metafsm_close(n->fsm);

@@ -17,6 +17,7 @@
 #include "storaged/chunkstore.h"
 #include "storaged/identity.h"
 #include "storaged/leases.h"
+#include "storaged/prefetch.h"
 #include "storaged/locks.h"
 #include "storaged/metafsm.h"
 #include "storaged/node.h"
@@ -68,6 +69,7 @@ struct wfs_node {
 	struct wfs_locks *locks;
 	struct wfs_leases *leases;	/* the master's lease clocks */
 	struct wfs_stripesvc *stripes;
+	struct wfs_prefetch *prefetch;	/* first copies read ahead */
 	struct wfs_gc *gc;
 	struct wfs_drain *drain;	/* moves chunks off draining disks */
 	struct wfs_forward *forward;

@@ -1094,6 +1094,54 @@ static Wormfs__GetLayoutReply *layout_copy(struct tnode *t, uint64_t ino,
 	return rep && rep->n_stripes == 1 ? rep : NULL;
 }
 
+/* Small files whose first copies are asked for in stripe order have the
+ * next ones read ahead; another order reads nothing ahead. */
+static void test_prefetch_in_order(void)
+{
+	Wormfs__PlaceStripeReply *p;
+	Wormfs__GetLayoutReply *rep;
+	struct tnode *t = &shared;
+	uint64_t ino[8], v, before;
+	char name[16];
+	bool more = false;
+
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "pf%u", i);
+		CU_ASSERT_EQUAL_FATAL(do_create(t, 1, name, O_CREAT, &ino[i],
+						NULL), 0);
+		CU_ASSERT_EQUAL_FATAL(place_kind(t, ino[i], 0,
+					WORMFS__STRIPE_KIND__STRIPE_REPLICA,
+					&p), 0);
+		write_chunks_len(ino[i], 0, p, 4096);
+		CU_ASSERT_EQUAL_FATAL(commit_len(t, ino[i], 0, p, 0, 4096, &v),
+				      0);
+		wfs_rpc_msg_free(&p->base);
+	}
+	/* Backwards, one file in two: nothing. */
+	before = wfs_prefetch_count(t->n->prefetch);
+	for (int i = 7; i >= 0; i -= 2) {
+		rep = layout_copy(t, ino[i], 64 << 10);
+		CU_ASSERT(rep && rep->stripes[0]->first_copy);
+		if (rep)
+			wfs_rpc_msg_free(&rep->base);
+	}
+	usleep(200 * 1000);
+	CU_ASSERT_EQUAL(wfs_prefetch_count(t->n->prefetch), before);
+	/* In order: the files after the second are read ahead. */
+	for (unsigned i = 0; i < 2; i++) {
+		rep = layout_copy(t, ino[i], 64 << 10);
+		CU_ASSERT(rep && rep->stripes[0]->first_copy);
+		if (rep)
+			wfs_rpc_msg_free(&rep->base);
+	}
+	for (unsigned i = 0; i < 200 && !more; i++) {
+		more = wfs_prefetch_count(t->n->prefetch) >= before + 6;
+		if (!more)
+			usleep(10 * 1000);
+	}
+	CU_ASSERT(more);
+}
+
 /* GetLayout with copy_max brings the first copy of a small replica stripe
  * held here (chunk sidx % copies), checked as Chunk.Read checks it; EC
  * stripes, larger ones, and a damaged copy come without. */
@@ -2210,6 +2258,8 @@ static CU_TestInfo node_tests[] = {
 	{ "locks", test_locks },
 	{ "stripes: place, write, commit, read, collect", test_stripes },
 	{ "GetLayout brings a small file's first copy", test_first_copy },
+	{ "first copies asked for in order are read ahead",
+	  test_prefetch_in_order },
 	{ "parallel placements get distinct ids", test_parallel_placement },
 	{ "unlink many in one call", test_unlink_many },
 	{ "early creates: inode numbers, leases, create many",

@@ -752,6 +752,7 @@ static void layout_first_copies(struct wfs_node *n, struct layout *l,
 			continue;
 		}
 		max -= (uint32_t)s->first.data.len;
+		wfs_prefetch_served(n->prefetch, s->stripe_id);
 	}
 }
 
