@@ -111,6 +111,29 @@ static struct many_call *many_new(struct wfs_node *n, unsigned count,
 	return b;
 }
 
+/* Once a many-call's items are checked: if the node serves metadata, the
+ * call *b of @count items answered through @pack, and room for its ops in
+ * *ops.  Returns 0, or an error with nothing allocated. */
+static int many_begin(struct wfs_node *n, size_t count, many_pack_fn pack,
+		      struct many_call **b, struct wfs_meta_op **ops)
+{
+	int rc = wfs_node_serving(n);
+
+	*b = NULL;
+	*ops = NULL;
+	if (rc)
+		return rc;
+	*b = many_new(n, (unsigned)count, pack);
+	*ops = wfs_calloc(count, sizeof(**ops));
+	if (*b && *ops)
+		return 0;
+	wfs_free(*b);
+	wfs_free(*ops);
+	*b = NULL;
+	*ops = NULL;
+	return -ENOMEM;
+}
+
 /* Propose @ops (one per item of @b) for the call of @reply, named after
  * its request id, and answer it once all are done.  Takes @b; returns 0,
  * which the handler returns. */
@@ -221,17 +244,9 @@ static int h_unlink_many(void *arg, const void *req, size_t len,
 			rc = -EINVAL;
 	}
 	if (rc == 0)
-		rc = wfs_node_serving(n);
-	if (rc == 0) {
-		b = many_new(n, (unsigned)r->n_items, pack_unlinks);
-		ops = wfs_calloc(r->n_items, sizeof(*ops));
-		if (!b || !ops)
-			rc = -ENOMEM;
-	}
-	if (rc) {
-		wfs_free(b);
+		rc = many_begin(n, r->n_items, pack_unlinks, &b, &ops);
+	if (rc)
 		goto out;
-	}
 	for (unsigned i = 0; i < b->count; i++) {
 		const Wormfs__RemoveRequest *it = r->items[i];
 		struct wfs_meta_op *op = &ops[i];
@@ -352,17 +367,9 @@ static int h_create_many(void *arg, const void *req, size_t len,
 		rc = wfs_svc_name(&r->items[i]->name, &name);
 	}
 	if (rc == 0)
-		rc = wfs_node_serving(n);
-	if (rc == 0) {
-		b = many_new(n, (unsigned)r->n_items, pack_creates);
-		ops = wfs_calloc(r->n_items, sizeof(*ops));
-		if (!b || !ops)
-			rc = -ENOMEM;
-	}
-	if (rc) {
-		wfs_free(b);
+		rc = many_begin(n, r->n_items, pack_creates, &b, &ops);
+	if (rc)
 		goto out;
-	}
 	for (unsigned i = 0; i < b->count; i++) {
 		struct wfs_meta_bytes name;
 

@@ -250,24 +250,22 @@ static int place_read(struct wfs_node *n, uint64_t ino, uint64_t parent,
 	int rc = m ? wfs_meta_getattr(m, ino, &a) : -EIO;
 
 	if (rc == -ENOENT && parent) {
-		/* Created early, not applied yet: a new, empty file. */
+		/* Created early, not applied yet: a new, empty file (no
+		 * stripes, version 0). */
 		rc = wfs_meta_policy_for(m, parent, &in->policy);
+	} else {
+		if (rc == 0 && S_ISDIR(a.mode))
+			rc = -EISDIR;
+		else if (rc == 0 && !S_ISREG(a.mode))
+			rc = -EINVAL;
 		if (rc == 0)
-			rc = cluster_read(n, m, true, &in->c);
-		wfs_metafsm_read_end(n->fsm);
-		in->version = 0;
-		return rc < 0 ? rc : 0;
+			rc = wfs_meta_policy_get(
+				m, a.policy_id ? a.policy_id
+					       : WFS_META_DEFAULT_POLICY,
+				&in->policy);
+		if (rc == 0)
+			rc = wfs_meta_stripes(m, ino, sidx, 1, slot_cb, slot);
 	}
-	if (rc == 0 && S_ISDIR(a.mode))
-		rc = -EISDIR;
-	else if (rc == 0 && !S_ISREG(a.mode))
-		rc = -EINVAL;
-	if (rc == 0)
-		rc = wfs_meta_policy_get(m, a.policy_id ? a.policy_id
-						      : WFS_META_DEFAULT_POLICY,
-					 &in->policy);
-	if (rc == 0)
-		rc = wfs_meta_stripes(m, ino, sidx, 1, slot_cb, slot);
 	if (rc >= 0)
 		rc = cluster_read(n, m, true, &in->c);
 	wfs_metafsm_read_end(n->fsm);
